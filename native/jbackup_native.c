@@ -1,0 +1,236 @@
+/*
+ * jbackup_native: tiny N-API addon providing syscalls Node's fs lacks:
+ *   utimens(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec, noFollow)
+ *   mknod(path, mode, dev)
+ */
+#define _GNU_SOURCE 1
+#include <node_api.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/sysmacros.h>
+#endif
+
+static const char *errno_name(int e) {
+  switch (e) {
+#define E(x) case x: return #x;
+    E(EPERM) E(ENOENT) E(ESRCH) E(EINTR) E(EIO) E(ENXIO) E(E2BIG)
+    E(ENOEXEC) E(EBADF) E(ECHILD) E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT)
+    E(EBUSY) E(EEXIST) E(EXDEV) E(ENODEV) E(ENOTDIR) E(EISDIR) E(EINVAL)
+    E(ENFILE) E(EMFILE) E(ENOTTY) E(ETXTBSY) E(EFBIG) E(ENOSPC) E(ESPIPE)
+    E(EROFS) E(EMLINK) E(EPIPE) E(EDOM) E(ERANGE) E(ENAMETOOLONG) E(ENOSYS)
+    E(ELOOP) E(ENOTSUP) E(EDQUOT)
+#if defined(EOPNOTSUPP) && EOPNOTSUPP != ENOTSUP
+    E(EOPNOTSUPP)
+#endif
+#if defined(EOVERFLOW)
+    E(EOVERFLOW)
+#endif
+#if defined(ENOTEMPTY)
+    E(ENOTEMPTY)
+#endif
+#undef E
+    default: return "EUNKNOWN";
+  }
+}
+
+/* Throws a JS Error with .code = errno name, .errno = -errno, .syscall, .path. */
+static void throw_errno(napi_env env, int err, const char *syscall,
+                        const char *path, size_t path_len) {
+  const char *code = errno_name(err);
+  const char *msg = strerror(err);
+  size_t len = strlen(syscall) + path_len + strlen(msg) + 4;
+  char *buf = (char *)malloc(len);
+  napi_value js_msg, js_code, error, tmp;
+  if (buf == NULL) {
+    napi_throw_error(env, code, msg);
+    return;
+  }
+  /* Build "<syscall> <path>: <strerror>" without using %s on path, since the
+     path may contain arbitrary bytes (never NUL though; we reject those). */
+  {
+    size_t o = 0, n;
+    n = strlen(syscall); memcpy(buf + o, syscall, n); o += n;
+    buf[o++] = ' ';
+    memcpy(buf + o, path, path_len); o += path_len;
+    buf[o++] = ':'; buf[o++] = ' ';
+    n = strlen(msg); memcpy(buf + o, msg, n); o += n;
+    buf[o] = '\0';
+  }
+  /* latin1 keeps every byte representable, even for non-UTF-8 names. */
+  if (napi_create_string_latin1(env, buf, NAPI_AUTO_LENGTH, &js_msg) != napi_ok ||
+      napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &js_code) != napi_ok ||
+      napi_create_error(env, js_code, js_msg, &error) != napi_ok) {
+    free(buf);
+    napi_throw_error(env, code, msg);
+    return;
+  }
+  free(buf);
+  if (napi_create_int32(env, -err, &tmp) == napi_ok)
+    napi_set_named_property(env, error, "errno", tmp);
+  if (napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &tmp) == napi_ok)
+    napi_set_named_property(env, error, "syscall", tmp);
+  if (napi_create_string_latin1(env, path, path_len, &tmp) == napi_ok)
+    napi_set_named_property(env, error, "path", tmp);
+  napi_throw(env, error);
+}
+
+/* Copies a Buffer argument into a freshly malloc'd NUL-terminated string.
+   Returns NULL (with a pending exception) on failure. */
+static char *get_path(napi_env env, napi_value v, size_t *out_len) {
+  bool is_buf = false;
+  void *data = NULL;
+  size_t len = 0;
+  char *s;
+  if (napi_is_buffer(env, v, &is_buf) != napi_ok || !is_buf) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "path must be a Buffer");
+    return NULL;
+  }
+  if (napi_get_buffer_info(env, v, &data, &len) != napi_ok) {
+    napi_throw_error(env, NULL, "cannot read path buffer");
+    return NULL;
+  }
+  if (len == 0 || memchr(data, 0, len) != NULL) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE",
+                          "path must be non-empty and must not contain NUL bytes");
+    return NULL;
+  }
+  s = (char *)malloc(len + 1);
+  if (s == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  memcpy(s, data, len);
+  s[len] = '\0';
+  *out_len = len;
+  return s;
+}
+
+static int get_bigint_i64(napi_env env, napi_value v, int64_t *out, const char *name) {
+  bool lossless = false;
+  if (napi_get_value_bigint_int64(env, v, out, &lossless) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", name);
+    return 0;
+  }
+  if (!lossless) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", name);
+    return 0;
+  }
+  return 1;
+}
+
+static int get_nsec(napi_env env, napi_value v, long *out, const char *name) {
+  int64_t n;
+  if (napi_get_value_int64(env, v, &n) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", name);
+    return 0;
+  }
+  if (n < 0 || n > 999999999) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", name);
+    return 0;
+  }
+  *out = (long)n;
+  return 1;
+}
+
+static napi_value js_utimens(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  size_t path_len = 0;
+  char *path;
+  int64_t asec, msec;
+  long ansec, mnsec;
+  bool no_follow = false;
+  struct timespec ts[2];
+  int rc;
+
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 6) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "utimens expects 6 arguments");
+    return NULL;
+  }
+  if (!get_bigint_i64(env, argv[1], &asec, "atimeSec must be a bigint in int64 range")) return NULL;
+  if (!get_nsec(env, argv[2], &ansec, "atimeNsec must be an integer in [0, 1e9)")) return NULL;
+  if (!get_bigint_i64(env, argv[3], &msec, "mtimeSec must be a bigint in int64 range")) return NULL;
+  if (!get_nsec(env, argv[4], &mnsec, "mtimeNsec must be an integer in [0, 1e9)")) return NULL;
+  if (napi_get_value_bool(env, argv[5], &no_follow) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "noFollow must be a boolean");
+    return NULL;
+  }
+  if ((int64_t)(time_t)asec != asec || (int64_t)(time_t)msec != msec) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "time does not fit in time_t");
+    return NULL;
+  }
+  path = get_path(env, argv[0], &path_len);
+  if (path == NULL) return NULL;
+
+  ts[0].tv_sec = (time_t)asec;
+  ts[0].tv_nsec = ansec;
+  ts[1].tv_sec = (time_t)msec;
+  ts[1].tv_nsec = mnsec;
+  do {
+    rc = utimensat(AT_FDCWD, path, ts, no_follow ? AT_SYMLINK_NOFOLLOW : 0);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) throw_errno(env, errno, "utimensat", path, path_len);
+  free(path);
+  return NULL;
+}
+
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  size_t path_len = 0;
+  char *path;
+  uint32_t mode;
+  uint64_t dev;
+  bool lossless = false;
+  int rc;
+
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 3) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "mknod expects 3 arguments");
+    return NULL;
+  }
+  if (napi_get_value_uint32(env, argv[1], &mode) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "mode must be a number");
+    return NULL;
+  }
+  if (napi_get_value_bigint_uint64(env, argv[2], &dev, &lossless) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "dev must be a bigint");
+    return NULL;
+  }
+  if (!lossless || (uint64_t)(dev_t)dev != dev) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "dev does not fit in dev_t");
+    return NULL;
+  }
+  path = get_path(env, argv[0], &path_len);
+  if (path == NULL) return NULL;
+
+  do {
+    rc = mknod(path, (mode_t)mode, (dev_t)dev);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) throw_errno(env, errno, "mknod", path, path_len);
+  free(path);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    { "utimens", NULL, js_utimens, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL },
+  };
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok)
+    return NULL;
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,313 @@
+/** The snapshot operation: walk, compare with the parent, chunk new content in workers, save trees bottom-up. */
+import { promises as fsp, type BigIntStats } from 'node:fs';
+import * as path from 'node:path';
+import { hostname, userInfo } from 'node:os';
+import { DEFAULT_PARAMS, type ChunkerParams } from '../chunker/fastcdc.js';
+import type { Repository } from '../repo/repository.js';
+import { sameSet } from '../repo/repository.js';
+import { decodeTree, encodeTree, formatTimeNs, parseTimeNs, type Node } from '../repo/tree.js';
+import { sha256hex } from '../repo/ids.js';
+import type { Snapshot, SnapshotWithId } from '../repo/snapshot.js';
+import { nodeFromStat } from './node.js';
+import { ChunkPool } from './pool.js';
+import type { Matcher } from './exclude.js';
+import { VERSION } from '../version.js';
+
+export interface SnapshotOptions {
+  /** backup targets as the user gave them */
+  targets: string[];
+  tags?: string[];
+  host?: string;
+  excludes?: Matcher | null;
+  /** recorded in the snapshot's `excludes` */
+  excludePatterns?: string[];
+  excludeLargerThan?: number;
+  oneFileSystem?: boolean;
+  /** explicit parent snapshot id; undefined = automatic */
+  parent?: SnapshotWithId | null;
+  force?: boolean;
+  chunker?: ChunkerParams;
+  threads?: number;
+  progress?: ArchiveProgress;
+  /** ns since epoch; defaults to now */
+  time?: bigint;
+}
+
+export interface ArchiveProgress {
+  fileDone?(path: string, bytes: number): void;
+  bytesRead?(bytes: number): void;
+  error?(path: string, err: Error): void;
+}
+
+export interface ArchiveSummary {
+  files_new: number;
+  files_changed: number;
+  files_unmodified: number;
+  dirs_new: number;
+  dirs_changed: number;
+  dirs_unmodified: number;
+  data_blobs: number;
+  tree_blobs: number;
+  data_added: number;
+  total_files_processed: number;
+  total_bytes_processed: number;
+  total_duration: number;
+  snapshot_id: string;
+  /** files or dirs that could not be read (exit code 3) */
+  errors: number;
+  parent?: string;
+}
+
+/** restic's parent choice: newest snapshot not in the future with the same host and the same path set */
+export function findParent(all: SnapshotWithId[], host: string, paths: string[], nowNs: bigint): SnapshotWithId | null {
+  let best: SnapshotWithId | null = null;
+  for (const s of all) {
+    if (s.hostname !== host || !sameSet(s.paths, paths)) continue;
+    if (parseTimeNs(s.time) > nowNs) continue;
+    if (!best || parseTimeNs(s.time) > parseTimeNs(best.time)) best = s;
+  }
+  return best;
+}
+
+interface Spec {
+  children: Map<string, Spec>;
+  /** absolute path on disk of this item */
+  abs: string;
+  /** true when the whole item (recursively) is a backup target */
+  target: boolean;
+}
+
+/** Where each target goes in the snapshot tree: components of the cleaned path, leading . and .. dropped. */
+export function targetComponents(t: string): string[] {
+  const n = path.normalize(t);
+  return n.split('/').filter((c) => c !== '' && c !== '.').filter((c, i, a) => !(c === '..' && a.slice(0, i).every((x) => x === '..')));
+}
+
+const nameKey = (b: Buffer) => b.toString('latin1');
+
+export class Archiver {
+  private pool: ChunkPool;
+  private s: ArchiveSummary = {
+    files_new: 0, files_changed: 0, files_unmodified: 0, dirs_new: 0, dirs_changed: 0, dirs_unmodified: 0, data_blobs: 0,
+    tree_blobs: 0, data_added: 0, total_files_processed: 0, total_bytes_processed: 0, total_duration: 0, snapshot_id: '', errors: 0,
+  };
+  private rootDev: bigint | null = null;
+
+  constructor(private repo: Repository, private o: SnapshotOptions) {
+    this.pool = new ChunkPool(repo, o.chunker ?? DEFAULT_PARAMS, o.threads);
+  }
+
+  async run(): Promise<ArchiveSummary> {
+    const started = process.hrtime.bigint();
+    try {
+      const o = this.o;
+      const nowNs = o.time ?? BigInt(Date.now()) * 1_000_000n;
+      const absPaths = [...new Set(o.targets.map((t) => path.resolve(t)))].sort();
+      const host = o.host ?? hostname();
+      let parent: SnapshotWithId | null = null;
+      if (!o.force) parent = o.parent !== undefined ? o.parent : findParent(await this.repo.listSnapshots(), host, absPaths, nowNs);
+      if (parent) this.s.parent = parent.id;
+
+      // the virtual root: targets placed by their path components
+      const root: Spec = { children: new Map(), abs: '', target: false };
+      for (const t of o.targets) {
+        const comps = targetComponents(t);
+        const abs = path.resolve(t);
+        if (comps.length === 0) { root.abs = abs; root.target = true; continue; }
+        let cur = root;
+        let prefix = path.resolve(t, ...comps.map(() => '..'));
+        for (const c of comps) {
+          prefix = path.join(prefix, c);
+          let next = cur.children.get(c);
+          if (!next) { next = { children: new Map(), abs: prefix, target: false }; cur.children.set(c, next); }
+          cur = next;
+        }
+        cur.target = true;
+      }
+      const treeId = await this.saveSpec(root, parent?.tree);
+      await this.pool.drain();
+      await this.repo.flush();
+
+      let username = '';
+      let uid = 0;
+      let gid = 0;
+      try { const u = userInfo(); username = u.username; uid = u.uid; gid = u.gid; } catch { /* none */ }
+      const snap: Snapshot = {
+        time: formatTimeNs(nowNs / 1_000_000_000n, Number(nowNs % 1_000_000_000n)),
+        parent: parent?.id,
+        tree: treeId,
+        paths: absPaths,
+        hostname: host,
+        username,
+        uid,
+        gid,
+        excludes: o.excludePatterns,
+        tags: o.tags,
+        program_version: `jbackup ${VERSION}`,
+      };
+      this.s.snapshot_id = await this.repo.saveSnapshot(snap);
+      this.s.data_blobs = this.pool.stats.dataBlobs;
+      this.s.data_added += this.pool.stats.dataAdded;
+      this.s.total_duration = Number(process.hrtime.bigint() - started) / 1e9;
+      return this.s;
+    } finally {
+      await this.pool.close();
+    }
+  }
+
+  private async loadTree(id: string | undefined): Promise<Map<string, Node>> {
+    const m = new Map<string, Node>();
+    if (!id) return m;
+    try {
+      for (const n of decodeTree(await this.repo.loadBlob('tree', id))) m.set(nameKey(n.name), n);
+    } catch {
+      // an unreadable parent tree only costs change detection
+    }
+    return m;
+  }
+
+  private async saveSpec(spec: Spec, parentTree: string | undefined): Promise<string> {
+    if (spec.target) return (await this.saveDirContents(spec.abs, parentTree)).id;
+    const pmap = await this.loadTree(parentTree);
+    const nodes: Node[] = [];
+    for (const [name, child] of spec.children) {
+      const nb = Buffer.from(name);
+      const pnode = pmap.get(nameKey(nb));
+      let st: BigIntStats;
+      try {
+        st = await fsp.lstat(child.abs, { bigint: true });
+      } catch (e) {
+        this.error(child.abs, e as Error);
+        continue;
+      }
+      if (child.target && !st.isDirectory()) {
+        const n = await this.saveEntry(Buffer.from(child.abs), nb, st, pnode);
+        const node = n ? await n.done : null;
+        if (node) nodes.push(node);
+        continue;
+      }
+      if (child.target && this.rootDev === null) this.rootDev = st.dev;
+      const node = nodeFromStat(nb, st);
+      node.subtree = await this.saveSpec(child, pnode?.type === 'dir' ? pnode.subtree : undefined);
+      nodes.push(node);
+    }
+    return this.saveTree(nodes);
+  }
+
+  private error(p: string | Buffer, e: Error): void {
+    this.s.errors++;
+    this.o.progress?.error?.(p.toString(), e);
+  }
+
+  private excluded(abs: Buffer, st: BigIntStats): boolean {
+    if (this.o.excludes?.(abs.toString())) return true;
+    if (this.o.excludeLargerThan !== undefined && st.isFile() && st.size > BigInt(this.o.excludeLargerThan)) return true;
+    return false;
+  }
+
+  private async saveTree(nodes: Node[]): Promise<string> {
+    const bytes = encodeTree(nodes);
+    const id = sha256hex(bytes);
+    if (await this.repo.saveBlob('tree', id, bytes)) {
+      this.s.tree_blobs++;
+      this.s.data_added += bytes.length;
+    }
+    return id;
+  }
+
+  /** Save a directory's contents; returns the tree id. */
+  private async saveDirContents(dir: string | Buffer, parentTree: string | undefined): Promise<{ id: string }> {
+    const dirB = Buffer.isBuffer(dir) ? dir : Buffer.from(dir);
+    if (this.rootDev === null) {
+      try { this.rootDev = (await fsp.lstat(dirB, { bigint: true })).dev; } catch { /* reported below */ }
+    }
+    let names: Buffer[];
+    try {
+      names = await fsp.readdir(dirB, { encoding: 'buffer' });
+    } catch (e) {
+      this.error(dirB, e as Error);
+      return { id: await this.saveTree([]) };
+    }
+    names.sort(Buffer.compare);
+    const pmap = await this.loadTree(parentTree);
+    const pending: Promise<Node | null>[] = [];
+    for (const name of names) {
+      const full = Buffer.concat([dirB, Buffer.from(dirB.at(-1) === 0x2f ? '' : '/'), name]);
+      let st: BigIntStats;
+      try {
+        st = await fsp.lstat(full, { bigint: true });
+      } catch (e) {
+        this.error(full, e as Error);
+        continue;
+      }
+      if (this.excluded(full, st)) continue;
+      if (this.o.oneFileSystem && st.isDirectory() && this.rootDev !== null && st.dev !== this.rootDev) continue;
+      const r = await this.saveEntry(full, name, st, pmap.get(nameKey(name)));
+      if (r) pending.push(r.done);
+    }
+    const nodes = (await Promise.all(pending)).filter((n): n is Node => n !== null);
+    return { id: await this.saveTree(nodes) };
+  }
+
+  /**
+   * Start saving one entry. Directories are walked before returning (depth first); file contents
+   * are chunked in the workers, so the returned promise may settle later.
+   */
+  private async saveEntry(full: Buffer, name: Buffer, st: BigIntStats, pnode: Node | undefined): Promise<{ done: Promise<Node | null> } | null> {
+    if (st.isSocket()) return null; // restic 0.14 does not save sockets
+    let linktarget: Buffer | undefined;
+    if (st.isSymbolicLink()) {
+      try {
+        linktarget = await fsp.readlink(full, { encoding: 'buffer' });
+      } catch (e) {
+        this.error(full, e as Error);
+        return null;
+      }
+    }
+    const node = nodeFromStat(name, st, linktarget);
+    if (st.isDirectory()) {
+      const { id } = await this.saveDirContents(full, pnode?.type === 'dir' ? pnode.subtree : undefined);
+      node.subtree = id;
+      if (!pnode || pnode.type !== 'dir') this.s.dirs_new++;
+      else if (pnode.subtree === id) this.s.dirs_unmodified++;
+      else this.s.dirs_changed++;
+      return { done: Promise.resolve(node) };
+    }
+    if (!st.isFile()) return { done: Promise.resolve(node) };
+    this.s.total_files_processed++;
+    this.s.total_bytes_processed += Number(st.size);
+    if (pnode && this.unchanged(node, pnode)) {
+      node.content = pnode.content ?? [];
+      this.s.files_unmodified++;
+      this.o.progress?.fileDone?.(full.toString(), Number(st.size));
+      return { done: Promise.resolve(node) };
+    }
+    if (pnode && pnode.type === 'file') this.s.files_changed++; else this.s.files_new++;
+    if (st.size === 0n) {
+      node.content = [];
+      this.o.progress?.fileDone?.(full.toString(), 0);
+      return { done: Promise.resolve(node) };
+    }
+    return { done: this.pool.chunkFile(full).then(
+      (r) => {
+        node.content = r.content;
+        node.size = BigInt(r.size);
+        this.o.progress?.fileDone?.(full.toString(), r.size);
+        return node;
+      },
+      (e: Error) => {
+        this.error(full, e);
+        return null;
+      },
+    ) };
+  }
+
+  private unchanged(n: Node, p: Node): boolean {
+    if (p.type !== 'file' || n.type !== 'file') return false;
+    if ((p.size ?? 0n) !== (n.size ?? 0n)) return false;
+    if (parseTimeNs(p.mtime) !== parseTimeNs(n.mtime)) return false;
+    if (parseTimeNs(p.ctime) !== parseTimeNs(n.ctime)) return false;
+    if ((p.inode ?? 0n) !== (n.inode ?? 0n)) return false;
+    return (p.content ?? []).every((id) => this.repo.index.has('data', id));
+  }
+}

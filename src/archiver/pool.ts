@@ -1,0 +1,177 @@
+/** Main-thread side of the chunking workers: dispatches files, answers dedup questions, packs blobs. */
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import type { ChunkerParams } from '../chunker/fastcdc.js';
+import type { Repository } from '../repo/repository.js';
+import type { WorkerInit } from './worker.js';
+
+export interface FileResult {
+  content: string[];
+  size: number;
+  /** bytes of new data blobs (plaintext) this file added */
+  added: number;
+  newBlobs: number;
+}
+
+interface Job {
+  content: string[];
+  added: number;
+  newBlobs: number;
+  chunksExpected: number;
+  chunksSeen: number;
+  size: number;
+  done: boolean;
+  resolve: (r: FileResult) => void;
+  reject: (e: Error) => void;
+  worker: WorkerSlot;
+}
+
+interface WorkerSlot {
+  w: Worker;
+  active: number;
+}
+
+function workerUrl(): URL {
+  const here = import.meta.url;
+  // under vitest this module is loaded from src/*.ts: use the compiled worker
+  return here.endsWith('.ts') ? new URL('../../dist/src/archiver/worker.js', here) : new URL('./worker.js', here);
+}
+
+export interface PoolStats {
+  dataBlobs: number;
+  dataAdded: number;
+  dataAddedPacked: number;
+}
+
+export class ChunkPool {
+  private slots: WorkerSlot[] = [];
+  private jobs = new Map<number, Job>();
+  private nextJob = 1;
+  private waiting: (() => void)[] = [];
+  private requested = new Set<string>();
+  private fatal: Error | null = null;
+  private blobChain: Promise<void> = Promise.resolve();
+  readonly stats: PoolStats = { dataBlobs: 0, dataAdded: 0, dataAddedPacked: 0 };
+
+  constructor(private repo: Repository, chunker: ChunkerParams, threads = availableParallelism(), private perWorker = 2) {
+    const init: WorkerInit = {
+      key: { encrypt: repo.key.encrypt, macK: repo.key.macK, macR: repo.key.macR },
+      chunker,
+      compression: repo.version >= 2 ? repo.compression : 'off',
+      maxOutstanding: 48 * 1024 * 1024,
+    };
+    for (let i = 0; i < Math.max(1, threads); i++) {
+      const w = new Worker(workerUrl(), { workerData: init });
+      const slot: WorkerSlot = { w, active: 0 };
+      w.on('message', (m: Msg) => this.onMessage(slot, m));
+      w.on('error', (e) => this.fail(e));
+      this.slots.push(slot);
+    }
+  }
+
+  private fail(e: Error): void {
+    this.fatal ??= e;
+    for (const j of this.jobs.values()) j.reject(e);
+    this.jobs.clear();
+    for (const w of this.waiting.splice(0)) w();
+  }
+
+  private onMessage(slot: WorkerSlot, m: Msg): void {
+    const job = this.jobs.get(m.job);
+    switch (m.op) {
+      case 'chunk': {
+        const key = m.id;
+        const known = this.repo.hasBlob('data', key) || this.requested.has(key);
+        if (!known) this.requested.add(key);
+        slot.w.postMessage({ op: 'want', job: m.job, seq: m.seq, want: !known });
+        if (job) {
+          job.content[m.seq] = m.id;
+          job.chunksSeen++;
+          if (!known) { job.added += m.len; job.newBlobs++; }
+          this.maybeFinish(m.job, job);
+        }
+        break;
+      }
+      case 'blob': {
+        const stored = Buffer.from(m.stored);
+        this.stats.dataBlobs++;
+        this.stats.dataAdded += m.len;
+        this.stats.dataAddedPacked += stored.length;
+        // add blobs in arrival order; ack once the packer has accepted it (backpressure)
+        this.blobChain = this.blobChain.then(async () => {
+          await this.repo.addStoredBlob('data', m.id, stored, m.ulen);
+          this.requested.delete(m.id);
+          slot.w.postMessage({ op: 'ack', bytes: m.len });
+        }).catch((e: Error) => this.fail(e));
+        break;
+      }
+      case 'done':
+        if (job) {
+          job.done = true;
+          job.chunksExpected = m.chunks;
+          job.size = m.size;
+          this.maybeFinish(m.job, job);
+        }
+        break;
+      case 'error':
+        if (job) {
+          this.jobs.delete(m.job);
+          this.release(job);
+          const e = new Error(m.message) as NodeJS.ErrnoException;
+          e.code = m.code;
+          job.reject(e);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  private maybeFinish(id: number, job: Job): void {
+    if (!job.done || job.chunksSeen !== job.chunksExpected) return;
+    this.jobs.delete(id);
+    this.release(job);
+    job.resolve({ content: job.content, size: job.size, added: job.added, newBlobs: job.newBlobs });
+  }
+
+  private release(job: Job): void {
+    job.worker.active--;
+    const w = this.waiting.shift();
+    if (w) w();
+  }
+
+  /** Chunk a file; resolves with its content ids once every chunk is hashed (blobs may still be packing). */
+  async chunkFile(path: Buffer): Promise<FileResult> {
+    for (;;) {
+      if (this.fatal) throw this.fatal;
+      const slot = this.slots.reduce((a, b) => (b.active < a.active ? b : a));
+      if (slot.active < this.perWorker) {
+        slot.active++;
+        const id = this.nextJob++;
+        return new Promise<FileResult>((resolve, reject) => {
+          this.jobs.set(id, {
+            content: [], added: 0, newBlobs: 0, chunksExpected: -1, chunksSeen: 0, size: 0, done: false, resolve, reject, worker: slot,
+          });
+          slot.w.postMessage({ op: 'file', job: id, path: new Uint8Array(path) });
+        });
+      }
+      await new Promise<void>((r) => this.waiting.push(r));
+    }
+  }
+
+  /** wait until every blob sent so far is in a pack builder */
+  async drain(): Promise<void> {
+    await this.blobChain;
+    if (this.fatal) throw this.fatal;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.w.terminate()));
+  }
+}
+
+type Msg =
+  | { op: 'chunk'; job: number; seq: number; id: string; len: number }
+  | { op: 'blob'; job: number; seq: number; id: string; stored: ArrayBuffer; ulen: number; len: number }
+  | { op: 'done'; job: number; size: number; chunks: number }
+  | { op: 'error'; job: number; message: string; code: string };

@@ -1,0 +1,61 @@
+/** The storage contract every backend implements (restic's, kept small). */
+export type FileType = 'data' | 'index' | 'snapshots' | 'keys' | 'locks' | 'config';
+export const FILE_TYPES: readonly FileType[] = ['data', 'index', 'snapshots', 'keys', 'locks', 'config'];
+
+export interface Handle {
+  type: FileType;
+  /** 64-hex id, or 'config' for the config file */
+  name: string;
+}
+
+export interface FileInfo {
+  name: string;
+  size: number;
+}
+
+export interface BackendProperties {
+  /** how many requests may usefully run at once */
+  connections: number;
+  /** true when save() is atomic (no partial file ever visible under the final name) */
+  atomicWrites: boolean;
+}
+
+export interface Backend {
+  readonly location: string;
+  readonly properties: BackendProperties;
+  /** create the repository layout; fails with AlreadyExistsError if a config exists */
+  create(): Promise<void>;
+  /** store bytes atomically under the handle; never overwrites silently a different content */
+  save(h: Handle, data: Uint8Array): Promise<void>;
+  /** read the whole file, or `length` bytes from `offset` */
+  load(h: Handle, offset?: number, length?: number): Promise<Buffer>;
+  stat(h: Handle): Promise<FileInfo>;
+  /** list files of a type; names that are not 64-hex ids are skipped (except config) */
+  list(type: FileType): Promise<FileInfo[]>;
+  remove(h: Handle): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class NotFoundError extends Error {
+  override name = 'NotFoundError';
+  constructor(public readonly handle: Handle | null, message?: string) {
+    super(message ?? `${handle ? `${handle.type}/${handle.name}` : 'object'} does not exist`);
+  }
+}
+
+export class AlreadyExistsError extends Error {
+  override name = 'AlreadyExistsError';
+}
+
+export const ID_RE = /^[0-9a-f]{64}$/;
+
+export function handleName(h: Handle): string {
+  return h.type === 'config' ? 'config' : `${h.type}/${h.name}`;
+}
+
+/** Path of a handle in restic's default layout (data/xx/id), relative, with '/' separators. */
+export function layoutPath(h: Handle): string {
+  if (h.type === 'config') return 'config';
+  if (h.type === 'data') return `data/${h.name.slice(0, 2)}/${h.name}`;
+  return `${h.type}/${h.name}`;
+}

@@ -1,0 +1,174 @@
+import { promises as fsp, constants as fsc } from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import {
+  AlreadyExistsError, type Backend, type FileInfo, type FileType, type Handle, ID_RE, layoutPath, NotFoundError,
+} from './backend.js';
+
+function isENOENT(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+/**
+ * A repository in a local directory, laid out exactly as restic's local backend does.
+ * Writes go to `<name>-tmp-<random>`, are fsynced, renamed into place, the directory fsynced,
+ * and the file made read-only (0400), as restic 0.14 does.
+ */
+export class LocalBackend implements Backend {
+  readonly properties = { connections: 2, atomicWrites: true };
+  constructor(readonly location: string) {}
+
+  private p(h: Handle): string {
+    return path.join(this.location, ...layoutPath(h).split('/'));
+  }
+
+  async create(): Promise<void> {
+    try {
+      await fsp.stat(path.join(this.location, 'config'));
+      throw new AlreadyExistsError(`repository ${this.location} already exists (config file found)`);
+    } catch (e) {
+      if (!isENOENT(e)) throw e;
+    }
+    await fsp.mkdir(this.location, { recursive: true, mode: 0o700 });
+    for (const d of ['keys', 'locks', 'snapshots', 'index', 'data']) {
+      await fsp.mkdir(path.join(this.location, d), { recursive: true, mode: 0o700 });
+    }
+    const hex = '0123456789abcdef';
+    await Promise.all(Array.from({ length: 256 }, (_, i) =>
+      fsp.mkdir(path.join(this.location, 'data', hex[i >> 4]! + hex[i & 15]!), { recursive: true, mode: 0o700 })));
+  }
+
+  async save(h: Handle, data: Uint8Array): Promise<void> {
+    const final = this.p(h);
+    const dir = path.dirname(final);
+    const tmp = `${final}-tmp-${randomBytes(6).toString('hex')}`;
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    } catch (e) {
+      if (!isENOENT(e)) throw e;
+      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+      fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    }
+    try {
+      let off = 0;
+      while (off < data.length) {
+        const { bytesWritten } = await fh.write(data, off, data.length - off, off);
+        off += bytesWritten;
+      }
+      await fh.sync();
+    } catch (e) {
+      await fh.close().catch(() => {});
+      await fsp.unlink(tmp).catch(() => {});
+      throw e;
+    }
+    await fh.close();
+    try {
+      // never replace an existing file: files are immutable and named by their content
+      await fsp.link(tmp, final);
+      await fsp.unlink(tmp);
+    } catch (e) {
+      await fsp.unlink(tmp).catch(() => {});
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (h.type === 'config') throw new AlreadyExistsError('config already exists');
+      // same name means same content for content-addressed files; keep the existing one
+    }
+    await syncDir(dir);
+    await fsp.chmod(final, 0o400).catch(() => {});
+  }
+
+  async load(h: Handle, offset = 0, length?: number): Promise<Buffer> {
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(this.p(h), 'r');
+    } catch (e) {
+      if (isENOENT(e)) throw new NotFoundError(h);
+      throw e;
+    }
+    try {
+      if (length === undefined) {
+        const st = await fh.stat();
+        length = Math.max(0, st.size - offset);
+      }
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      if (got < length) throw new Error(`short read of ${layoutPath(h)}: wanted ${length} bytes at ${offset}, got ${got}`);
+      return buf;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async stat(h: Handle): Promise<FileInfo> {
+    try {
+      const st = await fsp.stat(this.p(h));
+      return { name: h.name, size: st.size };
+    } catch (e) {
+      if (isENOENT(e)) throw new NotFoundError(h);
+      throw e;
+    }
+  }
+
+  async list(type: FileType): Promise<FileInfo[]> {
+    if (type === 'config') {
+      try {
+        return [await this.stat({ type, name: 'config' })];
+      } catch (e) {
+        if (e instanceof NotFoundError) return [];
+        throw e;
+      }
+    }
+    const base = path.join(this.location, type);
+    const dirs = type === 'data' ? await readdirSafe(base).then((l) => l.map((d) => path.join(base, d))) : [base];
+    const out: FileInfo[] = [];
+    for (const d of dirs) {
+      for (const n of await readdirSafe(d)) {
+        if (!ID_RE.test(n)) continue;
+        try {
+          const st = await fsp.stat(path.join(d, n));
+          if (st.isFile()) out.push({ name: n, size: st.size });
+        } catch (e) {
+          if (!isENOENT(e)) throw e;
+        }
+      }
+    }
+    return out;
+  }
+
+  async remove(h: Handle): Promise<void> {
+    try {
+      await fsp.unlink(this.p(h));
+    } catch (e) {
+      if (isENOENT(e)) throw new NotFoundError(h);
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+async function readdirSafe(d: string): Promise<string[]> {
+  try {
+    return await fsp.readdir(d);
+  } catch (e) {
+    if (isENOENT(e) || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+    throw e;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // some filesystems refuse fsync on directories; the rename itself is still atomic
+  } finally {
+    await fh?.close();
+  }
+}

@@ -1,0 +1,19 @@
+import type { Command } from 'commander';
+import { openBackend } from '../backend/location.js';
+import { Repository } from '../repo/repository.js';
+import { getPassword, repoLocation, repoOptions, type GlobalOpts } from './global.js';
+
+export function register(program: Command, g: () => GlobalOpts): void {
+  program.command('init').description('initialize a new repository').action(async () => {
+    const opts = g();
+    const loc = repoLocation(opts);
+    const backend = openBackend(loc);
+    const password = await getPassword(opts, { confirm: true, what: 'new repository' });
+    const repo = await Repository.init(backend, password, repoOptions(opts));
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify({ message_type: 'initialized', id: repo.config.id, repository: loc })}\n`);
+    } else if (!opts.quiet) {
+      process.stdout.write(`created jbackup repository ${repo.config.id.slice(0, 10)} at ${loc}\n\nPlease note that knowledge of your password is required to access\nthe repository. Losing your password means that your data is\nirrecoverably lost.\n`);
+    }
+  });
+}

@@ -1,0 +1,52 @@
+/** CLI entry: parse flags, call the library, map errors to restic's exit codes. */
+import { Command, CommanderError } from 'commander';
+import { addGlobalOptions, releaseAll, type GlobalOpts } from './global.js';
+import { EXIT, exitCode } from './exit.js';
+import { RepoNotFoundError, LockError, UserError, WrongPasswordError } from '../repo/errors.js';
+import { AlreadyExistsError } from '../backend/backend.js';
+import { VERSION } from '../version.js';
+import * as init from './cmd_init.js';
+import * as snapshot from './cmd_snapshot.js';
+import * as restore from './cmd_restore.js';
+import * as snapshots from './cmd_snapshots.js';
+import * as ls from './cmd_ls.js';
+import * as cat from './cmd_cat.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('jbackup');
+  program.version(VERSION, '-V, --version').description('Deduplicating, encrypted backups in restic format v2 (local, Jottacloud)')
+    .showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  addGlobalOptions(program);
+  const g = () => program.opts<GlobalOpts>();
+  for (const m of [init, snapshot, restore, snapshots, ls, cat]) m.register(program, g);
+  program.commands.forEach((c) => c.exitOverride());
+
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.stderr.write(`\nsignal ${sig} received, cleaning up\n`);
+    void releaseAll().finally(() => process.exit(EXIT.interrupted));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    await program.parseAsync(argv);
+    return exitCode();
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return EXIT.fatal;
+    }
+    const err = e as Error;
+    const debug = program.opts<GlobalOpts>().debug || process.env['JBACKUP_DEBUG'];
+    if (debug) process.stderr.write(`${err.stack ?? String(err)}\n`);
+    if (err instanceof RepoNotFoundError) { process.stderr.write(`Fatal: ${err.message}\n`); return EXIT.noRepo; }
+    if (err instanceof WrongPasswordError) { process.stderr.write(`Fatal: ${err.message}\n`); return EXIT.password; }
+    if (err instanceof LockError) { process.stderr.write(`Fatal: unable to create lock in backend: ${err.message}\n`); return EXIT.lock; }
+    if (err instanceof AlreadyExistsError) { process.stderr.write(`Fatal: create repository failed: ${err.message}\n`); return EXIT.fatal; }
+    const msg = err instanceof UserError ? err.message.replace(/^Fatal: /, '') : (err.message || String(err));
+    process.stderr.write(`Fatal: ${msg.split('\n')[0]}\n`);
+    return EXIT.fatal;
+  } finally {
+    await releaseAll();
+  }
+}

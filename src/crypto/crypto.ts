@@ -1,0 +1,117 @@
+/**
+ * restic's authenticated encryption: IV(16) || AES-256-CTR(ciphertext) || Poly1305-AES(16).
+ * The MAC covers the ciphertext only; its one-time key is r || AES-128_k(IV). Pure, no I/O.
+ * Hot path: node:crypto for AES, libsodium (sodium-native) for Poly1305.
+ */
+import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+// sodium-native is CommonJS with prebuilt binaries for our platforms.
+const sodium = require('sodium-native') as {
+  crypto_onetimeauth(out: Buffer, msg: Uint8Array, key: Buffer): void;
+};
+
+export const IV_SIZE = 16;
+export const MAC_SIZE = 16;
+export const OVERHEAD = IV_SIZE + MAC_SIZE;
+
+export interface MasterKey {
+  /** AES-256 key */
+  encrypt: Buffer;
+  /** Poly1305-AES k: AES-128 key applied to the nonce */
+  macK: Buffer;
+  /** Poly1305 r, always stored clamped here */
+  macR: Buffer;
+}
+
+export class CryptoError extends Error {
+  override name = 'CryptoError';
+}
+
+/** Clamp Poly1305 r as the Poly1305-AES paper specifies (bytes 3,7,11,15 &0x0f; 4,8,12 &0xfc). */
+export function clampR(r: Uint8Array): Buffer {
+  const out = Buffer.from(r);
+  out[3]! &= 0x0f; out[7]! &= 0x0f; out[11]! &= 0x0f; out[15]! &= 0x0f;
+  out[4]! &= 0xfc; out[8]! &= 0xfc; out[12]! &= 0xfc;
+  return out;
+}
+
+export function makeMasterKey(encrypt: Uint8Array, macK: Uint8Array, macR: Uint8Array): MasterKey {
+  if (encrypt.length !== 32 || macK.length !== 16 || macR.length !== 16) throw new CryptoError('invalid key length');
+  const allZero = (b: Uint8Array) => b.every((x) => x === 0);
+  if (allZero(encrypt) || allZero(macK) || allZero(macR)) throw new CryptoError('invalid key: all-zero component');
+  return { encrypt: Buffer.from(encrypt), macK: Buffer.from(macK), macR: clampR(macR) };
+}
+
+export function randomMasterKey(): MasterKey {
+  return makeMasterKey(randomBytes(32), randomBytes(16), randomBytes(16));
+}
+
+/** Key from a 64-byte KDF output: enc(32) || k(16) || r(16). */
+export function keyFromKdf(out: Uint8Array): MasterKey {
+  if (out.length !== 64) throw new CryptoError('KDF output must be 64 bytes');
+  return makeMasterKey(out.subarray(0, 32), out.subarray(32, 48), out.subarray(48, 64));
+}
+
+function aes128Block(k: Buffer, block: Uint8Array): Buffer {
+  const c = createCipheriv('aes-128-ecb', k, null);
+  c.setAutoPadding(false);
+  return Buffer.concat([c.update(block), c.final()]);
+}
+
+/** Poly1305-AES tag over msg with nonce iv. */
+export function poly1305Aes(key: MasterKey, iv: Uint8Array, msg: Uint8Array): Buffer {
+  const otk = Buffer.allocUnsafe(32);
+  key.macR.copy(otk, 0);
+  aes128Block(key.macK, iv).copy(otk, 16);
+  const tag = Buffer.allocUnsafe(16);
+  sodium.crypto_onetimeauth(tag, msg, otk);
+  return tag;
+}
+
+function ctr(key: Buffer, iv: Uint8Array, data: Uint8Array, out: Buffer, outOffset: number): void {
+  const c = createCipheriv('aes-256-ctr', key, iv);
+  const a = c.update(data);
+  a.copy(out, outOffset);
+  const f = c.final();
+  if (f.length) f.copy(out, outOffset + a.length);
+}
+
+/** Encrypt plaintext into a fresh buffer IV || CT || MAC. */
+export function seal(key: MasterKey, plaintext: Uint8Array, iv: Uint8Array = randomBytes(IV_SIZE)): Buffer {
+  if (iv.length !== IV_SIZE || iv.every((x) => x === 0)) throw new CryptoError('invalid nonce');
+  const out = Buffer.allocUnsafe(plaintext.length + OVERHEAD);
+  Buffer.from(iv.buffer, iv.byteOffset, iv.length).copy(out, 0);
+  ctr(key.encrypt, iv, plaintext, out, IV_SIZE);
+  const ct = out.subarray(IV_SIZE, IV_SIZE + plaintext.length);
+  poly1305Aes(key, iv, ct).copy(out, IV_SIZE + plaintext.length);
+  return out;
+}
+
+/** Verify the MAC (constant time) and decrypt. Throws CryptoError('ciphertext verification failed'). */
+export function open(key: MasterKey, data: Uint8Array): Buffer {
+  if (data.length < OVERHEAD) throw new CryptoError('ciphertext too short');
+  const iv = data.subarray(0, IV_SIZE);
+  if (iv.every((x) => x === 0)) throw new CryptoError('nonce is invalid');
+  const ct = data.subarray(IV_SIZE, data.length - MAC_SIZE);
+  const mac = data.subarray(data.length - MAC_SIZE);
+  const want = poly1305Aes(key, iv, ct);
+  if (!timingSafeEqual(want, mac)) throw new CryptoError('ciphertext verification failed');
+  const out = Buffer.allocUnsafe(ct.length);
+  ctr(key.encrypt, iv, ct, out, 0);
+  return out;
+}
+
+export function masterKeyToJSON(key: MasterKey): string {
+  return JSON.stringify({
+    mac: { k: key.macK.toString('base64'), r: key.macR.toString('base64') },
+    encrypt: key.encrypt.toString('base64'),
+  });
+}
+
+export function masterKeyFromJSON(text: string): MasterKey {
+  const j = JSON.parse(text) as { mac?: { k?: string; r?: string }; encrypt?: string };
+  if (!j.mac?.k || !j.mac?.r || !j.encrypt) throw new CryptoError('invalid master key JSON');
+  return makeMasterKey(Buffer.from(j.encrypt, 'base64'), Buffer.from(j.mac.k, 'base64'), Buffer.from(j.mac.r, 'base64'));
+}

@@ -1,0 +1,83 @@
+/** restic key files: scrypt(password) → user key → decrypts the master key JSON. */
+import { randomBytes, scrypt as scryptCb } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
+import { keyFromKdf, masterKeyFromJSON, masterKeyToJSON, open, seal, type MasterKey } from '../crypto/crypto.js';
+import { formatTimeNs } from './tree.js';
+
+export interface KdfParams { N: number; r: number; p: number }
+
+/**
+ * restic calibrates scrypt to ~500 ms with N=32768, r=8 and a CPU-dependent p (6 on our machines).
+ * We use N=32768, r=8, p=6 without calibration; JBACKUP_KDF_PARAMS="N,r,p" overrides (tests only).
+ */
+export function defaultKdfParams(): KdfParams {
+  const env = process.env['JBACKUP_KDF_PARAMS'];
+  if (env) {
+    const [N, r, p] = env.split(',').map((x) => Number.parseInt(x, 10));
+    if (N && r && p) return { N, r, p };
+  }
+  return { N: 32768, r: 8, p: 6 };
+}
+
+export interface KeyFile {
+  created: string;
+  username: string;
+  hostname: string;
+  kdf: string;
+  N: number;
+  r: number;
+  p: number;
+  salt: string;
+  data: string;
+}
+
+export function scrypt(password: Buffer, salt: Buffer, k: KdfParams): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scryptCb(password, salt, 64, { N: k.N, r: k.r, p: k.p, maxmem: 256 * k.N * k.r + 64 * 1024 * 1024 }, (err, out) =>
+      err ? reject(err) : resolve(out));
+  });
+}
+
+export class WrongPasswordError extends Error {
+  override name = 'WrongPasswordError';
+}
+
+export function nowRfc3339(): string {
+  const ms = Date.now();
+  const ns = process.hrtime.bigint() % 1_000_000n;
+  return formatTimeNs(BigInt(Math.floor(ms / 1000)), (ms % 1000) * 1_000_000 + Number(ns));
+}
+
+export async function createKeyFile(password: Buffer, master: MasterKey, params = defaultKdfParams()): Promise<Buffer> {
+  const salt = randomBytes(64);
+  const user = keyFromKdf(await scrypt(password, salt, params));
+  const data = seal(user, Buffer.from(masterKeyToJSON(master)));
+  let username = '';
+  try { username = userInfo().username; } catch { /* no passwd entry */ }
+  const kf: KeyFile = {
+    created: nowRfc3339(), username, hostname: hostname(), kdf: 'scrypt',
+    N: params.N, r: params.r, p: params.p, salt: salt.toString('base64'), data: data.toString('base64'),
+  };
+  return Buffer.from(JSON.stringify(kf));
+}
+
+export function parseKeyFile(bytes: Uint8Array): KeyFile {
+  const kf = JSON.parse(Buffer.from(bytes).toString('utf8')) as KeyFile;
+  if (kf.kdf !== 'scrypt') throw new Error('only supported KDF is scrypt()');
+  return kf;
+}
+
+/** Returns the master key, or throws WrongPasswordError. */
+export async function openKeyFile(bytes: Uint8Array, password: Buffer): Promise<MasterKey> {
+  const kf = parseKeyFile(bytes);
+  const salt = Buffer.from(kf.salt, 'base64');
+  if (salt.length !== 64) throw new Error(`key file has an invalid salt length ${salt.length}`);
+  const user = keyFromKdf(await scrypt(password, salt, { N: kf.N, r: kf.r, p: kf.p }));
+  let plain: Buffer;
+  try {
+    plain = open(user, Buffer.from(kf.data, 'base64'));
+  } catch {
+    throw new WrongPasswordError('wrong password or no key found');
+  }
+  return masterKeyFromJSON(plain.toString('utf8'));
+}

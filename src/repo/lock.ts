@@ -1,0 +1,108 @@
+/** restic-compatible lock files: create, check others, refresh every 5 minutes, remove. */
+import { hostname, userInfo } from 'node:os';
+import { NotFoundError } from '../backend/backend.js';
+import { LockError } from './errors.js';
+import { nowRfc3339 } from './keys.js';
+import type { Repository } from './repository.js';
+import { snapshotTimeKey } from './snapshot.js';
+
+export interface LockInfo {
+  time: string;
+  exclusive: boolean;
+  hostname: string;
+  username: string;
+  pid: number;
+  uid?: number;
+  gid?: number;
+}
+
+const STALE_NS = 30n * 60n * 1_000_000_000n;
+const REFRESH_MS = 5 * 60 * 1000;
+
+export function isStale(l: LockInfo, now = BigInt(Date.now()) * 1_000_000n): boolean {
+  if (now - snapshotTimeKey(l.time) > STALE_NS) return true;
+  if (l.hostname !== hostname()) return false;
+  try {
+    process.kill(l.pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+function encodeLock(l: LockInfo): Buffer {
+  const o: Record<string, unknown> = { time: l.time, exclusive: l.exclusive, hostname: l.hostname, username: l.username, pid: l.pid };
+  if (l.uid) o['uid'] = l.uid;
+  if (l.gid) o['gid'] = l.gid;
+  return Buffer.from(JSON.stringify(o));
+}
+
+export async function listLocks(repo: Repository, except?: string): Promise<{ id: string; lock: LockInfo }[]> {
+  const out: { id: string; lock: LockInfo }[] = [];
+  for (const f of await repo.backend.list('locks')) {
+    if (f.name === except) continue;
+    try {
+      out.push({ id: f.name, lock: JSON.parse((await repo.loadUnpacked('locks', f.name)).toString('utf8')) as LockInfo });
+    } catch {
+      // restic 0.14 skips lock files it cannot read (gone meanwhile, or undecodable)
+    }
+  }
+  return out;
+}
+
+export class Lock {
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> = Promise.resolve();
+  private constructor(private repo: Repository, private id: string, readonly exclusive: boolean) {}
+
+  static async acquire(repo: Repository, exclusive: boolean, waitMs = 200): Promise<Lock> {
+    await Lock.checkOthers(repo, exclusive);
+    const id = await Lock.write(repo, exclusive);
+    await new Promise((r) => setTimeout(r, waitMs));
+    try {
+      await Lock.checkOthers(repo, exclusive, id);
+    } catch (e) {
+      await repo.backend.remove({ type: 'locks', name: id }).catch(() => {});
+      throw e;
+    }
+    const l = new Lock(repo, id, exclusive);
+    l.timer = setInterval(() => { l.refreshing = l.refresh().catch(() => {}); }, REFRESH_MS);
+    l.timer.unref();
+    return l;
+  }
+
+  private static async write(repo: Repository, exclusive: boolean): Promise<string> {
+    let username = '';
+    let uid = 0;
+    let gid = 0;
+    try { const u = userInfo(); username = u.username; uid = u.uid; gid = u.gid; } catch { /* none */ }
+    const info: LockInfo = { time: nowRfc3339(), exclusive, hostname: hostname(), username, pid: process.pid, uid, gid };
+    return repo.saveUnpacked('locks', encodeLock(info));
+  }
+
+  private static async checkOthers(repo: Repository, exclusive: boolean, self?: string): Promise<void> {
+    for (const { id, lock } of await listLocks(repo, self)) {
+      if (exclusive || lock.exclusive) {
+        const what = lock.exclusive ? 'exclusive' : 'non-exclusive';
+        const stale = isStale(lock) ? ' (stale: remove it with "jbackup unlock")' : '';
+        throw new LockError(`repository is already locked ${lock.exclusive ? 'exclusively ' : ''}by PID ${lock.pid} on ${lock.hostname} by ${lock.username} (${what} lock ${id.slice(0, 8)}, created ${lock.time})${stale}`);
+      }
+    }
+  }
+
+  async refresh(): Promise<void> {
+    const old = this.id;
+    this.id = await Lock.write(this.repo, this.exclusive);
+    await this.repo.backend.remove({ type: 'locks', name: old }).catch(() => {});
+  }
+
+  async release(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.refreshing;
+    try {
+      await this.repo.backend.remove({ type: 'locks', name: this.id });
+    } catch (e) {
+      if (!(e instanceof NotFoundError)) throw e;
+    }
+  }
+}

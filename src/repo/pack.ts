@@ -1,0 +1,128 @@
+/**
+ * Pack files: blob_1 || … || blob_n || seal(header) || u32le(len(seal(header))). Pure, no I/O.
+ * Header entry: type(1) || length u32le || [uncompressed_length u32le] || id(32).
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { OVERHEAD, open, seal, type MasterKey } from '../crypto/crypto.js';
+
+export type BlobType = 'data' | 'tree';
+
+export interface PackedBlob {
+  type: BlobType;
+  id: string;
+  offset: number;
+  /** stored length (encrypted, with the 32 bytes of crypto overhead) */
+  length: number;
+  /** plaintext length when compressed, else 0 */
+  uncompressedLength: number;
+}
+
+export const ENTRY_PLAIN = 37;
+export const ENTRY_COMPRESSED = 41;
+/** bytes a reader fetches first from the end of a pack: 15 compressed entries + crypto + length */
+export const EAGER_HEADER = 15 * ENTRY_COMPRESSED + OVERHEAD + 4;
+export const MAX_HEADER_SIZE = 16 * 1024 * 1024 + 4;
+
+export function entrySize(b: { uncompressedLength: number }): number {
+  return b.uncompressedLength ? ENTRY_COMPRESSED : ENTRY_PLAIN;
+}
+
+/** Expected pack size from its index entries (restic check's rule). */
+export function packSizeFromBlobs(blobs: Iterable<{ length: number; uncompressedLength: number }>): number {
+  let n = 4 + OVERHEAD;
+  for (const b of blobs) n += b.length + entrySize(b);
+  return n;
+}
+
+export function encodeHeader(blobs: readonly PackedBlob[]): Buffer {
+  let size = 0;
+  for (const b of blobs) size += entrySize(b);
+  const h = Buffer.allocUnsafe(size);
+  let o = 0;
+  for (const b of blobs) {
+    const c = b.uncompressedLength > 0;
+    h[o] = (b.type === 'tree' ? 1 : 0) + (c ? 2 : 0);
+    h.writeUInt32LE(b.length, o + 1);
+    o += 5;
+    if (c) { h.writeUInt32LE(b.uncompressedLength, o); o += 4; }
+    o += h.write(b.id, o, 'hex');
+  }
+  return h;
+}
+
+export function decodeHeader(plain: Uint8Array): PackedBlob[] {
+  const h = Buffer.from(plain.buffer, plain.byteOffset, plain.length);
+  const out: PackedBlob[] = [];
+  let o = 0;
+  let offset = 0;
+  while (o < h.length) {
+    const t = h[o]!;
+    if (t > 3) throw new Error(`invalid blob type ${t} in pack header`);
+    const c = t >= 2;
+    const need = c ? ENTRY_COMPRESSED : ENTRY_PLAIN;
+    if (o + need > h.length) throw new Error('truncated pack header');
+    const length = h.readUInt32LE(o + 1);
+    const uncompressedLength = c ? h.readUInt32LE(o + 5) : 0;
+    const id = h.toString('hex', o + need - 32, o + need);
+    out.push({ type: t & 1 ? 'tree' : 'data', id, offset, length, uncompressedLength });
+    offset += length;
+    o += need;
+  }
+  return out;
+}
+
+/**
+ * Parse a pack's header from its tail. `tail` holds the last `tail.length` bytes of a file of `packSize` bytes.
+ * Returns the entries, or `{ need }` when the header starts before the tail.
+ */
+export function parsePackTail(key: MasterKey, tail: Buffer, packSize: number): PackedBlob[] | { need: number } {
+  if (packSize < 4 + OVERHEAD || tail.length < 4) throw new Error(`pack is too small (${packSize} bytes)`);
+  const hlen = tail.readUInt32LE(tail.length - 4);
+  if (hlen < OVERHEAD || hlen > packSize - 4 || hlen + 4 > MAX_HEADER_SIZE) {
+    throw new Error(`invalid pack header length ${hlen} for a pack of ${packSize} bytes`);
+  }
+  if (hlen + 4 > tail.length) return { need: hlen + 4 };
+  const enc = tail.subarray(tail.length - 4 - hlen, tail.length - 4);
+  const blobs = decodeHeader(open(key, enc));
+  const dataEnd = packSize - 4 - hlen;
+  const last = blobs.at(-1);
+  if ((last ? last.offset + last.length : 0) !== dataEnd) {
+    throw new Error(`pack header describes ${last ? last.offset + last.length : 0} bytes of blobs, file has ${dataEnd}`);
+  }
+  return blobs;
+}
+
+/** Accumulates encrypted blobs of one type into a pack; hashes as it goes (no second pass). */
+export class PackBuilder {
+  readonly blobs: PackedBlob[] = [];
+  private parts: Buffer[] = [];
+  private hash: Hash = createHash('sha256');
+  size = 0;
+  constructor(readonly type: BlobType) {}
+
+  get count(): number { return this.blobs.length; }
+
+  add(id: string, stored: Buffer, uncompressedLength: number): void {
+    this.blobs.push({ type: this.type, id, offset: this.size, length: stored.length, uncompressedLength });
+    this.parts.push(stored);
+    this.hash.update(stored);
+    this.size += stored.length;
+  }
+
+  /** header size once finished (for the pack-size target) */
+  headerSize(): number {
+    return this.blobs.length * ENTRY_COMPRESSED + OVERHEAD + 4;
+  }
+
+  finish(key: MasterKey): { id: string; bytes: Buffer; blobs: PackedBlob[] } {
+    const header = seal(key, encodeHeader(this.blobs));
+    const len = Buffer.allocUnsafe(4);
+    len.writeUInt32LE(header.length, 0);
+    this.hash.update(header);
+    this.hash.update(len);
+    this.parts.push(header, len);
+    const bytes = Buffer.concat(this.parts);
+    this.parts = [];
+    return { id: this.hash.digest('hex'), bytes, blobs: this.blobs };
+  }
+}

@@ -1,0 +1,288 @@
+/** A restic v2 repository over any Backend: keys, config, index, blobs, unpacked files, packing. */
+import { hostname } from 'node:os';
+import { type Backend, type FileType, NotFoundError } from '../backend/backend.js';
+import { open, randomMasterKey, seal, type MasterKey } from '../crypto/crypto.js';
+import { decodeConfig, encodeConfig, newConfig, type RepoConfig } from './config.js';
+import { RepoNotFoundError, UserError } from './errors.js';
+import { sha256hex } from './ids.js';
+import { decodeIndex, encodeIndex, MasterIndex, plaintextLength, type IndexFilePack } from './index.js';
+import { createKeyFile, openKeyFile, WrongPasswordError, type KdfParams } from './keys.js';
+import { EAGER_HEADER, PackBuilder, parsePackTail, type BlobType, type PackedBlob } from './pack.js';
+import { decodeSnapshot, encodeSnapshot, sortSnapshots, type Snapshot, type SnapshotWithId } from './snapshot.js';
+import { decodeUnpacked, encodeUnpacked } from './unpacked.js';
+import { zstdCompress, zstdDecompress, type CompressionMode } from './zstd.js';
+
+export interface RepoOptions {
+  packSize?: number;
+  compression?: CompressionMode;
+}
+
+const MAX_KEYS = 20;
+/** close an index file (and write it) once it has this many packs, so interrupted runs keep their work */
+const INDEX_FLUSH_PACKS = 64;
+
+export class Repository {
+  readonly index = new MasterIndex();
+  /** packs in each index file, for check/prune */
+  readonly indexFiles = new Map<string, string[]>();
+  packSize: number;
+  compression: CompressionMode;
+  private builders = new Map<BlobType, PackBuilder>();
+  private pendingIndex: IndexFilePack[] = [];
+  private uploads = new Set<Promise<void>>();
+  private uploadError: unknown = null;
+  /** blobs handed to a pack but whose pack is not stored yet */
+  private inFlight = new Set<string>();
+
+  private constructor(readonly backend: Backend, readonly key: MasterKey, readonly config: RepoConfig, readonly keyId: string, opts: RepoOptions) {
+    this.packSize = opts.packSize ?? 16 * 1024 * 1024;
+    this.compression = opts.compression ?? 'auto';
+  }
+
+  static async init(backend: Backend, password: Buffer, opts: RepoOptions & { kdf?: KdfParams } = {}): Promise<Repository> {
+    await backend.create();
+    const master = randomMasterKey();
+    const config = newConfig();
+    const kf = await createKeyFile(password, master, opts.kdf);
+    const keyId = sha256hex(kf);
+    await backend.save({ type: 'keys', name: keyId }, kf);
+    await backend.save({ type: 'config', name: 'config' }, seal(master, encodeConfig(config)));
+    return new Repository(backend, master, config, keyId, opts);
+  }
+
+  static async open(backend: Backend, password: Buffer, opts: RepoOptions & { keyHint?: string } = {}): Promise<Repository> {
+    let cfgBytes: Buffer;
+    try {
+      cfgBytes = await backend.load({ type: 'config', name: 'config' });
+    } catch (e) {
+      if (e instanceof NotFoundError) throw new RepoNotFoundError(`repository ${backend.location} does not exist: unable to open config file`);
+      throw e;
+    }
+    let keys = (await backend.list('keys')).map((k) => k.name);
+    if (opts.keyHint) keys = [...keys.filter((k) => k.startsWith(opts.keyHint!)), ...keys.filter((k) => !k.startsWith(opts.keyHint!))];
+    for (const k of keys.slice(0, MAX_KEYS)) {
+      try {
+        const master = await openKeyFile(await backend.load({ type: 'keys', name: k }), password);
+        const config = decodeConfig(open(master, cfgBytes));
+        return new Repository(backend, master, config, k, opts);
+      } catch (e) {
+        if (e instanceof WrongPasswordError) continue;
+        throw e;
+      }
+    }
+    throw new WrongPasswordError('wrong password or no key found');
+  }
+
+  get version(): number { return this.config.version; }
+
+  // ---------- unpacked files ----------
+
+  async saveUnpacked(type: Exclude<FileType, 'data' | 'config' | 'keys'>, json: Uint8Array): Promise<string> {
+    const stored = encodeUnpacked(this.key, json, this.version);
+    const id = sha256hex(stored);
+    await this.backend.save({ type, name: id }, stored);
+    return id;
+  }
+
+  async loadUnpacked(type: FileType, id: string): Promise<Buffer> {
+    const stored = await this.backend.load({ type, name: id });
+    if (sha256hex(stored) !== id) throw new Error(`${type}/${id}: invalid data returned (hash mismatch)`);
+    return decodeUnpacked(this.key, stored);
+  }
+
+  /** resolve a unique id prefix among the files of a type */
+  async resolveId(type: FileType, prefix: string): Promise<string> {
+    if (/^[0-9a-f]{64}$/.test(prefix)) return prefix;
+    const m = (await this.backend.list(type)).filter((f) => f.name.startsWith(prefix));
+    if (m.length === 0) throw new UserError(`no matching ID found for prefix "${prefix}"`);
+    if (m.length > 1) throw new UserError(`multiple IDs with prefix "${prefix}" found`);
+    return m[0]!.name;
+  }
+
+  // ---------- snapshots ----------
+
+  async loadSnapshot(id: string): Promise<SnapshotWithId> {
+    return { ...decodeSnapshot(await this.loadUnpacked('snapshots', id)), id };
+  }
+
+  async listSnapshots(): Promise<SnapshotWithId[]> {
+    const names = (await this.backend.list('snapshots')).map((f) => f.name);
+    const out = await mapLimit(names, 8, (n) => this.loadSnapshot(n));
+    return sortSnapshots(out);
+  }
+
+  async saveSnapshot(s: Snapshot): Promise<string> {
+    return this.saveUnpacked('snapshots', encodeSnapshot(s));
+  }
+
+  /** "latest", a full id, or a unique prefix; filters apply to "latest" */
+  async findSnapshot(ref: string, filter?: { host?: string; paths?: string[]; tags?: string[] }): Promise<SnapshotWithId> {
+    if (ref === 'latest') {
+      let l = await this.listSnapshots();
+      if (filter?.host) l = l.filter((s) => s.hostname === filter.host);
+      if (filter?.paths?.length) l = l.filter((s) => sameSet(s.paths, filter.paths!));
+      if (filter?.tags?.length) l = l.filter((s) => filter.tags!.every((t) => s.tags?.includes(t)));
+      const s = l.at(-1);
+      if (!s) throw new UserError('no snapshot found');
+      return s;
+    }
+    const id = await this.resolveId('snapshots', ref);
+    try {
+      return await this.loadSnapshot(id);
+    } catch (e) {
+      if (e instanceof NotFoundError) throw new UserError(`no matching ID found for prefix "${ref}"`);
+      throw e;
+    }
+  }
+
+  // ---------- index ----------
+
+  async loadIndex(): Promise<void> {
+    const files = await this.backend.list('index');
+    await mapLimit(files, 8, async (f) => {
+      const idx = decodeIndex(await this.loadUnpacked('index', f.name));
+      for (const p of idx.packs) this.index.addPack(p.id, p.blobs);
+      this.indexFiles.set(f.name, idx.packs.map((p) => p.id));
+    });
+  }
+
+  // ---------- blobs ----------
+
+  async loadBlob(type: BlobType, id: string): Promise<Buffer> {
+    const loc = this.index.get(type, id);
+    if (!loc) throw new Error(`${type} blob ${id} not found in index`);
+    const stored = await this.backend.load({ type: 'data', name: loc.packId }, loc.offset, loc.length);
+    return this.decodeBlob(stored, id, loc, loc.packId);
+  }
+
+  decodeBlob(stored: Buffer, id: string, loc: { uncompressedLength: number; length: number }, packId: string): Buffer {
+    let plain: Buffer;
+    try {
+      plain = open(this.key, stored);
+      if (loc.uncompressedLength) plain = zstdDecompress(plain);
+    } catch (e) {
+      throw new Error(`pack ${packId}: blob ${id}: ${(e as Error).message}`);
+    }
+    if (plain.length !== plaintextLength(loc)) throw new Error(`pack ${packId}: blob ${id}: wrong length ${plain.length}`);
+    if (sha256hex(plain) !== id) throw new Error(`pack ${packId}: blob ${id}: hash mismatch (pack is corrupt)`);
+    return plain;
+  }
+
+  async loadPackHeader(packId: string, size?: number): Promise<PackedBlob[]> {
+    const h = { type: 'data' as const, name: packId };
+    size ??= (await this.backend.stat(h)).size;
+    const take = Math.min(size, EAGER_HEADER);
+    let r = parsePackTail(this.key, await this.backend.load(h, size - take, take), size);
+    if ('need' in r) r = parsePackTail(this.key, await this.backend.load(h, size - r.need, r.need), size);
+    if ('need' in r) throw new Error(`pack ${packId}: header could not be read`);
+    return r;
+  }
+
+  /** Encrypt (and compress) a blob's plaintext, as the workers do; for trees and small things on this thread. */
+  encodeBlob(type: BlobType, plain: Uint8Array): { stored: Buffer; uncompressedLength: number } {
+    const compress = this.version >= 2 && plain.length > 0 && (type === 'tree' || this.compression !== 'off');
+    if (!compress) return { stored: seal(this.key, plain), uncompressedLength: 0 };
+    const z = zstdCompress(plain, this.compression === 'max' ? 'max' : 'auto');
+    return { stored: seal(this.key, z), uncompressedLength: plain.length };
+  }
+
+  /** true when the blob is known or already queued in this process */
+  hasBlob(type: BlobType, id: string): boolean {
+    return this.index.has(type, id) || this.inFlight.has(type[0] + id);
+  }
+
+  /** Save a plaintext blob (trees, small data) unless it is known. Returns true if it was added. */
+  async saveBlob(type: BlobType, id: string, plain: Uint8Array): Promise<boolean> {
+    if (this.hasBlob(type, id)) return false;
+    const { stored, uncompressedLength } = this.encodeBlob(type, plain);
+    await this.addStoredBlob(type, id, stored, uncompressedLength);
+    return true;
+  }
+
+  /**
+   * Add an already encrypted blob to the current pack of its type. Returns once the blob is
+   * accepted (backpressure: waits while too many packs are uploading).
+   */
+  async addStoredBlob(type: BlobType, id: string, stored: Buffer, uncompressedLength: number): Promise<void> {
+    if (this.uploadError) throw this.uploadError;
+    const key = type[0] + id;
+    if (this.index.has(type, id) || this.inFlight.has(key)) return;
+    this.inFlight.add(key);
+    let b = this.builders.get(type);
+    if (!b) { b = new PackBuilder(type); this.builders.set(type, b); }
+    b.add(id, stored, uncompressedLength);
+    if (b.size + b.headerSize() >= this.packSize) {
+      this.builders.delete(type);
+      await this.startUpload(b);
+    }
+  }
+
+  private async startUpload(b: PackBuilder): Promise<void> {
+    while (this.uploads.size >= Math.max(1, this.backend.properties.connections)) {
+      await Promise.race(this.uploads);
+      if (this.uploadError) throw this.uploadError;
+    }
+    const { id, bytes, blobs } = b.finish(this.key);
+    const p = this.storePack(id, bytes, blobs).catch((e) => { this.uploadError ??= e; });
+    this.uploads.add(p);
+    void p.finally(() => this.uploads.delete(p));
+  }
+
+  private async storePack(id: string, bytes: Buffer, blobs: PackedBlob[]): Promise<void> {
+    const h = { type: 'data' as const, name: id };
+    await this.backend.save(h, bytes);
+    // verify: the stored file must hash to its name before anything references it
+    const back = await this.backend.load(h);
+    if (back.length !== bytes.length || sha256hex(back) !== id) {
+      await this.backend.remove(h).catch(() => {});
+      throw new Error(`pack ${id}: verification after upload failed`);
+    }
+    this.index.addPack(id, blobs);
+    for (const bl of blobs) this.inFlight.delete(bl.type[0] + bl.id);
+    this.pendingIndex.push({ id, blobs });
+    if (this.pendingIndex.length >= INDEX_FLUSH_PACKS) await this.writeIndex();
+  }
+
+  private async writeIndex(): Promise<void> {
+    if (this.pendingIndex.length === 0) return;
+    const packs = this.pendingIndex;
+    this.pendingIndex = [];
+    const id = await this.saveUnpacked('index', encodeIndex({ packs }));
+    this.indexFiles.set(id, packs.map((p) => p.id));
+  }
+
+  /** Store all open packs and write the index for everything stored so far. */
+  async flush(): Promise<void> {
+    for (const [t, b] of [...this.builders]) {
+      this.builders.delete(t);
+      if (b.count) await this.startUpload(b);
+    }
+    while (this.uploads.size) await Promise.race(this.uploads);
+    if (this.uploadError) throw this.uploadError;
+    await this.writeIndex();
+  }
+
+}
+
+export function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const s = new Set(a);
+  return b.every((x) => s.has(x));
+}
+
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+export function localHostname(): string {
+  return hostname();
+}

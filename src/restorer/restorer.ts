@@ -1,0 +1,356 @@
+/**
+ * Restore: walk the snapshot's trees, plan which pack ranges feed which file offsets, read each
+ * needed pack range once, decrypt + verify, and pwrite into the files; then apply metadata
+ * bottom-up (content first, then owners/modes/times; directories last, deepest first).
+ */
+import { promises as fsp, constants as fsc } from 'node:fs';
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
+import type { Repository } from '../repo/repository.js';
+import { mapLimit } from '../repo/repository.js';
+import { plaintextLength, type BlobLocation } from '../repo/index.js';
+import { decodeTree, parseTimeNs, posixModeFromGo, type Node } from '../repo/tree.js';
+import { mknodSync, setTimesNs } from '../native/native.js';
+import type { Matcher } from '../archiver/exclude.js';
+
+export interface RestoreOptions {
+  /** path inside the snapshot to restore (default "/") */
+  subpath?: string;
+  target: string;
+  includes?: Matcher | null;
+  excludes?: Matcher | null;
+  verify?: boolean;
+  progress?: RestoreProgress;
+  /** concurrent pack reads */
+  connections?: number;
+}
+
+export interface RestoreProgress {
+  bytes?(n: number): void;
+  error?(path: string, err: Error): void;
+}
+
+export interface RestoreSummary {
+  files: number;
+  dirs: number;
+  bytes: number;
+  errors: number;
+}
+
+interface Item {
+  node: Node;
+  /** path on disk */
+  dest: Buffer;
+  /** path inside the snapshot */
+  snapPath: string;
+  depth: number;
+}
+
+interface Target { file: number; offset: number }
+interface PlannedBlob { loc: BlobLocation; targets: Target[] }
+
+const SLASH = Buffer.from('/');
+function join(a: Buffer, b: Buffer): Buffer {
+  return Buffer.concat([a, SLASH, b]);
+}
+
+export function validName(n: Buffer): boolean {
+  if (n.length === 0) return false;
+  if (n.length === 1 && n[0] === 0x2e) return false;
+  if (n.length === 2 && n[0] === 0x2e && n[1] === 0x2e) return false;
+  return !n.includes(0x2f) && !n.includes(0);
+}
+
+export class RestoreError extends Error {
+  override name = 'RestoreError';
+}
+
+export class Restorer {
+  private items: Item[] = [];
+  private files: { dest: Buffer; size: number; content: string[] }[] = [];
+  private hardlinks: { dest: Buffer; first: Buffer }[] = [];
+  private summary: RestoreSummary = { files: 0, dirs: 0, bytes: 0, errors: 0 };
+
+  constructor(private repo: Repository, private o: RestoreOptions) {}
+
+  async run(rootTree: string): Promise<RestoreSummary> {
+    const target = Buffer.from(path.resolve(this.o.target));
+    await fsp.mkdir(target, { recursive: true, mode: 0o700 });
+    // descend to the subpath
+    const comps = (this.o.subpath ?? '/').split('/').filter((c) => c !== '' && c !== '.');
+    let treeId = rootTree;
+    let single: Node | null = null;
+    let snapBase = '';
+    for (let i = 0; i < comps.length; i++) {
+      const nodes = decodeTree(await this.repo.loadBlob('tree', treeId));
+      const n = nodes.find((x) => x.name.toString() === comps[i]);
+      if (!n) throw new RestoreError(`path /${comps.slice(0, i + 1).join('/')} not found in snapshot`);
+      snapBase += `/${comps[i]}`;
+      if (n.type === 'dir' && n.subtree) treeId = n.subtree;
+      else if (i === comps.length - 1) single = n;
+      else throw new RestoreError(`path ${snapBase} is not a directory`);
+    }
+    if (single) {
+      this.addNode(single, join(target, single.name), snapBase, 1);
+    } else {
+      await this.walk(treeId, target, snapBase, 1);
+    }
+    await this.createEntries();
+    await this.restoreContent();
+    for (const h of this.hardlinks) {
+      await fsp.rm(h.dest, { force: true });
+      await fsp.link(h.first, h.dest).catch((e: Error) => this.err(h.dest, e));
+    }
+    if (this.o.verify) await this.verify();
+    await this.applyMetadata();
+    return this.summary;
+  }
+
+  private err(p: Buffer | string, e: Error): void {
+    this.summary.errors++;
+    this.o.progress?.error?.(p.toString(), e);
+  }
+
+  private selected(snapPath: string): boolean {
+    if (this.o.excludes?.(snapPath)) return false;
+    return true;
+  }
+
+  /** returns true when something below was selected */
+  private async walk(treeId: string, dest: Buffer, snapDir: string, depth: number): Promise<boolean> {
+    const nodes = decodeTree(await this.repo.loadBlob('tree', treeId));
+    let any = false;
+    for (const n of nodes) {
+      if (!validName(n.name)) throw new RestoreError(`invalid child node name ${JSON.stringify(n.name.toString())} in tree ${treeId}`);
+      const sp = `${snapDir}/${n.name.toString()}`;
+      if (!this.selected(sp)) continue;
+      const d = join(dest, n.name);
+      const included = !this.o.includes || this.o.includes(sp);
+      if (n.type === 'dir') {
+        const idx = this.items.length;
+        this.items.push({ node: n, dest: d, snapPath: sp, depth });
+        const below = n.subtree ? await this.walk(n.subtree, d, sp, depth + 1) : false;
+        if (!included && !below) this.items.splice(idx, 1);
+        else any = true;
+        continue;
+      }
+      if (!included) continue;
+      this.addNode(n, d, sp, depth);
+      any = true;
+    }
+    return any;
+  }
+
+  private seenInodes = new Map<string, Buffer>();
+
+  private addNode(n: Node, d: Buffer, sp: string, depth: number): void {
+    if (n.type === 'file' && (n.links ?? 0n) > 1n && n.inode !== undefined) {
+      const k = `${n.inode}:${n.deviceId ?? 0n}`;
+      const first = this.seenInodes.get(k);
+      if (first) {
+        this.hardlinks.push({ dest: d, first });
+        return;
+      }
+      this.seenInodes.set(k, d);
+    }
+    this.items.push({ node: n, dest: d, snapPath: sp, depth });
+  }
+
+  private async createEntries(): Promise<void> {
+    for (const it of this.items) {
+      const n = it.node;
+      try {
+        switch (n.type) {
+          case 'dir':
+            await mkdirFresh(it.dest);
+            this.summary.dirs++;
+            break;
+          case 'file': {
+            const size = Number(n.size ?? 0n);
+            await fsp.rm(it.dest, { force: true, recursive: false }).catch(() => {});
+            const fh = await fsp.open(it.dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
+            try {
+              if (size > 0) await fh.truncate(size);
+            } finally {
+              await fh.close();
+            }
+            this.files.push({ dest: it.dest, size, content: n.content ?? [] });
+            this.summary.files++;
+            break;
+          }
+          case 'symlink':
+            await fsp.rm(it.dest, { force: true });
+            await fsp.symlink(n.linktarget ?? Buffer.alloc(0), it.dest);
+            break;
+          case 'fifo':
+          case 'dev':
+          case 'chardev': {
+            await fsp.rm(it.dest, { force: true });
+            mknodSync(it.dest, posixModeFromGo(n.mode, n.type) | typeBits(n.type), n.device ?? 0n);
+            break;
+          }
+          default:
+            // sockets and unknown types are not restored (as restic)
+            break;
+        }
+      } catch (e) {
+        this.err(it.dest, e as Error);
+      }
+    }
+  }
+
+  private async restoreContent(): Promise<void> {
+    // plan: pack → blobs → (file, offset) targets
+    const packs = new Map<string, Map<string, PlannedBlob>>();
+    this.files.forEach((f, fi) => {
+      let off = 0;
+      for (const id of f.content) {
+        const loc = this.repo.index.get('data', id);
+        if (!loc) throw new RestoreError(`data blob ${id} (file ${f.dest.toString()}) not found in index`);
+        let m = packs.get(loc.packId);
+        if (!m) { m = new Map(); packs.set(loc.packId, m); }
+        let pb = m.get(id);
+        if (!pb) { pb = { loc, targets: [] }; m.set(id, pb); }
+        pb.targets.push({ file: fi, offset: off });
+        off += plaintextLength(loc);
+      }
+    });
+    const handles = new FileCache(this.files.map((f) => f.dest));
+    try {
+      await mapLimit([...packs], this.o.connections ?? Math.max(2, this.repo.backend.properties.connections), async ([packId, blobs]) => {
+        const list = [...blobs.values()].sort((a, b) => a.loc.offset - b.loc.offset);
+        // merge nearby blobs into ranges of at most 32 MiB
+        let i = 0;
+        while (i < list.length) {
+          let j = i + 1;
+          const start = list[i]!.loc.offset;
+          let end = start + list[i]!.loc.length;
+          while (j < list.length && list[j]!.loc.offset - end < 256 * 1024 && list[j]!.loc.offset + list[j]!.loc.length - start <= 32 * 1024 * 1024) {
+            end = list[j]!.loc.offset + list[j]!.loc.length;
+            j++;
+          }
+          const buf = await this.repo.backend.load({ type: 'data', name: packId }, start, end - start);
+          for (let k = i; k < j; k++) {
+            const b = list[k]!;
+            const stored = buf.subarray(b.loc.offset - start, b.loc.offset - start + b.loc.length);
+            const plain = this.repo.decodeBlob(stored, b.loc.id, b.loc, packId);
+            const zero = isZero(plain);
+            for (const t of b.targets) {
+              if (!zero) await handles.write(t.file, plain, t.offset);
+              this.summary.bytes += plain.length;
+              this.o.progress?.bytes?.(plain.length);
+            }
+          }
+          i = j;
+        }
+      });
+    } finally {
+      await handles.closeAll();
+    }
+  }
+
+  private async verify(): Promise<void> {
+    for (const f of this.files) {
+      const fh = await fsp.open(f.dest, 'r');
+      try {
+        let off = 0;
+        for (const id of f.content) {
+          const loc = this.repo.index.get('data', id)!;
+          const len = plaintextLength(loc);
+          const buf = Buffer.allocUnsafe(len);
+          const { bytesRead } = await fh.read(buf, 0, len, off);
+          if (bytesRead !== len || createHash('sha256').update(buf).digest('hex') !== id) {
+            throw new RestoreError(`verification failed: ${f.dest.toString()} at offset ${off} does not match blob ${id}`);
+          }
+          off += len;
+        }
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+
+  private async applyMetadata(): Promise<void> {
+    const root = process.getuid?.() === 0;
+    const nonDirs = this.items.filter((i) => i.node.type !== 'dir');
+    const dirs = this.items.filter((i) => i.node.type === 'dir').sort((a, b) => b.depth - a.depth);
+    for (const it of [...nonDirs, ...dirs]) {
+      const n = it.node;
+      if (n.type === 'socket') continue;
+      try {
+        const isLink = n.type === 'symlink';
+        if (root) await fsp.lchown(it.dest, n.uid, n.gid).catch(() => {});
+        if (!isLink) await fsp.chmod(it.dest, posixModeFromGo(n.mode, n.type));
+        setTimesNs(it.dest, parseTimeNs(n.atime || n.mtime), parseTimeNs(n.mtime), { noFollow: true });
+      } catch (e) {
+        this.err(it.dest, e as Error);
+      }
+    }
+  }
+}
+
+function typeBits(t: string): number {
+  switch (t) {
+    case 'fifo': return fsc.S_IFIFO;
+    case 'dev': return fsc.S_IFBLK;
+    case 'chardev': return fsc.S_IFCHR;
+    default: return 0;
+  }
+}
+
+async function mkdirFresh(d: Buffer): Promise<void> {
+  try {
+    const st = await fsp.lstat(d);
+    if (st.isDirectory()) return;
+    await fsp.rm(d, { force: true });
+  } catch { /* does not exist */ }
+  await fsp.mkdir(d, { mode: 0o700 });
+}
+
+let zeros = Buffer.alloc(0);
+function isZero(b: Buffer): boolean {
+  if (b.length === 0 || b[0] !== 0 || b[b.length - 1] !== 0) return false;
+  if (zeros.length < b.length) zeros = Buffer.alloc(Math.max(b.length, 1 << 20));
+  return b.equals(zeros.subarray(0, b.length));
+}
+
+/** A small LRU of open file handles, so files are opened once per burst of writes. */
+class FileCache {
+  private open = new Map<number, { fh: Promise<fsp.FileHandle>; users: number }>();
+  constructor(private paths: Buffer[], private max = 64) {}
+
+  async write(file: number, data: Buffer, offset: number): Promise<void> {
+    let e = this.open.get(file);
+    if (e) {
+      this.open.delete(file);
+    } else {
+      if (this.open.size >= this.max) {
+        for (const [k, old] of this.open) {
+          if (old.users > 0) continue;
+          this.open.delete(k);
+          await (await old.fh).close();
+          break;
+        }
+      }
+      e = { fh: fsp.open(this.paths[file]!, fsc.O_WRONLY | fsc.O_NOFOLLOW), users: 0 };
+    }
+    this.open.set(file, e);
+    e.users++;
+    try {
+      const fh = await e.fh;
+      let done = 0;
+      while (done < data.length) {
+        const { bytesWritten } = await fh.write(data, done, data.length - done, offset + done);
+        done += bytesWritten;
+      }
+    } finally {
+      e.users--;
+    }
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.open.values()];
+    this.open.clear();
+    for (const e of all) await (await e.fh).close().catch(() => {});
+  }
+}
