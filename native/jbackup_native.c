@@ -16,9 +16,6 @@
 #include <sys/time.h>
 #include <sys/types.h>
 #include <unistd.h>
-#if defined(__linux__)
-#include <sys/sysmacros.h>
-#endif
 
 static const char *errno_name(int e) {
   switch (e) {

@@ -51,6 +51,9 @@ export class ChunkPool {
   private requested = new Set<string>();
   private fatal: Error | null = null;
   private blobChain: Promise<void> = Promise.resolve();
+  /** blobs the workers were asked to encode that are not yet in a pack builder */
+  private outstandingBlobs = 0;
+  private drainWaiters: (() => void)[] = [];
   readonly stats: PoolStats = { dataBlobs: 0, dataAdded: 0, dataAddedPacked: 0 };
 
   constructor(private repo: Repository, chunker: ChunkerParams, threads = availableParallelism(), private perWorker = 2) {
@@ -74,6 +77,7 @@ export class ChunkPool {
     for (const j of this.jobs.values()) j.reject(e);
     this.jobs.clear();
     for (const w of this.waiting.splice(0)) w();
+    for (const w of this.drainWaiters.splice(0)) w();
   }
 
   private onMessage(slot: WorkerSlot, m: Msg): void {
@@ -82,7 +86,7 @@ export class ChunkPool {
       case 'chunk': {
         const key = m.id;
         const known = this.repo.hasBlob('data', key) || this.requested.has(key);
-        if (!known) this.requested.add(key);
+        if (!known) { this.requested.add(key); this.outstandingBlobs++; }
         slot.w.postMessage({ op: 'want', job: m.job, seq: m.seq, want: !known });
         if (job) {
           job.content[m.seq] = m.id;
@@ -102,7 +106,10 @@ export class ChunkPool {
           await this.repo.addStoredBlob('data', m.id, stored, m.ulen);
           this.requested.delete(m.id);
           slot.w.postMessage({ op: 'ack', bytes: m.len });
-        }).catch((e: Error) => this.fail(e));
+        }).catch((e: Error) => this.fail(e)).finally(() => {
+          this.outstandingBlobs--;
+          if (this.outstandingBlobs === 0) for (const w of this.drainWaiters.splice(0)) w();
+        });
         break;
       }
       case 'done':
@@ -161,6 +168,7 @@ export class ChunkPool {
 
   /** wait until every blob sent so far is in a pack builder */
   async drain(): Promise<void> {
+    while (this.outstandingBlobs > 0 && !this.fatal) await new Promise<void>((r) => this.drainWaiters.push(r));
     await this.blobChain;
     if (this.fatal) throw this.fatal;
   }

@@ -1,0 +1,187 @@
+/**
+ * Thin wrapper around the optional `jbackup_native` N-API addon (native/jbackup_native.c,
+ * built by node-gyp during `npm ci`). It provides what Node's fs cannot do:
+ *  - setting atime/mtime with nanosecond precision (utimensat), also on symlinks
+ *  - creating FIFOs and device nodes (mknod)
+ * When the addon is unavailable, both functions fall back to fs / external tools
+ * (losing sub-microsecond time precision).
+ */
+import * as fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+interface NativeAddon {
+  utimens(
+    path: Buffer,
+    atimeSec: bigint,
+    atimeNsec: number,
+    mtimeSec: bigint,
+    mtimeNsec: number,
+    noFollow: boolean,
+  ): void;
+  mknod(path: Buffer, mode: number, dev: bigint): void;
+}
+
+// The module runs either from src/native/native.ts (vitest, tsx) or from
+// dist/src/native/native.js (compiled), so the repository root is two or three levels up.
+const CANDIDATES = [
+  '../../build/Release/jbackup_native.node',
+  '../../../build/Release/jbackup_native.node',
+];
+
+function loadAddon(): { addon: NativeAddon | undefined; error: Error | undefined } {
+  const req = createRequire(import.meta.url);
+  let error: Error | undefined;
+  for (const rel of CANDIDATES) {
+    const file = fileURLToPath(new URL(rel, import.meta.url));
+    if (!fs.existsSync(file)) continue;
+    try {
+      const mod = req(file) as Partial<NativeAddon>;
+      if (typeof mod.utimens === 'function' && typeof mod.mknod === 'function') {
+        return { addon: mod as NativeAddon, error: undefined };
+      }
+      error = new Error(`${file}: not a jbackup_native addon`);
+    } catch (e) {
+      error = e as Error;
+    }
+  }
+  return { addon: undefined, error: error ?? new Error('jbackup_native addon not built') };
+}
+
+// JBACKUP_NO_NATIVE=1 forces the fallbacks (for tests and troubleshooting).
+const loaded =
+  process.env.JBACKUP_NO_NATIVE === '1'
+    ? { addon: undefined, error: new Error('disabled by JBACKUP_NO_NATIVE=1') }
+    : loadAddon();
+const addon = loaded.addon;
+
+/** true when the native addon was loaded (nanosecond times, mknod without external tools) */
+export const hasNative: boolean = addon !== undefined;
+/** why the addon could not be loaded (diagnostics only) */
+export const nativeLoadError: Error | undefined = loaded.error;
+
+const NS_PER_SEC = 1_000_000_000n;
+
+/** Splits nanoseconds since the epoch into (seconds, nanoseconds in [0, 1e9)) using floor division. */
+export function splitNs(ns: bigint): [sec: bigint, nsec: number] {
+  let sec = ns / NS_PER_SEC; // truncates toward zero
+  let rem = ns % NS_PER_SEC; // same sign as ns
+  if (rem < 0n) {
+    sec -= 1n;
+    rem += NS_PER_SEC;
+  }
+  return [sec, Number(rem)];
+}
+
+function toBuffer(path: Buffer | string): Buffer {
+  return typeof path === 'string' ? Buffer.from(path, 'utf8') : path;
+}
+
+/**
+ * Sets access and modification time of `path` with nanosecond precision.
+ * With `noFollow`, a symlink's own times are set instead of its target's.
+ */
+export function setTimesNs(
+  path: Buffer | string,
+  atimeNs: bigint,
+  mtimeNs: bigint,
+  opts: { noFollow: boolean },
+): void {
+  const [aSec, aNsec] = splitNs(atimeNs);
+  const [mSec, mNsec] = splitNs(mtimeNs);
+  if (addon) {
+    addon.utimens(toBuffer(path), aSec, aNsec, mSec, mNsec, opts.noFollow);
+    return;
+  }
+  // Fallback: float seconds (sub-microsecond precision is lost).
+  const a = Number(aSec) + aNsec / 1e9;
+  const m = Number(mSec) + mNsec / 1e9;
+  if (opts.noFollow) fs.lutimesSync(path, a, m);
+  else fs.utimesSync(path, a, m);
+}
+
+const S_IFMT = 0o170000;
+const S_IFIFO = 0o010000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFREG = 0o100000;
+
+/** Splits a dev_t into (major, minor) using the platform's encoding. */
+function majorMinor(dev: bigint): [bigint, bigint] {
+  if (process.platform === 'darwin' || process.platform.endsWith('bsd')) {
+    // BSD-style 32-bit dev_t: 8-bit major, 24-bit minor
+    return [(dev >> 24n) & 0xffn, dev & 0xffffffn];
+  }
+  // glibc / Linux encoding
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return [major, minor];
+}
+
+const STRERROR_CODES: Array<[RegExp, string]> = [
+  [/no such file or directory/i, 'ENOENT'],
+  [/file exists/i, 'EEXIST'],
+  [/operation not permitted/i, 'EPERM'],
+  [/permission denied/i, 'EACCES'],
+  [/not a directory/i, 'ENOTDIR'],
+  [/read-only file system/i, 'EROFS'],
+  [/no space left/i, 'ENOSPC'],
+  [/name too long/i, 'ENAMETOOLONG'],
+  [/operation not supported/i, 'ENOTSUP'],
+];
+
+function errWithCode(message: string, code: string, syscall: string, path: string): Error {
+  return Object.assign(new Error(message), { code, syscall, path });
+}
+
+function runTool(cmd: string, args: string[], path: string): void {
+  const r = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LC_ALL: 'C' },
+  });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code ?? 'EIO';
+    throw errWithCode(`${cmd} ${path}: ${r.error.message}`, code, cmd, path);
+  }
+  if (r.status !== 0) {
+    const stderr = (r.stderr ?? '').trim();
+    const code = STRERROR_CODES.find(([re]) => re.test(stderr))?.[1] ?? 'EIO';
+    const why = stderr || (r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`);
+    throw errWithCode(`${cmd} ${path}: ${why}`, code, cmd, path);
+  }
+}
+
+/**
+ * Creates a FIFO, character or block device (or empty regular file) at `path`.
+ * `mode` includes the S_IF* type bits; `dev` is the raw dev_t for device nodes.
+ */
+export function mknodSync(path: Buffer | string, mode: number, dev: bigint): void {
+  if (addon) {
+    addon.mknod(toBuffer(path), mode, dev);
+    return;
+  }
+  // Fallback via external tools. Arguments are passed as strings; Buffer paths are
+  // decoded as UTF-8 (arbitrary bytes need the addon).
+  const p = typeof path === 'string' ? path : path.toString('utf8');
+  const perms = (mode & 0o7777).toString(8);
+  switch (mode & S_IFMT) {
+    case S_IFIFO:
+      runTool('mkfifo', ['-m', perms, p], p);
+      return;
+    case S_IFCHR:
+    case S_IFBLK: {
+      const [major, minor] = majorMinor(dev);
+      const kind = (mode & S_IFMT) === S_IFCHR ? 'c' : 'b';
+      runTool('mknod', ['-m', perms, p, kind, major.toString(), minor.toString()], p);
+      return;
+    }
+    case 0:
+    case S_IFREG:
+      fs.closeSync(fs.openSync(path, 'wx', mode & 0o7777));
+      return;
+    default:
+      throw errWithCode(`mknod ${p}: unsupported file type`, 'ENOTSUP', 'mknod', p);
+  }
+}
