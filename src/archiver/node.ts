@@ -120,7 +120,12 @@ export function nodeFromStat(name: Buffer, st: BigIntStats, linktarget?: Buffer,
       break;
     case 'symlink':
       if (st.nlink) node.links = st.nlink;
-      if (linktarget && linktarget.length > 0) node.linktarget = linktarget;
+      if (linktarget && linktarget.length > 0) {
+        node.linktarget = linktarget;
+        // as restic 0.16+: keep the exact bytes of a target that is not valid UTF-8
+        // (restic 0.14 ignores the field and restores the lossy `linktarget`)
+        if (!Buffer.from(linktarget.toString('utf8'), 'utf8').equals(linktarget)) node.linktargetRaw = linktarget;
+      }
       break;
     case 'dev':
     case 'chardev':
