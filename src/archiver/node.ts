@@ -22,6 +22,11 @@ export interface NodeFromStatOptions {
   extendedAttributes?: ExtendedAttribute[];
   /** Look up user/group names (default true). */
   lookupOwners?: boolean;
+  /**
+   * Also write `linktarget_raw` (restic 0.16+ behaviour) for link targets that are not valid
+   * UTF-8. Default false: restic 0.14 does not write it, and trees stay byte-identical to 0.14's.
+   */
+  linktargetRaw?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -122,9 +127,12 @@ export function nodeFromStat(name: Buffer, st: BigIntStats, linktarget?: Buffer,
       if (st.nlink) node.links = st.nlink;
       if (linktarget && linktarget.length > 0) {
         node.linktarget = linktarget;
-        // as restic 0.16+: keep the exact bytes of a target that is not valid UTF-8
-        // (restic 0.14 ignores the field and restores the lossy `linktarget`)
-        if (!Buffer.from(linktarget.toString('utf8'), 'utf8').equals(linktarget)) node.linktargetRaw = linktarget;
+        // Opt-in, as restic 0.16+ does: keep the exact bytes of a target that is not valid UTF-8.
+        // Off by default: restic 0.14 never writes linktarget_raw, so the tree would no longer be
+        // byte-identical to restic 0.14's (0.14 ignores the field and restores the lossy target).
+        if (opts.linktargetRaw && !Buffer.from(linktarget.toString('utf8'), 'utf8').equals(linktarget)) {
+          node.linktargetRaw = linktarget;
+        }
       }
       break;
     case 'dev':

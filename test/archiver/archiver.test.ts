@@ -1,0 +1,140 @@
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { MemoryBackend } from '../../src/backend/memory.js';
+import { Repository } from '../../src/repo/repository.js';
+import { Archiver } from '../../src/archiver/archiver.js';
+import { ChunkPool } from '../../src/archiver/pool.js';
+import { makeMatcher } from '../../src/archiver/exclude.js';
+import { Restorer } from '../../src/restorer/restorer.js';
+import { decodeTree } from '../../src/repo/tree.js';
+import { cleanupTmpDirs, tmpDir } from '../helpers/tools.js';
+import { compareTrees, prngBytes } from '../helpers/fstree.js';
+
+const KDF = { N: 1024, r: 8, p: 1 };
+afterAll(cleanupTmpDirs);
+
+async function setup() {
+  const dir = await tmpDir('archiver');
+  const src = path.join(dir, 'src');
+  await fsp.mkdir(path.join(src, 'sub'), { recursive: true });
+  await fsp.writeFile(path.join(src, 'big.bin'), prngBytes('big', 20 * 1024 * 1024));
+  await fsp.writeFile(path.join(src, 'sub', 'a.txt'), 'hello\n');
+  await fsp.writeFile(path.join(src, 'sub', 'skip.tmp'), 'excluded');
+  const repo = await Repository.init(new MemoryBackend(), Buffer.from('pw'), { kdf: KDF });
+  return { dir, src, repo };
+}
+
+describe('archiver', () => {
+  it('an unchanged re-run reads no file contents and adds no data', async () => {
+    const { src, repo } = await setup();
+    const first = await new Archiver(repo, { targets: [src] }).run();
+    expect(first.files_new).toBe(3);
+    expect(first.data_blobs).toBeGreaterThan(10);
+    const spy = vi.spyOn(ChunkPool.prototype, 'chunkFile');
+    try {
+      const second = await new Archiver(repo, { targets: [src] }).run();
+      expect(spy).not.toHaveBeenCalled();
+      expect(second.parent).toBe(first.snapshot_id);
+      expect(second.files_unmodified).toBe(3);
+      expect(second.files_new + second.files_changed).toBe(0);
+      expect(second.data_blobs).toBe(0);
+      expect(second.tree_blobs).toBe(0);
+      expect(second.data_added).toBe(0);
+      expect(second.dirs_unmodified).toBeGreaterThan(0);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('--force rereads every file but still adds nothing', async () => {
+    const { src, repo } = await setup();
+    await new Archiver(repo, { targets: [src] }).run();
+    const spy = vi.spyOn(ChunkPool.prototype, 'chunkFile');
+    try {
+      const s = await new Archiver(repo, { targets: [src], force: true }).run();
+      expect(spy).toHaveBeenCalledTimes(3);
+      expect(s.data_blobs).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('a 1-byte edit in a 20 MiB file adds only the affected chunks', async () => {
+    const { src, repo } = await setup();
+    const first = await new Archiver(repo, { targets: [src] }).run();
+    const fh = await fsp.open(path.join(src, 'big.bin'), 'r+');
+    await fh.write(Buffer.from([0x42 ^ 0xff]), 0, 1, 10 * 1024 * 1024);
+    await fh.close();
+    const second = await new Archiver(repo, { targets: [src] }).run();
+    expect(second.files_changed).toBe(1);
+    expect(second.files_unmodified).toBe(2);
+    expect(second.data_blobs).toBeGreaterThanOrEqual(1);
+    expect(second.data_blobs).toBeLessThanOrEqual(2);
+    // one or two chunks (512 KiB – 8 MiB each) change, plus the trees of the changed directories
+    expect(second.data_added).toBeLessThan(first.data_added / 2);
+    expect(second.data_added).toBeLessThanOrEqual(2 * 8 * 1024 * 1024 + 64 * 1024);
+  });
+
+  it('excludes and exclude-larger-than', async () => {
+    const { src, repo } = await setup();
+    const s = await new Archiver(repo, {
+      targets: [src], excludes: makeMatcher(['*.tmp'], []), excludeLargerThan: 1024 * 1024,
+    }).run();
+    expect(s.files_new).toBe(1);
+    const snap = await repo.loadSnapshot(s.snapshot_id);
+    const names: string[] = [];
+    const walk = async (id: string, pre: string) => {
+      for (const n of decodeTree(await repo.loadBlob('tree', id))) {
+        names.push(`${pre}/${n.name.toString()}`);
+        if (n.subtree) await walk(n.subtree, `${pre}/${n.name.toString()}`);
+      }
+    };
+    await walk(snap.tree, '');
+    expect(names.filter((n) => n.endsWith('.tmp') || n.endsWith('big.bin'))).toEqual([]);
+    expect(names.some((n) => n.endsWith('/sub/a.txt'))).toBe(true);
+  });
+
+  it('an unreadable file is reported, the snapshot is still written', async () => {
+    const { src, repo } = await setup();
+    const errors: string[] = [];
+    const orig = ChunkPool.prototype.chunkFile;
+    const spy = vi.spyOn(ChunkPool.prototype, 'chunkFile').mockImplementation(function (this: ChunkPool, p: Buffer) {
+      if (p.toString().endsWith('a.txt')) return Promise.reject(Object.assign(new Error('permission denied'), { code: 'EACCES' }));
+      return orig.call(this, p);
+    });
+    try {
+      const s = await new Archiver(repo, { targets: [src], progress: { error: (p) => errors.push(p) } }).run();
+      expect(s.errors).toBe(1);
+      expect(errors[0]).toMatch(/a\.txt$/);
+      expect(s.snapshot_id).toMatch(/^[0-9a-f]{64}$/);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('round trip through the memory backend with sparse and dedup content', async () => {
+    const { dir, src, repo } = await setup();
+    const fh = await fsp.open(path.join(src, 'sparse.img'), 'w');
+    await fh.truncate(50 * 1024 * 1024);
+    await fh.write(Buffer.from('middle'), 0, 6, 25 * 1024 * 1024);
+    await fh.close();
+    const block = prngBytes('blk', 1024 * 1024);
+    await fsp.writeFile(path.join(src, 'dedup.bin'), Buffer.concat(Array(8).fill(block)));
+    // "." stores the contents at the root, as restic does
+    const cwd = process.cwd();
+    process.chdir(src);
+    let snapId: string;
+    try {
+      snapId = (await new Archiver(repo, { targets: ['.'] }).run()).snapshot_id;
+    } finally {
+      process.chdir(cwd);
+    }
+    const snap = await repo.loadSnapshot(snapId);
+    const out = path.join(dir, 'out');
+    await new Restorer(repo, { target: out, verify: true }).run(snap.tree);
+    expect(await compareTrees(src, out, { ignore: ['atime', 'root'] })).toEqual([]);
+    const st = await fsp.stat(path.join(out, 'sparse.img'));
+    expect(st.blocks * 512).toBeLessThan(10 * 1024 * 1024);
+  });
+});
