@@ -25,6 +25,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`\nsignal ${sig} received, cleaning up\n`);
     void releaseAll().finally(() => process.exit(EXIT.interrupted));
   };
+  // restic 0.14 tests whether a lock's process is alive with SIGHUP (unlock, stale checks): a backup
+  // must survive that probe, so SIGHUP is ignored (this also keeps a backup running when its terminal closes)
+  process.on('SIGHUP', () => {});
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
