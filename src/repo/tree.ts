@@ -518,7 +518,7 @@ class JsonParser {
     const b = this.src;
     const s = this.pos;
     this.pos++; // opening quote
-    // Output is never longer than 3/2 of the input (a 2-byte lone byte -> 3-byte U+FFFD... bounded by 3x).
+    // Output is at most 3x the input (an invalid byte becomes the 3-byte U+FFFD).
     let end = this.pos;
     while (end < b.length && b[end] !== 0x22) end += b[end] === 0x5c ? 2 : 1;
     if (end >= b.length) this.fail('unterminated string');
@@ -821,7 +821,7 @@ export function goFileModeFromPosix(stMode: number): number {
 export function nodeTypeFromGoMode(mode: number): NodeType {
   const typeBits =
     GoMode.Dir + GoMode.Symlink + GoMode.NamedPipe + GoMode.Socket + GoMode.Device + GoMode.CharDevice + GoMode.Irregular;
-  switch (Number((BigInt(mode >>> 0) & BigInt(typeBits)))) {
+  switch ((mode & typeBits) >>> 0) {
     case 0: return 'file';
     case GoMode.Dir: return 'dir';
     case GoMode.Symlink: return 'symlink';

@@ -346,7 +346,9 @@ describe('restic availability', () => {
   it.runIf(!haveRestic && requireInterop)('restic is required (JBACKUP_REQUIRE_INTEROP=1) but not found on PATH', () => {
     throw new Error('restic not found on PATH but JBACKUP_REQUIRE_INTEROP=1');
   });
-  it.skipIf(haveRestic || requireInterop)('SKIPPED: restic not found on PATH; real-restic tree tests not run', () => {});
+  it.skipIf(haveRestic || requireInterop)('SKIPPED: restic not found on PATH; real-restic tree tests not run', () => {
+    console.warn('restic not found on PATH: real-restic tree tests skipped (set JBACKUP_REQUIRE_INTEROP=1 to make this fail)');
+  });
 });
 
 describe.runIf(haveRestic)(`real restic trees (${resticVersion || 'restic missing'})`, () => {
