@@ -264,7 +264,7 @@ export class Archiver {
         return null;
       }
     }
-    const node = nodeFromStat(name, st, linktarget);
+    const node = nodeFromStat(name, st, linktarget, { linktargetRaw: true });
     if (st.isDirectory()) {
       const { id } = await this.saveDirContents(full, pnode?.type === 'dir' ? pnode.subtree : undefined);
       node.subtree = id;
