@@ -12,6 +12,7 @@ import * as snapshots from './cmd_snapshots.js';
 import * as ls from './cmd_ls.js';
 import * as cat from './cmd_cat.js';
 import * as check from './cmd_check.js';
+import * as prune from './cmd_prune.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('jbackup');
@@ -19,7 +20,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) });
   addGlobalOptions(program);
   const g = () => program.opts<GlobalOpts>();
-  for (const m of [init, snapshot, restore, snapshots, ls, cat, check]) m.register(program, g);
+  for (const m of [init, snapshot, restore, snapshots, ls, cat, check, prune]) m.register(program, g);
   program.commands.forEach((c) => c.exitOverride());
 
   const onSignal = (sig: NodeJS.Signals) => {

@@ -31,6 +31,8 @@ export class Repository {
   private pendingIndex: IndexFilePack[] = [];
   private uploads = new Set<Promise<void>>();
   private uploadError: unknown = null;
+  /** packs stored by this process, with their blobs (prune needs them for the new index) */
+  readonly storedPacks = new Map<string, PackedBlob[]>();
   /** blobs handed to a pack but whose pack is not stored yet */
   private inFlight = new Set<string>();
 
@@ -199,14 +201,20 @@ export class Repository {
     return true;
   }
 
+  /** Store a blob again even though the index knows it (prune's repack). */
+  async saveBlobAgain(type: BlobType, id: string, plain: Uint8Array): Promise<void> {
+    const { stored, uncompressedLength } = this.encodeBlob(type, plain);
+    await this.addStoredBlob(type, id, stored, uncompressedLength, true);
+  }
+
   /**
    * Add an already encrypted blob to the current pack of its type. Returns once the blob is
    * accepted (backpressure: waits while too many packs are uploading).
    */
-  async addStoredBlob(type: BlobType, id: string, stored: Buffer, uncompressedLength: number): Promise<void> {
+  async addStoredBlob(type: BlobType, id: string, stored: Buffer, uncompressedLength: number, ignoreIndex = false): Promise<void> {
     if (this.uploadError) throw this.uploadError;
     const key = type[0] + id;
-    if (this.index.has(type, id) || this.inFlight.has(key)) return;
+    if ((!ignoreIndex && this.index.has(type, id)) || this.inFlight.has(key)) return;
     this.inFlight.add(key);
     let b = this.builders.get(type);
     if (!b) { b = new PackBuilder(type); this.builders.set(type, b); }
@@ -238,6 +246,7 @@ export class Repository {
       throw new Error(`pack ${id}: verification after upload failed`);
     }
     this.index.addPack(id, blobs);
+    this.storedPacks.set(id, blobs);
     for (const bl of blobs) this.inFlight.delete(bl.type[0] + bl.id);
     this.pendingIndex.push({ id, blobs });
     if (this.pendingIndex.length >= INDEX_FLUSH_PACKS) await this.writeIndex();

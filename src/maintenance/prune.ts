@@ -1,0 +1,225 @@
+/**
+ * prune: plan from the index (no pack scan), repack what is worth it, then — in this order — write
+ * the new index, delete the superseded index files, delete unused packs. A kill at any point leaves
+ * a repository in which every blob a snapshot needs is indexed and present.
+ */
+import type { Repository } from '../repo/repository.js';
+import { mapLimit } from '../repo/repository.js';
+import { decodeIndex, type IndexFilePack } from '../repo/index.js';
+import type { PackedBlob } from '../repo/pack.js';
+import { walkTrees } from './walk.js';
+import { writeIndexFiles } from './indexwriter.js';
+
+export type MaxUnused = { kind: 'percent'; p: number } | { kind: 'bytes'; n: number } | { kind: 'unlimited' };
+
+export interface PruneOptions {
+  maxUnused?: MaxUnused;
+  maxRepackSize?: number;
+  repackUncompressed?: boolean;
+  repackSmall?: boolean;
+  dryRun?: boolean;
+  /** called before every mutation of the repository (tests use it to kill at every phase) */
+  beforeMutation?: (phase: string) => Promise<void>;
+  log?: (line: string) => void;
+}
+
+export interface PruneStats {
+  blobsUsed: number;
+  sizeUsed: number;
+  blobsUnused: number;
+  sizeUnused: number;
+  packsTotal: number;
+  packsKeep: number;
+  packsRepack: number;
+  packsRemove: number;
+  packsUnreferenced: number;
+  sizeRepack: number;
+  sizeRemove: number;
+  /** bytes freed after repacking (approximate for repacks: removed minus the rewritten used part) */
+  sizeFreed: number;
+  indexFilesOld: number;
+  indexFilesNew: number;
+  unusedAfter: number;
+}
+
+export function parseMaxUnused(s: string): MaxUnused {
+  if (s === 'unlimited') return { kind: 'unlimited' };
+  const m = /^(\d+(?:\.\d+)?)(%|[kmgt]?)$/i.exec(s.trim());
+  if (!m) throw new Error(`invalid --max-unused "${s}"`);
+  if (m[2] === '%') {
+    const p = Number(m[1]);
+    if (p < 0 || p >= 100) throw new Error('--max-unused percentage must be in [0, 100)');
+    return { kind: 'percent', p };
+  }
+  const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+  return { kind: 'bytes', n: Math.floor(Number(m[1]) * mult[m[2]!.toLowerCase()]!) };
+}
+
+export class PruneError extends Error {
+  override name = 'PruneError';
+}
+
+interface PackInfo {
+  id: string;
+  blobs: PackedBlob[];
+  size: number;
+  usedSize: number;
+  unusedSize: number;
+  usedBlobs: number;
+  unusedBlobs: number;
+  uncompressed: boolean;
+  mixed: boolean;
+}
+
+export async function prune(repo: Repository, o: PruneOptions = {}): Promise<PruneStats> {
+  const log = o.log ?? (() => {});
+  const maxUnused = o.maxUnused ?? { kind: 'percent', p: 5 };
+  const mutate = async (phase: string) => { await o.beforeMutation?.(phase); };
+
+  // 1. the index, per file
+  log('loading indexes...');
+  const indexFiles = await repo.backend.list('index');
+  const packBlobs = new Map<string, PackedBlob[]>();
+  await mapLimit(indexFiles, 8, async (f) => {
+    const idx = decodeIndex(await repo.loadUnpacked('index', f.name));
+    for (const p of idx.packs) {
+      if (!packBlobs.has(p.id)) packBlobs.set(p.id, p.blobs);
+      repo.index.addPack(p.id, p.blobs);
+    }
+  });
+  const packFiles = new Map((await repo.backend.list('data')).map((f) => [f.name, f.size]));
+  for (const id of packBlobs.keys()) {
+    if (!packFiles.has(id)) throw new PruneError(`pack ${id} is in the index but missing from the repository: run "jbackup repair index" first`);
+  }
+
+  // 2. what the snapshots use
+  log('finding data that is still in use for snapshots...');
+  const roots: string[] = [];
+  for (const f of await repo.backend.list('snapshots')) roots.push((await repo.loadSnapshot(f.name)).tree);
+  const usedData = new Set<string>();
+  let treeErr: Error | null = null;
+  const usedTrees = await walkTrees(repo, roots, {
+    treeError: (id, e) => { treeErr ??= new PruneError(`tree ${id} cannot be loaded (${e.message}): refusing to prune; run "jbackup check"`); },
+    node: (_t, n) => { if (n.type === 'file') for (const b of n.content ?? []) usedData.add(b); },
+  });
+  if (treeErr) throw treeErr;
+  for (const b of usedData) {
+    if (!repo.index.has('data', b)) throw new PruneError(`data blob ${b} used by a snapshot is missing from the index: refusing to prune; run "jbackup check"`);
+  }
+
+  // 3. classify packs; a blob kept in one pack is unused in any other
+  const kept = new Set<string>();
+  const infos: PackInfo[] = [];
+  for (const [id, blobs] of packBlobs) {
+    const info: PackInfo = {
+      id, blobs, size: packFiles.get(id)!, usedSize: 0, unusedSize: 0, usedBlobs: 0, unusedBlobs: 0,
+      uncompressed: blobs.some((b) => b.uncompressedLength === 0), mixed: new Set(blobs.map((b) => b.type)).size > 1,
+    };
+    for (const b of blobs) {
+      const key = `${b.type}:${b.id}`;
+      const used = b.type === 'data' ? usedData.has(b.id) : usedTrees.has(b.id);
+      if (used && !kept.has(key)) {
+        kept.add(key);
+        info.usedSize += b.length;
+        info.usedBlobs++;
+      } else {
+        info.unusedSize += b.length;
+        info.unusedBlobs++;
+      }
+    }
+    infos.push(info);
+  }
+  const unreferenced = [...packFiles.keys()].filter((id) => !packBlobs.has(id));
+
+  const remove = infos.filter((p) => p.usedBlobs === 0);
+  const partial = infos.filter((p) => p.usedBlobs > 0);
+  const mustRepack = partial.filter((p) => p.mixed || (o.repackUncompressed && repo.version >= 2 && p.uncompressed));
+  let candidates = partial.filter((p) => !mustRepack.includes(p) && p.unusedBlobs > 0);
+  const small = o.repackSmall ? partial.filter((p) => !mustRepack.includes(p) && p.unusedBlobs === 0 && p.size < repo.packSize * 0.8) : [];
+
+  const usedTotal = infos.reduce((a, p) => a + p.usedSize, 0);
+  const unusedTotal = infos.reduce((a, p) => a + p.unusedSize, 0);
+  const limit = maxUnused.kind === 'unlimited' ? Number.POSITIVE_INFINITY
+    : maxUnused.kind === 'bytes' ? maxUnused.n
+      : (usedTotal * maxUnused.p) / (100 - maxUnused.p);
+  let unusedAfter = unusedTotal - remove.reduce((a, p) => a + p.unusedSize, 0) - mustRepack.reduce((a, p) => a + p.unusedSize, 0);
+  // most unused first (restic repacks where it frees the most per byte written)
+  candidates.sort((a, b) => b.unusedSize / b.size - a.unusedSize / a.size || b.unusedSize - a.unusedSize);
+  const repack = [...mustRepack];
+  let repackSize = mustRepack.reduce((a, p) => a + p.size, 0);
+  const maxRepack = o.maxRepackSize ?? Number.POSITIVE_INFINITY;
+  for (const p of candidates) {
+    if (unusedAfter <= limit) break;
+    if (repackSize + p.size > maxRepack) continue;
+    repack.push(p);
+    repackSize += p.size;
+    unusedAfter -= p.unusedSize;
+  }
+  candidates = [];
+  if (small.length > 1) for (const p of small) if (repackSize + p.size <= maxRepack) { repack.push(p); repackSize += p.size; }
+
+  const stats: PruneStats = {
+    blobsUsed: kept.size, sizeUsed: usedTotal, blobsUnused: infos.reduce((a, p) => a + p.unusedBlobs, 0), sizeUnused: unusedTotal,
+    packsTotal: packFiles.size, packsKeep: partial.length - repack.length, packsRepack: repack.length, packsRemove: remove.length,
+    packsUnreferenced: unreferenced.length, sizeRepack: repackSize,
+    sizeRemove: remove.reduce((a, p) => a + p.size, 0) + unreferenced.reduce((a, id) => a + packFiles.get(id)!, 0),
+    sizeFreed: 0, indexFilesOld: indexFiles.length, indexFilesNew: 0, unusedAfter,
+  };
+  stats.sizeFreed = stats.sizeRemove + repack.reduce((a, p) => a + p.unusedSize, 0);
+  if (o.dryRun) return stats;
+  if (remove.length === 0 && repack.length === 0 && unreferenced.length === 0) return stats;
+
+  // 4. repack: copy every kept blob of those packs into new packs (verified on the way)
+  const repackIds = new Set(repack.map((p) => p.id));
+  if (repack.length) {
+    log(`repacking ${repack.length} packs...`);
+    // a used blob is copied once, unless a pack that stays already holds it
+    const staying = new Set<string>();
+    for (const q of partial) if (!repackIds.has(q.id)) for (const b of q.blobs) staying.add(`${b.type}:${b.id}`);
+    const keepHere = new Set<string>();
+    const copied = new Set<string>();
+    for (const p of repack) {
+      for (const b of p.blobs) {
+        const key = `${b.type}:${b.id}`;
+        const used = b.type === 'data' ? usedData.has(b.id) : usedTrees.has(b.id);
+        if (used && !staying.has(key) && !copied.has(key)) { copied.add(key); keepHere.add(`${p.id}:${key}`); }
+      }
+    }
+    await mapLimit(repack, 2, async (p) => {
+      await mutate('repack');
+      const bytes = await repo.backend.load({ type: 'data', name: p.id });
+      for (const b of p.blobs) {
+        if (!keepHere.has(`${p.id}:${b.type}:${b.id}`)) continue;
+        const plain = repo.decodeBlob(bytes.subarray(b.offset, b.offset + b.length), b.id, b, p.id);
+        await repo.saveBlobAgain(b.type, b.id, plain);
+      }
+    });
+    await mutate('repack-flush');
+    await repo.flush();
+  }
+  // 5. new index over everything that stays (old packs kept + new packs), superseding all old files
+  const newPacks: IndexFilePack[] = [];
+  for (const p of partial) if (!repackIds.has(p.id)) newPacks.push({ id: p.id, blobs: p.blobs });
+  const writtenDuringRepack = new Set<string>();
+  for (const [id, packs] of repo.indexFiles) {
+    if (indexFiles.some((f) => f.name === id)) continue;
+    writtenDuringRepack.add(id);
+    for (const pid of packs) newPacks.push({ id: pid, blobs: repo.storedPacks.get(pid)! });
+  }
+  log('rebuilding index...');
+  const newIds = await writeIndexFiles(repo, newPacks, indexFiles.map((f) => f.name), () => mutate('write-index'));
+  stats.indexFilesNew = newIds.length;
+  log('deleting obsolete index files...');
+  for (const f of [...indexFiles.map((x) => x.name), ...writtenDuringRepack]) {
+    if (newIds.includes(f)) continue;
+    await mutate('delete-index');
+    await repo.backend.remove({ type: 'index', name: f }).catch(() => {});
+  }
+  log('removing unused packs...');
+  for (const id of [...remove.map((p) => p.id), ...repackIds, ...unreferenced]) {
+    await mutate('delete-pack');
+    await repo.backend.remove({ type: 'data', name: id }).catch(() => {});
+  }
+  return stats;
+}
+
