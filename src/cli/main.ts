@@ -13,6 +13,8 @@ import * as ls from './cmd_ls.js';
 import * as cat from './cmd_cat.js';
 import * as check from './cmd_check.js';
 import * as prune from './cmd_prune.js';
+import * as key from './cmd_key.js';
+import * as unlock from './cmd_unlock.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('jbackup');
@@ -20,7 +22,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) });
   addGlobalOptions(program);
   const g = () => program.opts<GlobalOpts>();
-  for (const m of [init, snapshot, restore, snapshots, ls, cat, check, prune]) m.register(program, g);
+  for (const m of [init, snapshot, restore, snapshots, ls, cat, check, prune, key, unlock]) m.register(program, g);
   program.commands.forEach((c) => c.exitOverride());
 
   const onSignal = (sig: NodeJS.Signals) => {
