@@ -7,7 +7,7 @@ export interface Matcher {
   (absPath: string): boolean;
 }
 
-function globToRegex(g: string, flags: string): RegExp {
+export function globToRegex(g: string, flags: string): RegExp {
   let re = '';
   for (let i = 0; i < g.length; i++) {
     const c = g[i]!;

@@ -15,6 +15,7 @@ import * as check from './cmd_check.js';
 import * as prune from './cmd_prune.js';
 import * as key from './cmd_key.js';
 import * as unlock from './cmd_unlock.js';
+import * as inspect from './cmd_inspect.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('jbackup');
@@ -22,7 +23,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) });
   addGlobalOptions(program);
   const g = () => program.opts<GlobalOpts>();
-  for (const m of [init, snapshot, restore, snapshots, ls, cat, check, prune, key, unlock]) m.register(program, g);
+  for (const m of [init, snapshot, restore, snapshots, ls, cat, check, prune, key, unlock, inspect]) m.register(program, g);
   program.commands.forEach((c) => c.exitOverride());
 
   const onSignal = (sig: NodeJS.Signals) => {
