@@ -103,3 +103,22 @@ describe('inspection commands', () => {
     }
   });
 });
+
+describe('copy', () => {
+  it('copies snapshots between repositories, skips ones already there, and restic checks the result', async () => {
+    const dst = path.join(dir, 'dst');
+    const denv = { JBACKUP_REPOSITORY: dst, JBACKUP_PASSWORD: 'other-pw', JBACKUP_KDF_PARAMS: '1024,8,1', JBACKUP_FROM_PASSWORD: PW };
+    expect((await runJbackup(['init'], { env: denv })).code).toBe(0);
+    const c = await runJbackup(['--json', 'copy', '--from-repo', repo], { env: denv });
+    expect(c.code, c.stderr).toBe(0);
+    const r = JSON.parse(c.stdout) as { copied: unknown[]; skipped: unknown[] };
+    expect(r.copied).toHaveLength(2);
+    const again = JSON.parse((await runJbackup(['--json', 'copy', '--from-repo', repo], { env: denv })).stdout) as { copied: unknown[]; skipped: unknown[] };
+    expect(again.copied).toHaveLength(0);
+    expect(again.skipped).toHaveLength(2);
+    const out = path.join(dir, 'copied-restore');
+    expect((await runJbackup(['restore', 'latest', out], { env: denv })).code).toBe(0);
+    expect(await compareTrees(src, path.join(out, src), { ignore: ['atime', 'root'] })).toEqual([]);
+    if (findTool('restic')) expect((await runRestic(['check', '--read-data'], { repo: dst, password: 'other-pw' })).code).toBe(0);
+  });
+});
