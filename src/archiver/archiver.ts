@@ -9,7 +9,7 @@ import { decodeTree, encodeTree, formatTimeNs, parseTimeNs, type Node } from '..
 import { sha256hex } from '../repo/ids.js';
 import type { Snapshot, SnapshotWithId } from '../repo/snapshot.js';
 import { nodeFromStat } from './node.js';
-import { ChunkPool } from './pool.js';
+import { ChunkPool, FileReadError } from './pool.js';
 import type { Matcher } from './exclude.js';
 import { VERSION } from '../version.js';
 
@@ -296,6 +296,8 @@ export class Archiver {
         return node;
       },
       (e: Error) => {
+        // only unreadable source files are skipped; pool or repository failures abort the snapshot
+        if (!(e instanceof FileReadError)) throw e;
         this.error(full, e);
         return null;
       },

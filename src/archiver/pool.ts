@@ -5,6 +5,14 @@ import type { ChunkerParams } from '../chunker/fastcdc.js';
 import type { Repository } from '../repo/repository.js';
 import type { WorkerInit } from './worker.js';
 
+/** A source file could not be read: reported and skipped. Any other error from the pool aborts the snapshot. */
+export class FileReadError extends Error {
+  override name = 'FileReadError';
+  constructor(message: string, readonly code: string) {
+    super(message);
+  }
+}
+
 export interface FileResult {
   content: string[];
   size: number;
@@ -56,15 +64,21 @@ export class ChunkPool {
   private drainWaiters: (() => void)[] = [];
   readonly stats: PoolStats = { dataBlobs: 0, dataAdded: 0, dataAddedPacked: 0 };
 
-  constructor(private repo: Repository, chunker: ChunkerParams, threads = availableParallelism(), private perWorker = 2) {
-    const init: WorkerInit = {
+  private init: WorkerInit;
+
+  /** workers start on the first file to chunk: an unchanged re-run never starts them */
+  constructor(private repo: Repository, chunker: ChunkerParams, private threads = availableParallelism(), private perWorker = 2) {
+    this.init = {
       key: { encrypt: repo.key.encrypt, macK: repo.key.macK, macR: repo.key.macR },
       chunker,
       compression: repo.version >= 2 ? repo.compression : 'off',
-      maxOutstanding: 48 * 1024 * 1024,
+      maxOutstanding: 8 * 1024 * 1024,
     };
-    for (let i = 0; i < Math.max(1, threads); i++) {
-      const w = new Worker(workerUrl(), { workerData: init });
+  }
+
+  private start(): void {
+    for (let i = 0; i < Math.max(1, this.threads); i++) {
+      const w = new Worker(workerUrl(), { workerData: this.init });
       const slot: WorkerSlot = { w, active: 0 };
       w.on('message', (m: Msg) => this.onMessage(slot, m));
       w.on('error', (e) => this.fail(e));
@@ -97,10 +111,11 @@ export class ChunkPool {
         break;
       }
       case 'blob': {
-        const stored = Buffer.from(m.stored);
+        const ivmac = new Uint8Array(m.ivmac);
+        const stored = [ivmac.subarray(0, 16), new Uint8Array(m.ct), ivmac.subarray(16, 32)];
         this.stats.dataBlobs++;
         this.stats.dataAdded += m.len;
-        this.stats.dataAddedPacked += stored.length;
+        this.stats.dataAddedPacked += m.ct.byteLength + 32;
         // add blobs in arrival order; ack once the packer has accepted it (backpressure)
         this.blobChain = this.blobChain.then(async () => {
           await this.repo.addStoredBlob('data', m.id, stored, m.ulen);
@@ -124,9 +139,7 @@ export class ChunkPool {
         if (job) {
           this.jobs.delete(m.job);
           this.release(job);
-          const e = new Error(m.message) as NodeJS.ErrnoException;
-          e.code = m.code;
-          job.reject(e);
+          job.reject(new FileReadError(m.message, m.code));
         }
         break;
       default:
@@ -149,6 +162,7 @@ export class ChunkPool {
 
   /** Chunk a file; resolves with its content ids once every chunk is hashed (blobs may still be packing). */
   async chunkFile(path: Buffer): Promise<FileResult> {
+    if (this.slots.length === 0) this.start();
     for (;;) {
       if (this.fatal) throw this.fatal;
       const slot = this.slots.reduce((a, b) => (b.active < a.active ? b : a));
@@ -180,6 +194,6 @@ export class ChunkPool {
 
 type Msg =
   | { op: 'chunk'; job: number; seq: number; id: string; len: number }
-  | { op: 'blob'; job: number; seq: number; id: string; stored: ArrayBuffer; ulen: number; len: number }
+  | { op: 'blob'; job: number; seq: number; id: string; ct: ArrayBuffer; ivmac: ArrayBuffer; ulen: number; len: number }
   | { op: 'done'; job: number; size: number; chunks: number }
   | { op: 'error'; job: number; message: string; code: string };

@@ -10,8 +10,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { promises as fsp } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { FastCDC, type ChunkerParams } from '../chunker/fastcdc.js';
-import { makeMasterKey, seal } from '../crypto/crypto.js';
+import { makeMasterKey, sealParts } from '../crypto/crypto.js';
 import { zstdCompress, type CompressionMode } from '../repo/zstd.js';
+import { GcEvery } from '../util/gc.js';
 
 export interface WorkerInit {
   key: { encrypt: Uint8Array; macK: Uint8Array; macR: Uint8Array };
@@ -25,8 +26,16 @@ const init = workerData as WorkerInit;
 const key = makeMasterKey(init.key.encrypt, init.key.macK, init.key.macR);
 const cdc = new FastCDC(init.chunker);
 const port = parentPort!;
-const READ_SIZE = 2 * 1024 * 1024;
+const READ_SIZE = 1024 * 1024;
 
+if (process.env['JBACKUP_DEBUG_MEM']) {
+  setInterval(() => {
+    const m = process.memoryUsage();
+    process.stderr.write(`worker heap=${m.heapUsed >> 20} ext=${m.external >> 20} ab=${m.arrayBuffers >> 20} outstanding=${outstanding >> 20} MiB\n`);
+  }, 200).unref();
+}
+
+const gc = new GcEvery(16 * 1024 * 1024);
 const pending = new Map<string, { chunk: Buffer; id: string }>();
 let outstanding = 0;
 let waiters: (() => void)[] = [];
@@ -47,6 +56,7 @@ async function room(): Promise<void> {
 function emit(job: number, seq: number, chunk: Buffer): void {
   const id = createHash('sha256').update(chunk).digest('hex');
   pending.set(`${job}:${seq}`, { chunk, id });
+  gc.add(chunk.length);
   outstanding += chunk.length;
   port.postMessage({ op: 'chunk', job, seq, id, len: chunk.length });
 }
@@ -58,64 +68,75 @@ function encode(job: number, seq: number, want: boolean): void {
   pending.delete(k);
   const { chunk, id } = p;
   if (!want) { release(chunk.length); return; }
-  let stored: Buffer;
+  let plain: Buffer = chunk;
   let ulen = 0;
-  if (init.compression === 'off') {
-    stored = seal(key, chunk);
-  } else {
-    stored = seal(key, zstdCompress(chunk, init.compression));
+  if (init.compression !== 'off') {
+    plain = zstdCompress(chunk, init.compression);
     ulen = chunk.length;
   }
+  const { iv, ct, mac } = sealParts(key, plain);
   // the bytes stay counted until the main thread acknowledges the blob (backpressure to packing/upload)
-  const ab = stored.buffer.byteLength === stored.length ? stored.buffer : new Uint8Array(stored).buffer;
-  port.postMessage({ op: 'blob', job, seq, id, stored: ab, ulen, len: chunk.length }, [ab as ArrayBuffer]);
+  const ab = ct.byteOffset === 0 && ct.buffer.byteLength === ct.length ? ct.buffer : new Uint8Array(ct).buffer;
+  const ivmac = new Uint8Array(32);
+  ivmac.set(iv, 0);
+  ivmac.set(mac, 16);
+  port.postMessage({ op: 'blob', job, seq, id, ct: ab, ivmac: ivmac.buffer, ulen, len: chunk.length }, [ab as ArrayBuffer, ivmac.buffer]);
 }
 
+/**
+ * Read a file straight into one buffer (no per-read allocation), keep one read in flight while the
+ * chunker works on what is already there, and emit chunks as soon as `max` bytes (or EOF) are buffered.
+ */
 async function chunkFile(job: number, path: Buffer): Promise<void> {
   const fh = await fsp.open(path, 'r');
   try {
     const max = init.chunker.max;
-    let buf = Buffer.allocUnsafe(0);
+    const size0 = (await fh.stat()).size;
+    // small files get a buffer of their size; large ones max + two reads
+    const cap = Math.max(64 * 1024, Math.min(size0 + 1, max + 2 * READ_SIZE));
+    let buf = Buffer.allocUnsafe(cap);
     let start = 0;
     let end = 0;
     let seq = 0;
     let size = 0;
     let eof = false;
-    const readPiece = async (): Promise<Buffer | null> => {
-      const b = Buffer.allocUnsafe(READ_SIZE);
-      const { bytesRead } = await fh.read(b, 0, READ_SIZE, null);
-      return bytesRead === 0 ? null : b.subarray(0, bytesRead);
+    let pending: Promise<number> | null = null;
+    const startRead = () => {
+      const want = Math.min(READ_SIZE, buf.length - end);
+      pending = fh.read(buf, end, want, null).then((r) => r.bytesRead);
     };
-    let next: Promise<Buffer | null> | null = readPiece();
-    while (!eof || start < end) {
-      if (!eof && end - start < max) {
-        const piece = await next!;
-        if (piece === null) { eof = true; next = null; } else {
-          next = readPiece();
-          size += piece.length;
-          if (end + piece.length > buf.length) {
-            const need = end - start + piece.length;
-            if (need <= buf.length && start > 0) {
-              buf.copyWithin(0, start, end);
-            } else {
-              const nb = Buffer.allocUnsafe(Math.max(need, Math.min(max + READ_SIZE, need * 2)));
-              buf.copy(nb, 0, start, end);
-              buf = nb;
-            }
+    for (;;) {
+      // room for a read: compact (only while no read is in flight) or grow
+      if (!eof && pending === null) {
+        if (buf.length - end < Math.min(READ_SIZE, 64 * 1024)) {
+          if (start > 0) {
+            buf.copyWithin(0, start, end);
             end -= start;
             start = 0;
+          } else {
+            const nb = Buffer.allocUnsafe(Math.max(buf.length * 2, max + 2 * READ_SIZE));
+            buf.copy(nb, 0, 0, end);
+            buf = nb;
           }
-          piece.copy(buf, end);
-          end += piece.length;
+        }
+        startRead();
+      }
+      if (eof || end - start >= max) {
+        if (start === end) {
+          if (eof) break;
+        } else {
+          const n = cdc.cut(buf, start, end);
+          await room();
+          emit(job, seq++, Buffer.from(buf.subarray(start, start + n)));
+          start += n;
           continue;
         }
       }
-      while (end - start >= max || (eof && start < end)) {
-        const n = cdc.cut(buf, start, end);
-        await room();
-        emit(job, seq++, Buffer.from(buf.subarray(start, start + n)));
-        start += n;
-      }
+      const got = await pending!;
+      pending = null;
+      if (got === 0) eof = true;
+      end += got;
+      size += got;
     }
     port.postMessage({ op: 'done', job, size, chunks: seq });
   } finally {

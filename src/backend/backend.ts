@@ -25,8 +25,8 @@ export interface Backend {
   readonly properties: BackendProperties;
   /** create the repository layout; fails with AlreadyExistsError if a config exists */
   create(): Promise<void>;
-  /** store bytes atomically under the handle; never overwrites silently a different content */
-  save(h: Handle, data: Uint8Array): Promise<void>;
+  /** store bytes (one buffer or parts written in order) atomically; an existing file is kept */
+  save(h: Handle, data: Uint8Array | readonly Uint8Array[]): Promise<void>;
   /** read the whole file, or `length` bytes from `offset` */
   load(h: Handle, offset?: number, length?: number): Promise<Buffer>;
   stat(h: Handle): Promise<FileInfo>;
@@ -58,4 +58,14 @@ export function layoutPath(h: Handle): string {
   if (h.type === 'config') return 'config';
   if (h.type === 'data') return `data/${h.name.slice(0, 2)}/${h.name}`;
   return `${h.type}/${h.name}`;
+}
+
+export function partsOf(data: Uint8Array | readonly Uint8Array[]): readonly Uint8Array[] {
+  return data instanceof Uint8Array ? [data] : data;
+}
+
+export function totalLength(parts: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
 }

@@ -2,7 +2,7 @@ import { promises as fsp, constants as fsc } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
-  AlreadyExistsError, type Backend, type FileInfo, type FileType, type Handle, ID_RE, layoutPath, NotFoundError,
+  AlreadyExistsError, type Backend, partsOf, type FileInfo, type FileType, type Handle, ID_RE, layoutPath, NotFoundError,
 } from './backend.js';
 
 function isENOENT(e: unknown): boolean {
@@ -38,7 +38,7 @@ export class LocalBackend implements Backend {
       fsp.mkdir(path.join(this.location, 'data', hex[i >> 4]! + hex[i & 15]!), { recursive: true, mode: 0o700 })));
   }
 
-  async save(h: Handle, data: Uint8Array): Promise<void> {
+  async save(h: Handle, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     const final = this.p(h);
     const dir = path.dirname(final);
     const tmp = `${final}-tmp-${randomBytes(6).toString('hex')}`;
@@ -51,10 +51,14 @@ export class LocalBackend implements Backend {
       fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
     }
     try {
-      let off = 0;
-      while (off < data.length) {
-        const { bytesWritten } = await fh.write(data, off, data.length - off, off);
-        off += bytesWritten;
+      let pos = 0;
+      for (const part of partsOf(data)) {
+        let off = 0;
+        while (off < part.length) {
+          const { bytesWritten } = await fh.write(part, off, part.length - off, pos + off);
+          off += bytesWritten;
+        }
+        pos += part.length;
       }
       await fh.sync();
     } catch (e) {

@@ -1,5 +1,5 @@
 import {
-  AlreadyExistsError, type Backend, type FileInfo, type FileType, type Handle, ID_RE, layoutPath, NotFoundError,
+  AlreadyExistsError, type Backend, partsOf, type FileInfo, type FileType, type Handle, ID_RE, layoutPath, NotFoundError,
 } from './backend.js';
 
 /** An in-memory backend, for tests and for the conformance suite. */
@@ -12,13 +12,13 @@ export class MemoryBackend implements Backend {
     if (this.files.has('config')) throw new AlreadyExistsError('repository already exists');
   }
 
-  async save(h: Handle, data: Uint8Array): Promise<void> {
+  async save(h: Handle, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     const k = layoutPath(h);
     if (this.files.has(k)) {
       if (h.type === 'config') throw new AlreadyExistsError('config already exists');
       return;
     }
-    this.files.set(k, Buffer.from(data));
+    this.files.set(k, Buffer.concat(partsOf(data)));
   }
 
   async load(h: Handle, offset = 0, length?: number): Promise<Buffer> {

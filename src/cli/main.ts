@@ -37,6 +37,13 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
+  if (process.env['JBACKUP_DEBUG_MEM']) {
+    const t = setInterval(() => {
+      const m = process.memoryUsage();
+      process.stderr.write(`mem rss=${m.rss >> 20} heap=${m.heapUsed >> 20} ext=${m.external >> 20} ab=${m.arrayBuffers >> 20} MiB\n`);
+    }, 200);
+    t.unref();
+  }
   try {
     await program.parseAsync(argv);
     return exitCode();

@@ -78,6 +78,16 @@ function ctr(key: Buffer, iv: Uint8Array, data: Uint8Array, out: Buffer, outOffs
   if (f.length) f.copy(out, outOffset + a.length);
 }
 
+/** Encrypt without assembling one buffer: the caller writes iv, ct, mac in this order. */
+export function sealParts(key: MasterKey, plaintext: Uint8Array, iv: Uint8Array = randomBytes(IV_SIZE)): { iv: Uint8Array; ct: Buffer; mac: Buffer } {
+  if (iv.length !== IV_SIZE || iv.every((x) => x === 0)) throw new CryptoError('invalid nonce');
+  const c = createCipheriv('aes-256-ctr', key.encrypt, iv);
+  let ct = c.update(plaintext);
+  const f = c.final();
+  if (f.length) ct = Buffer.concat([ct, f]);
+  return { iv, ct, mac: poly1305Aes(key, iv, ct) };
+}
+
 /** Encrypt plaintext into a fresh buffer IV || CT || MAC. */
 export function seal(key: MasterKey, plaintext: Uint8Array, iv: Uint8Array = randomBytes(IV_SIZE)): Buffer {
   if (iv.length !== IV_SIZE || iv.every((x) => x === 0)) throw new CryptoError('invalid nonce');

@@ -95,18 +95,24 @@ export function parsePackTail(key: MasterKey, tail: Buffer, packSize: number): P
 /** Accumulates encrypted blobs of one type into a pack; hashes as it goes (no second pass). */
 export class PackBuilder {
   readonly blobs: PackedBlob[] = [];
-  private parts: Buffer[] = [];
+  private parts: Uint8Array[] = [];
   private hash: Hash = createHash('sha256');
   size = 0;
   constructor(readonly type: BlobType) {}
 
   get count(): number { return this.blobs.length; }
 
-  add(id: string, stored: Buffer, uncompressedLength: number): void {
-    this.blobs.push({ type: this.type, id, offset: this.size, length: stored.length, uncompressedLength });
-    this.parts.push(stored);
-    this.hash.update(stored);
-    this.size += stored.length;
+  /** add one stored blob, given whole or as parts (iv, ciphertext, mac) */
+  add(id: string, stored: Uint8Array | readonly Uint8Array[], uncompressedLength: number): void {
+    const parts = stored instanceof Uint8Array ? [stored] : stored;
+    let length = 0;
+    for (const p of parts) {
+      this.parts.push(p);
+      this.hash.update(p);
+      length += p.length;
+    }
+    this.blobs.push({ type: this.type, id, offset: this.size, length, uncompressedLength });
+    this.size += length;
   }
 
   /** header size once finished (for the pack-size target) */
@@ -114,15 +120,15 @@ export class PackBuilder {
     return this.blobs.length * ENTRY_COMPRESSED + OVERHEAD + 4;
   }
 
-  finish(key: MasterKey): { id: string; bytes: Buffer; blobs: PackedBlob[] } {
+  /** the pack as parts to write in order (no copy into one buffer) */
+  finish(key: MasterKey): { id: string; parts: Uint8Array[]; size: number; blobs: PackedBlob[] } {
     const header = seal(key, encodeHeader(this.blobs));
     const len = Buffer.allocUnsafe(4);
     len.writeUInt32LE(header.length, 0);
     this.hash.update(header);
     this.hash.update(len);
-    this.parts.push(header, len);
-    const bytes = Buffer.concat(this.parts);
+    const parts = [...this.parts, header, len];
     this.parts = [];
-    return { id: this.hash.digest('hex'), bytes, blobs: this.blobs };
+    return { id: this.hash.digest('hex'), parts, size: this.size + header.length + 4, blobs: this.blobs };
   }
 }

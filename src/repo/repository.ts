@@ -1,5 +1,7 @@
 /** A restic v2 repository over any Backend: keys, config, index, blobs, unpacked files, packing. */
 import { hostname } from 'node:os';
+import { createHash } from 'node:crypto';
+import { collectGarbage } from '../util/gc.js';
 import { type Backend, type FileType, NotFoundError } from '../backend/backend.js';
 import { open, randomMasterKey, seal, type MasterKey } from '../crypto/crypto.js';
 import { decodeConfig, encodeConfig, newConfig, type RepoConfig } from './config.js';
@@ -211,7 +213,7 @@ export class Repository {
    * Add an already encrypted blob to the current pack of its type. Returns once the blob is
    * accepted (backpressure: waits while too many packs are uploading).
    */
-  async addStoredBlob(type: BlobType, id: string, stored: Buffer, uncompressedLength: number, ignoreIndex = false): Promise<void> {
+  async addStoredBlob(type: BlobType, id: string, stored: Uint8Array | readonly Uint8Array[], uncompressedLength: number, ignoreIndex = false): Promise<void> {
     if (this.uploadError) throw this.uploadError;
     const key = type[0] + id;
     if ((!ignoreIndex && this.index.has(type, id)) || this.inFlight.has(key)) return;
@@ -230,26 +232,37 @@ export class Repository {
       await Promise.race(this.uploads);
       if (this.uploadError) throw this.uploadError;
     }
-    const { id, bytes, blobs } = b.finish(this.key);
-    const p = this.storePack(id, bytes, blobs).catch((e) => { this.uploadError ??= e; });
+    const { id, parts, size, blobs } = b.finish(this.key);
+    const p = this.storePack(id, parts, size, blobs).catch((e) => { this.uploadError ??= e; });
     this.uploads.add(p);
     void p.finally(() => this.uploads.delete(p));
   }
 
-  private async storePack(id: string, bytes: Buffer, blobs: PackedBlob[]): Promise<void> {
+  private async storePack(id: string, parts: Uint8Array[], size: number, blobs: PackedBlob[]): Promise<void> {
     const h = { type: 'data' as const, name: id };
-    await this.backend.save(h, bytes);
+    await this.backend.save(h, parts);
+    parts.length = 0;
     // verify: the stored file must hash to its name before anything references it
-    const back = await this.backend.load(h);
-    if (back.length !== bytes.length || sha256hex(back) !== id) {
+    if (!(await this.verifyStored(h, size))) {
       await this.backend.remove(h).catch(() => {});
       throw new Error(`pack ${id}: verification after upload failed`);
     }
     this.index.addPack(id, blobs);
     this.storedPacks.set(id, blobs);
+    collectGarbage();
     for (const bl of blobs) this.inFlight.delete(bl.type[0] + bl.id);
     this.pendingIndex.push({ id, blobs });
     if (this.pendingIndex.length >= INDEX_FLUSH_PACKS) await this.writeIndex();
+  }
+
+  /** re-read a stored file in 4 MiB slices and check its size and SHA-256 against its name */
+  async verifyStored(h: { type: 'data'; name: string }, size: number): Promise<boolean> {
+    const st = await this.backend.stat(h);
+    if (st.size !== size) return false;
+    const hash = createHash('sha256');
+    const step = 4 * 1024 * 1024;
+    for (let off = 0; off < size; off += step) hash.update(await this.backend.load(h, off, Math.min(step, size - off)));
+    return hash.digest('hex') === h.name;
   }
 
   private async writeIndex(): Promise<void> {

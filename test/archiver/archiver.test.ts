@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { Repository } from '../../src/repo/repository.js';
 import { Archiver } from '../../src/archiver/archiver.js';
-import { ChunkPool } from '../../src/archiver/pool.js';
+import { ChunkPool, FileReadError } from '../../src/archiver/pool.js';
 import { makeMatcher } from '../../src/archiver/exclude.js';
 import { Restorer } from '../../src/restorer/restorer.js';
 import { decodeTree } from '../../src/repo/tree.js';
@@ -100,7 +100,7 @@ describe('archiver', () => {
     const errors: string[] = [];
     const orig = ChunkPool.prototype.chunkFile;
     const spy = vi.spyOn(ChunkPool.prototype, 'chunkFile').mockImplementation(function (this: ChunkPool, p: Buffer) {
-      if (p.toString().endsWith('a.txt')) return Promise.reject(Object.assign(new Error('permission denied'), { code: 'EACCES' }));
+      if (p.toString().endsWith('a.txt')) return Promise.reject(new FileReadError('permission denied', 'EACCES'));
       return orig.call(this, p);
     });
     try {
@@ -108,6 +108,17 @@ describe('archiver', () => {
       expect(s.errors).toBe(1);
       expect(errors[0]).toMatch(/a\.txt$/);
       expect(s.snapshot_id).toMatch(/^[0-9a-f]{64}$/);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('a failure of the chunking machinery aborts the snapshot instead of skipping files', async () => {
+    const { src, repo } = await setup();
+    const spy = vi.spyOn(ChunkPool.prototype, 'chunkFile').mockRejectedValue(new Error('worker died'));
+    try {
+      await expect(new Archiver(repo, { targets: [src] }).run()).rejects.toThrow('worker died');
+      expect(await repo.backend.list('snapshots')).toEqual([]);
     } finally {
       spy.mockRestore();
     }

@@ -5,7 +5,10 @@ import { randomBytes, createHash } from 'node:crypto';
 import { LocalBackend } from '../../src/backend/local.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { backendConformance } from './conformance.js';
-import { tmpDir } from '../helpers/tools.js';
+import { afterAll } from 'vitest';
+import { cleanupTmpDirs, tmpDir } from '../helpers/tools.js';
+
+afterAll(cleanupTmpDirs);
 
 backendConformance('memory', async () => new MemoryBackend());
 backendConformance('local', async () => new LocalBackend(path.join(await tmpDir('local-be'), 'repo')));
