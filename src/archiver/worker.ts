@@ -35,7 +35,7 @@ if (process.env['JBACKUP_DEBUG_MEM']) {
   }, 200).unref();
 }
 
-const gc = new GcEvery(8 * 1024 * 1024);
+const gc = new GcEvery(8 * 1024 * 1024, 'minor');
 const pending = new Map<string, { chunk: Buffer; id: string }>();
 let outstanding = 0;
 let waiters: (() => void)[] = [];

@@ -12,6 +12,7 @@ import { plaintextLength, type BlobLocation } from '../repo/index.js';
 import { decodeTree, parseTimeNs, posixModeFromGo, type Node } from '../repo/tree.js';
 import { mknodSync, setTimesNs } from '../native/native.js';
 import type { Matcher } from '../archiver/exclude.js';
+import { GcEvery } from '../util/gc.js';
 
 export interface RestoreOptions {
   /** path inside the snapshot to restore (default "/") */
@@ -216,16 +217,17 @@ export class Restorer {
       }
     });
     const handles = new FileCache(this.files.map((f) => f.dest));
+    const gc = new GcEvery(64 * 1024 * 1024);
     try {
       await mapLimit([...packs], this.o.connections ?? Math.max(2, this.repo.backend.properties.connections), async ([packId, blobs]) => {
         const list = [...blobs.values()].sort((a, b) => a.loc.offset - b.loc.offset);
-        // merge nearby blobs into ranges of at most 32 MiB
+        // merge nearby blobs into ranges of at most 8 MiB
         let i = 0;
         while (i < list.length) {
           let j = i + 1;
           const start = list[i]!.loc.offset;
           let end = start + list[i]!.loc.length;
-          while (j < list.length && list[j]!.loc.offset - end < 256 * 1024 && list[j]!.loc.offset + list[j]!.loc.length - start <= 32 * 1024 * 1024) {
+          while (j < list.length && list[j]!.loc.offset - end < 256 * 1024 && list[j]!.loc.offset + list[j]!.loc.length - start <= 8 * 1024 * 1024) {
             end = list[j]!.loc.offset + list[j]!.loc.length;
             j++;
           }
@@ -235,6 +237,7 @@ export class Restorer {
             const stored = buf.subarray(b.loc.offset - start, b.loc.offset - start + b.loc.length);
             const plain = this.repo.decodeBlob(stored, b.loc.id, b.loc, packId);
             const zero = isZero(plain);
+            gc.add(plain.length + b.loc.length);
             for (const t of b.targets) {
               if (!zero) await handles.write(t.file, plain, t.offset);
               this.summary.bytes += plain.length;

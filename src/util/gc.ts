@@ -6,31 +6,30 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-let gcFn: (() => void) | null | undefined;
+let gcFn: ((o?: { type: 'minor' | 'major' }) => void) | null | undefined;
 
-export function collectGarbage(): void {
+/** minor: a young-generation collection, cheap, frees short-lived buffers; major: everything */
+export function collectGarbage(type: 'minor' | 'major' = 'major'): void {
   if (gcFn === undefined) {
-    const g = (globalThis as { gc?: () => void }).gc;
-    if (typeof g === 'function') { gcFn = g; g(); return; }
     try {
       setFlagsFromString('--expose-gc');
-      gcFn = runInNewContext('gc') as () => void;
+      gcFn = runInNewContext('gc') as typeof gcFn;
     } catch {
       gcFn = null;
     }
   }
-  gcFn?.();
+  gcFn?.({ type });
 }
 
 /** Calls collectGarbage once every `bytes` reported through add(). */
 export class GcEvery {
   private n = 0;
-  constructor(private bytes: number) {}
+  constructor(private bytes: number, private type: 'minor' | 'major' = 'major') {}
   add(b: number): void {
     this.n += b;
     if (this.n >= this.bytes) {
       this.n = 0;
-      collectGarbage();
+      collectGarbage(this.type);
     }
   }
 }

@@ -4,6 +4,8 @@
  * Spec syntax (comma separated): `429=0.1,500=0.05,drop-upload=0.05,slow-ms=200[,slow=0.5]`.
  * - `<status>=<rate>` answers that HTTP status (with the host's error body) for a fraction of
  *   requests; 429 carries `Retry-After: 1`. Any 4xx/5xx status is accepted.
+ *   `<status>@<prefix>=<rate>` limits it to endpoints whose stats name starts with <prefix>
+ *   (e.g. `500@jfs=0.1`, `429@api.allocate=0.5`; see the `req.*` keys of the stats).
  * - `drop-upload=<rate>` closes the connection in the middle of an upload body, after storing
  *   a prefix of it (the client can resume from `resume_pos`).
  * - `slow-ms=<ms>` delays requests by that many milliseconds (`slow=<rate>` limits it to a
@@ -23,35 +25,36 @@ export function makePrng(seed: number): () => number {
 }
 
 export interface FaultRates {
-  /** HTTP status → probability per request. */
-  statuses: Map<number, number>;
+  /** Status faults: probability per request, optionally limited to an endpoint prefix. */
+  statuses: Array<{ status: number; rate: number; scope?: string }>;
   dropUpload: number;
   slowMs: number;
   slowRate: number;
 }
 
 export function parseFaultSpec(spec: string | undefined): FaultRates {
-  const rates: FaultRates = { statuses: new Map(), dropUpload: 0, slowMs: 0, slowRate: 1 };
+  const rates: FaultRates = { statuses: [], dropUpload: 0, slowMs: 0, slowRate: 1 };
   if (!spec) return rates;
   for (const raw of spec.split(',')) {
     const part = raw.trim();
     if (!part) continue;
     const eq = part.indexOf('=');
     if (eq < 0) throw new Error(`bad fault spec element ${JSON.stringify(part)} (want key=value)`);
-    const key = part.slice(0, eq).trim().toLowerCase();
+    const key = part.slice(0, eq).trim();
     const value = Number(part.slice(eq + 1).trim());
     if (!Number.isFinite(value) || value < 0) throw new Error(`bad fault value in ${JSON.stringify(part)}`);
-    if (/^\d{3}$/.test(key)) {
-      const status = Number(key);
+    const sm = /^(\d{3})(?:@([a-z0-9._-]+))?$/i.exec(key);
+    if (sm) {
+      const status = Number(sm[1]);
       if (status < 400 || status > 599) throw new Error(`fault status must be 4xx/5xx: ${part}`);
       if (value > 1) throw new Error(`fault rate must be within [0,1]: ${part}`);
-      rates.statuses.set(status, value);
-    } else if (key === 'drop-upload') {
+      rates.statuses.push(sm[2] ? { status, rate: value, scope: sm[2] } : { status, rate: value });
+    } else if (key.toLowerCase() === 'drop-upload') {
       if (value > 1) throw new Error(`fault rate must be within [0,1]: ${part}`);
       rates.dropUpload = value;
-    } else if (key === 'slow-ms') {
+    } else if (key.toLowerCase() === 'slow-ms') {
       rates.slowMs = value;
-    } else if (key === 'slow') {
+    } else if (key.toLowerCase() === 'slow') {
       if (value > 1) throw new Error(`fault rate must be within [0,1]: ${part}`);
       rates.slowRate = value;
     } else {
@@ -130,7 +133,8 @@ export class FaultInjector {
       if (--f.remaining <= 0) this.once.splice(i, 1);
       return f.kind;
     }
-    for (const [status, rate] of this.rates.statuses) {
+    for (const { status, rate, scope } of this.rates.statuses) {
+      if (scope !== undefined && !endpoint.startsWith(scope)) continue;
       if (rate > 0 && this.rng() < rate) return status;
     }
     return null;

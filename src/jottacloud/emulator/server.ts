@@ -238,7 +238,7 @@ export class Emulator {
     if (rawPath.startsWith('/auth/realms/') && allow('id')) {
       if (rawPath.endsWith('/.well-known/openid-configuration')) return { kind: 'id', endpoint: 'id.well-known' };
       if (rawPath.endsWith('/protocol/openid-connect/token')) return { kind: 'id', endpoint: 'id.token' };
-      return { kind: 'id', endpoint: 'id.other' };
+      return { kind: 'id', endpoint: 'id.notFound' };
     }
     if (rawPath.startsWith('/files/v1/upload/') && (allow('up') || role === 'api')) return { kind: 'upload', endpoint: 'upload' };
     if (rawPath === '/account/v1/customer' && allow('api')) return { kind: 'api', endpoint: 'api.customer' };
@@ -267,9 +267,9 @@ export class Emulator {
       }
       return { kind: 'jfs', endpoint: `jfs.${op}` };
     }
-    if (role === 'id') return { kind: 'id', endpoint: 'id.other' };
-    if (role === 'jfs') return { kind: 'jfs', endpoint: 'jfs.other' };
-    return { kind: 'api', endpoint: 'api.other' };
+    if (role === 'id') return { kind: 'id', endpoint: 'id.notFound' };
+    if (role === 'jfs' || role === 'up') return { kind: 'jfs', endpoint: 'jfs.notFound' };
+    return { kind: 'api', endpoint: 'api.notFound' };
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -307,6 +307,10 @@ export class Emulator {
     }
 
     try {
+      if (route.endpoint.endsWith('.notFound')) {
+        req.resume();
+        throw new EmuError(404, 'no.jotta.backup.errors.NoSuchPathException', `No such endpoint ${rawPath} on ${req.headers.host ?? ''}`);
+      }
       if (route.kind === 'id') {
         await this.identity(req, res, route.endpoint, rawPath);
         return;
