@@ -243,7 +243,12 @@ export class Archiver {
       if (this.excluded(full, st)) continue;
       if (this.o.oneFileSystem && st.isDirectory() && this.rootDev !== null && st.dev !== this.rootDev) continue;
       const r = await this.saveEntry(full, name, st, pmap.get(nameKey(name)));
-      if (r) pending.push(r.done);
+      if (r) {
+        // mark as handled now: a failure surfaces through Promise.all below, or not at all when a
+        // sibling's failure has already aborted the walk (never as an unhandled rejection)
+        r.done.catch(() => {});
+        pending.push(r.done);
+      }
     }
     const nodes = (await Promise.all(pending)).filter((n): n is Node => n !== null);
     return { id: await this.saveTree(nodes) };

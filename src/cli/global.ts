@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { Command, Option } from 'commander';
-import { openBackend } from '../backend/location.js';
+import { openBackend, setDefaultBackendOptions, type BackendOptions } from '../backend/location.js';
 import { Repository, type RepoOptions } from '../repo/repository.js';
 import { Lock } from '../repo/lock.js';
 import { UserError } from '../repo/errors.js';
@@ -18,6 +18,10 @@ export interface GlobalOpts {
   debug?: boolean;
   packSize?: string;
   noLock?: boolean;
+  limitUpload?: string;
+  limitDownload?: string;
+  jottaConnections?: string;
+  jottaHardDelete?: boolean;
 }
 
 export function addGlobalOptions(p: Command): Command {
@@ -31,7 +35,35 @@ export function addGlobalOptions(p: Command): Command {
     .addOption(new Option('-v, --verbose', 'be verbose (specify multiple times or a level using --verbose=n)').argParser((_v, prev: number | undefined) => (prev ?? 0) + 1))
     .option('--pack-size <MiB>', 'set target pack size in MiB (env JBACKUP_PACK_SIZE)')
     .option('--no-lock', 'do not lock the repository, this allows some operations on read-only repositories')
-    .option('--debug', 'print stack traces on errors');
+    .option('--debug', 'print stack traces on errors')
+    .option('--limit-upload <KiB/s>', 'limit uploads to a remote repository to this rate in KiB/s')
+    .option('--limit-download <KiB/s>', 'limit downloads from a remote repository to this rate in KiB/s')
+    .option('--jotta-connections <n>', 'concurrent connections to Jottacloud (default 4)')
+    .option('--jotta-hard-delete', 'delete files on Jottacloud permanently instead of moving them to the trash (frees quota at once; env JBACKUP_JOTTA_HARD_DELETE=1)')
+    .hook('preAction', () => setDefaultBackendOptions(backendOptions(p.opts<GlobalOpts>())));
+}
+
+function positiveNumber(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UserError(`${what} must be a positive number, got "${v}"`);
+  return n;
+}
+
+/** Options for remote backends from the global flags; -v prints retries, resumes and token refreshes. */
+export function backendOptions(g: GlobalOpts): BackendOptions {
+  const conns = positiveNumber(g.jottaConnections, '--jotta-connections');
+  const up = positiveNumber(g.limitUpload, '--limit-upload');
+  const down = positiveNumber(g.limitDownload, '--limit-download');
+  return {
+    jotta: {
+      ...(conns !== undefined ? { connections: Math.floor(conns) } : {}),
+      ...(up !== undefined ? { limitUploadKiB: up } : {}),
+      ...(down !== undefined ? { limitDownloadKiB: down } : {}),
+      ...(g.jottaHardDelete ? { hardDelete: true } : {}),
+      ...((g.verbose ?? 0) >= 1 ? { logger: (m: string) => { process.stderr.write(`${m}\n`); } } : {}),
+    },
+  };
 }
 
 export function repoLocation(g: GlobalOpts): string {

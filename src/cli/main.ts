@@ -18,6 +18,10 @@ import * as unlock from './cmd_unlock.js';
 import * as inspect from './cmd_inspect.js';
 import * as copy from './cmd_copy.js';
 import * as forget from './cmd_forget.js';
+import * as profile from './cmd_profile.js';
+import * as run from './cmd_run.js';
+import * as schedule from './cmd_schedule.js';
+import * as jotta from './cmd_jotta.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('jbackup');
@@ -25,7 +29,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) });
   addGlobalOptions(program);
   const g = () => program.opts<GlobalOpts>();
-  for (const m of [init, snapshot, restore, snapshots, ls, cat, check, prune, key, unlock, inspect, copy, forget]) m.register(program, g);
+  for (const m of [init, snapshot, restore, snapshots, ls, cat, check, prune, key, unlock, inspect, copy, forget, jotta, profile, run, schedule]) m.register(program, g);
   program.commands.forEach((c) => c.exitOverride());
 
   const onSignal = (sig: NodeJS.Signals) => {

@@ -63,20 +63,21 @@ export async function startConnectProxy(opts: ConnectProxyOptions): Promise<Conn
       return;
     }
     const upstream = net.connect(target.port, target.host);
+    let connected = false;
     sockets.add(upstream);
     upstream.on('close', () => sockets.delete(upstream));
     upstream.on('error', () => {
-      if (client.writable && !upstream.readyState.startsWith('open')) client.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n');
-      client.destroy();
+      if (!connected && client.writable) client.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      else client.destroy();
     });
     upstream.on('connect', () => {
+      connected = true;
       client.write('HTTP/1.1 200 Connection established\r\n\r\n');
       if (head.length > 0) upstream.write(head);
       upstream.pipe(client);
       client.pipe(upstream);
     });
     client.on('close', () => upstream.destroy());
-    upstream.on('end', () => client.end());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

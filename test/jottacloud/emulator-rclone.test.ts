@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, promises as fsp, readdirSync, statSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator, type RunningEmulator } from '../../src/jottacloud/emulator/index.js';
@@ -81,6 +82,8 @@ async function login(emu: RunningEmulator, loginToken?: string): Promise<{ acces
   const j = JSON.parse(r.text) as { access_token: string; refresh_token: string; expires_in: number };
   return { access: j.access_token, refresh: j.refresh_token, expiresIn: j.expires_in };
 }
+
+const onPath = (name: string): boolean => (process.env.PATH ?? '').split(path.delimiter).some((d) => d !== '' && existsSync(path.join(d, name)));
 
 const md5hex = (b: Buffer | string): string => createHash('md5').update(b).digest('hex');
 
@@ -514,6 +517,9 @@ describe('jottacloud emulator over HTTP', () => {
     expect(seq(7)).toEqual(seq(7));
     expect(seq(7)).not.toEqual(seq(8));
     expect(() => new FaultInjector('bogus=1', 1)).toThrow();
+    const scoped = new FaultInjector('503@api.allocate=1', 1);
+    expect(scoped.statusFault('jfs.get')).toBeNull();
+    expect(scoped.statusFault('api.allocate')).toBe(503);
   });
 
   it('keeps files, tokens, used login tokens and the CA across restarts', async () => {
@@ -557,29 +563,62 @@ describe('jottacloud emulator over HTTP', () => {
       .every((f) => existsSync(path.join(distDir, f.replace(/\.ts$/, '.js'))) && statSync(path.join(distDir, f.replace(/\.ts$/, '.js'))).mtimeMs >= statSync(path.join(srcDir, f)).mtimeMs && built > 0);
   };
 
+  /** Spawn the CLI and wait for its JSON line. */
+  const launch = async (cmd: string, args: string[]): Promise<{ child: ReturnType<typeof spawn>; info: { url: string; loginToken: string; username: string; caCert: string } }> => {
+    const child = spawn(cmd, args, { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] });
+    const line = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      let err = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString('utf8');
+        const nl = buf.indexOf('\n');
+        if (nl >= 0) resolve(buf.slice(0, nl));
+      });
+      child.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));
+      child.on('exit', (code) => reject(new Error(`emulator exited ${code}: ${err}`)));
+    });
+    return { child, info: JSON.parse(line) };
+  };
+  const portOpen = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+
   it.skipIf(!distFresh())('the built CLI prints one JSON line, serves, and stops on SIGTERM', async () => {
     const dir = path.join(await tmpDir('jotta-emu-cli'), 'state');
-    const child = spawn(process.execPath, [mainJs, '--state', dir, '--tls', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const { child, info } = await launch(process.execPath, [mainJs, '--state', dir, '--tls', '--port', '0', '--faults', '500@jfs=0.5', '--seed', '3']);
     try {
-      const line = await new Promise<string>((resolve, reject) => {
-        let buf = '';
-        child.stdout.on('data', (d: Buffer) => {
-          buf += d.toString('utf8');
-          const nl = buf.indexOf('\n');
-          if (nl >= 0) resolve(buf.slice(0, nl));
-        });
-        child.on('exit', (code) => reject(new Error(`emulator exited ${code}`)));
-      });
-      const info = JSON.parse(line) as { url: string; loginToken: string; username: string; caCert: string };
       expect(Object.keys(info).sort()).toEqual(['caCert', 'loginToken', 'url', 'username']);
       expect(info.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      expect(info.caCert).toBe(path.join(dir, 'tls', 'ca.pem'));
       expect(decodeLoginToken(info.loginToken).well_known_link.startsWith(info.url)).toBe(true);
       const pem = await fsp.readFile(info.caCert, 'utf8');
-      const fake = { url: info.url, caCertPem: pem } as RunningEmulator;
-      expect((await request(fake, 'GET', '/_emulator/health')).status).toBe(200);
+      const remote = { url: info.url, caCertPem: pem } as RunningEmulator;
+      expect((await request(remote, 'GET', '/_emulator/health')).status).toBe(200);
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it.skipIf(!distFresh() || !onPath('npm'))('`npm run jotta-emulator` serves and dies with its npm launcher', async () => {
+    const dir = path.join(await tmpDir('jotta-emu-npm'), 'state');
+    const { child, info } = await launch('npm', ['run', '-s', 'jotta-emulator', '--', '--state', dir, '--port', '0']);
+    const port = Number(new URL(info.url).port);
+    try {
+      expect(info.caCert).toBeNull();
+      expect(await portOpen(port)).toBe(true);
+      child.kill('SIGTERM');
+      const deadline = Date.now() + 5000;
+      while ((await portOpen(port)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await portOpen(port)).toBe(false);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
@@ -773,6 +812,23 @@ interopDescribe('rclone', 'rclone 1.60.1 against the emulator (TLS via CONNECT p
     await checkListing('jotta:t/moved', new Map([['renamed +;ÆØÅ.txt', { ...moved, rel: 'renamed +;ÆØÅ.txt' }]]));
     const f1 = local.get('nested/l1/file1.txt')!;
     await checkListing('jotta:t/copied', new Map([['sub dir/file1 copy.txt', { ...f1, rel: 'sub dir/file1 copy.txt' }]]));
+  });
+
+  it('DirMove (mvDir), touch (cphash) and link/unlink work', async () => {
+    const before = emu.stats();
+    await ok(['moveto', 'jotta:t/tree/dir with spaces', 'jotta:t/dirmoved/new name']);
+    expect(emu.stats()['req.jfs.mvDir']! - (before['req.jfs.mvDir'] ?? 0)).toBe(1);
+    const inner = local.get('dir with spaces/inner file.txt')!;
+    expected.delete(inner.rel);
+    await checkListing('jotta:t/tree', expected);
+    const gone = await rclone(['lsf', 'jotta:t/tree/dir with spaces']);
+    expect(gone.stderr).toMatch(/directory not found/);
+    await ok(['touch', '-t', '2021-02-03T04:05:06', 'jotta:t/dirmoved/new name/inner file.txt'], { TZ: 'UTC' });
+    expect(emu.stats()['cphash.touch']! - (before['cphash.touch'] ?? 0)).toBe(1);
+    await checkListing('jotta:t/dirmoved', new Map([['x', { ...inner, rel: 'new name/inner file.txt', mtime: Date.parse('2021-02-03T04:05:06Z') }]]));
+    const link = await ok(['link', 'jotta:t/dirmoved/new name/inner file.txt']);
+    expect(link.stdout.trim()).toMatch(/^https:\/\/www\.jottacloud\.com\/opin\/io\/downloadPublic\/testuser\/[0-9a-f]{32}$/);
+    await ok(['link', '--unlink', 'jotta:t/dirmoved/new name/inner file.txt']);
   });
 
   it('cat --offset/--count returns exactly the requested bytes (Range → 206)', async () => {

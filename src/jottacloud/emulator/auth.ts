@@ -28,7 +28,10 @@ interface RefreshRec {
 interface AuthFile {
   version: 1;
   secret: string;
-  notBefore: number;
+  /** Serial number for the next access token. */
+  nextSerial: number;
+  /** Access tokens with a lower serial are revoked. */
+  minSerial: number;
   loginTokens: Record<string, LoginTokenRec>;
   families: Record<string, FamilyRec>;
   refreshTokens: Record<string, RefreshRec>;
@@ -79,11 +82,14 @@ export class AuthManager {
     this.data = loaded ?? {
       version: 1,
       secret: randomBytes(32).toString('hex'),
-      notBefore: 0,
+      nextSerial: 1,
+      minSerial: 0,
       loginTokens: {},
       families: {},
       refreshTokens: {},
     };
+    this.data.nextSerial ??= 1;
+    this.data.minSerial ??= 0;
     if (!loaded) this.save();
   }
 
@@ -157,7 +163,7 @@ export class AuthManager {
     const payload = {
       exp: Math.floor(now / 1000) + this.tokenTtl,
       iat: Math.floor(now / 1000),
-      iat_ms: now,
+      ser: this.data.nextSerial++,
       jti: randomUUID(),
       iss: 'jbackup-jotta-emulator',
       sub: this.username,
@@ -188,14 +194,14 @@ export class AuthManager {
     const expect = createHmac('sha256', this.data.secret).update(`${parts[0]}.${parts[1]}`).digest();
     const got = Buffer.from(parts[2]!, 'base64url');
     if (got.length !== expect.length || !timingSafeEqual(got, expect)) return 'bad signature';
-    let payload: { exp?: number; iat_ms?: number; sub?: string };
+    let payload: { exp?: number; ser?: number; sub?: string };
     try {
       payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as typeof payload;
     } catch {
       return 'malformed token';
     }
     if (typeof payload.exp !== 'number' || payload.exp * 1000 <= Date.now()) return 'token expired';
-    if ((payload.iat_ms ?? 0) < this.data.notBefore) return 'token revoked';
+    if ((payload.ser ?? 0) < this.data.minSerial) return 'token revoked';
     if (payload.sub !== this.username) return 'wrong subject';
     return null;
   }
@@ -216,7 +222,7 @@ export class AuthManager {
 
   /** Invalidate every access token issued so far. */
   revokeAccessTokens(): void {
-    this.data.notBefore = Date.now() + 1;
+    this.data.minSerial = this.data.nextSerial;
     this.save();
   }
 

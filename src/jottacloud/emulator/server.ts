@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AuthManager, KNOWN_CLIENTS, type OAuthError } from './auth.js';
 import { FaultInjector, type OneShotFault } from './faults.js';
-import { deviceXml, errorXml, fileXml, folderXml, listingBody, mountPointXml, nextXid, revisionXml, trashXml, userXml } from './render.js';
+import { deviceXml, errorXml, fileXml, folderXml, mountPointXml, nextXid, revisionXml, trashXml, userXml } from './render.js';
 import {
   EMPTY_MD5,
   EmuError,
@@ -332,7 +332,7 @@ export class Emulator {
         return;
       }
       req.resume();
-      this.sendError(res, route.kind, e);
+      this.sendError(res, route.kind, e, e instanceof EmuError && e.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="jottacloud"' } : {});
     }
   }
 
@@ -444,6 +444,7 @@ export class Emulator {
       return;
     }
     const form = new URLSearchParams((await readBody(req)).toString('utf8'));
+    this.opts.log?.(`  token grant_type=${form.get('grant_type') ?? ''} auth=${req.headers.authorization ? 'basic' : 'none'} client_id=${form.get('client_id') ?? ''}`);
     let client: string | null = null;
     const authz = String(req.headers.authorization ?? '');
     const basic = /^Basic\s+(\S+)$/i.exec(authz);
@@ -542,7 +543,9 @@ export class Emulator {
   private async allocate(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     let body: Record<string, unknown>;
     try {
-      body = JSON.parse((await readBody(req)).toString('utf8')) as Record<string, unknown>;
+      const raw = (await readBody(req)).toString('utf8');
+      this.opts.log?.(`  allocate ${raw}`);
+      body = JSON.parse(raw) as Record<string, unknown>;
     } catch {
       throw new EmuError(400, 'no.jotta.backup.errors.InvalidArgumentException', 'Body must be JSON');
     }

@@ -1,0 +1,308 @@
+/**
+ * HTTP plumbing for the Jottacloud backend: an undici Agent that honours NODE_EXTRA_CA_CERTS,
+ * a connection limit (semaphore), token-bucket bandwidth limits, and retries with exponential
+ * backoff + full jitter on 429/5xx/connection errors, honouring Retry-After.
+ */
+import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import * as tls from 'node:tls';
+import { Agent, request as undiciRequest } from 'undici';
+import type { IncomingHttpHeaders } from 'undici/types/header.js';
+import { VERSION } from '../../version.js';
+import { JottaError, JottaHttpError } from './errors.js';
+
+export type Logger = (message: string) => void;
+
+export const USER_AGENT = `jbackup/${VERSION}`;
+
+/** HTTP statuses worth retrying (rclone's list for this backend). */
+export const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504, 509]);
+
+const TLS_ERROR_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED',
+  'ERR_SSL_WRONG_VERSION_NUMBER', 'EPROTO',
+]);
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Trust store: the system roots plus NODE_EXTRA_CA_CERTS (undici does not always read it) plus `extra`. */
+export function caList(extra?: string | string[]): string[] | undefined {
+  const add: string[] = [];
+  const envFile = process.env['NODE_EXTRA_CA_CERTS'];
+  if (envFile) {
+    try {
+      add.push(readFileSync(envFile, 'utf8'));
+    } catch (e) {
+      throw new JottaError(`cannot read NODE_EXTRA_CA_CERTS file ${envFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  if (extra) add.push(...(Array.isArray(extra) ? extra : [extra]));
+  return add.length ? [...tls.rootCertificates, ...add] : undefined;
+}
+
+export function makeAgent(extraCa?: string | string[]): Agent {
+  const ca = caList(extraCa);
+  return new Agent({
+    connect: { ...(ca ? { ca } : {}), timeout: 30_000 },
+    keepAliveTimeout: 20_000,
+    headersTimeout: 120_000,
+    bodyTimeout: 120_000,
+  });
+}
+
+/** Counting semaphore; acquire() resolves to a release function. */
+export class Semaphore {
+  private waiters: Array<() => void> = [];
+  private active = 0;
+  constructor(readonly limit: number) {}
+  async acquire(): Promise<() => void> {
+    if (this.active >= this.limit) await new Promise<void>((r) => this.waiters.push(r));
+    else this.active++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.active--;
+    };
+  }
+}
+
+/** Token bucket shared by all connections of a process: `rate` bytes per second, bursts up to one second. */
+export class TokenBucket {
+  private tokens: number;
+  private last = Date.now();
+  private queue: Promise<void> = Promise.resolve();
+  constructor(readonly rate: number) {
+    this.tokens = rate;
+  }
+  /** Wait until `n` bytes may pass (requests are served in order). */
+  take(n: number): Promise<void> {
+    const p = this.queue.then(async () => {
+      let need = n;
+      while (need > 0) {
+        const now = Date.now();
+        this.tokens = Math.min(this.rate, this.tokens + ((now - this.last) / 1000) * this.rate);
+        this.last = now;
+        const take = Math.min(need, this.tokens);
+        if (take > 0) {
+          this.tokens -= take;
+          need -= take;
+        }
+        if (need > 0) await sleep(Math.max(5, Math.ceil((Math.min(need, this.rate) / this.rate) * 1000)));
+      }
+    });
+    this.queue = p.catch(() => {});
+    return p;
+  }
+}
+
+export interface HttpOptions {
+  /** concurrent requests (default 4) */
+  connections?: number;
+  /** KiB/s */
+  limitUploadKiB?: number;
+  limitDownloadKiB?: number;
+  /** extra trusted CA certificate(s), PEM */
+  ca?: string | string[];
+  logger?: Logger;
+  /** attempts for retryable failures (default 10) */
+  maxAttempts?: number;
+  /** first backoff delay in ms (default 200), cap (default 20 s) */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'HEAD';
+  url: string;
+  headers?: Record<string, string>;
+  /** a buffer, or parts sent in order (with their total as Content-Length) */
+  body?: string | Uint8Array | readonly Uint8Array[];
+  /** bypass the connection limit (token endpoint calls made while holding a slot) */
+  unlimited?: boolean;
+  /** a short label for log lines, e.g. "GET data/ab/ab12…" */
+  label?: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** A failure worth retrying: a retryable HTTP status or a network error. */
+export class RetryableError extends Error {
+  override name = 'RetryableError';
+  constructor(message: string, readonly retryAfterMs?: number, readonly status?: number, readonly cause2?: unknown) {
+    super(message);
+  }
+}
+
+export function header(h: IncomingHttpHeaders, name: string): string | undefined {
+  const v = h[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Retry-After as milliseconds (seconds or an HTTP date), capped at 5 minutes. */
+export function parseRetryAfter(v: string | undefined): number | undefined {
+  if (!v) return undefined;
+  const s = v.trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.min(300_000, Math.round(Number(s) * 1000));
+  const t = Date.parse(s);
+  if (!Number.isNaN(t)) return Math.min(300_000, Math.max(0, t - Date.now()));
+  return undefined;
+}
+
+/** Network-level failures (resets, timeouts, closed sockets); TLS trust problems are not retried. */
+export function isNetworkError(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  if (TLS_ERROR_CODES.has(code)) return false;
+  if (code.startsWith('UND_ERR_') && code !== 'UND_ERR_INVALID_ARG' && code !== 'UND_ERR_NOT_SUPPORTED') return true;
+  if (/^E[A-Z]+$/.test(code)) return true;
+  const cause = (e as { cause?: unknown }).cause;
+  if (cause && cause !== e) return isNetworkError(cause);
+  return /socket hang up|other side closed|terminated|ECONNRESET/i.test(e.message);
+}
+
+export function tlsHint(e: unknown): string | null {
+  const code = (e as NodeJS.ErrnoException)?.code ?? '';
+  if (!TLS_ERROR_CODES.has(code)) return null;
+  return `TLS certificate of the Jottacloud server is not trusted (${code}): set NODE_EXTRA_CA_CERTS to the CA certificate of your server`;
+}
+
+export class Http {
+  readonly agent: Agent;
+  readonly limit: Semaphore;
+  readonly up?: TokenBucket;
+  readonly down?: TokenBucket;
+  readonly logger?: Logger;
+  readonly maxAttempts: number;
+  private baseDelay: number;
+  private maxDelay: number;
+  /** counters for tests and -v summaries */
+  readonly stats = { requests: 0, retries: 0, resumes: 0, refreshes: 0, bytesUp: 0, bytesDown: 0 };
+
+  constructor(opts: HttpOptions = {}) {
+    this.agent = makeAgent(opts.ca);
+    this.limit = new Semaphore(Math.max(1, opts.connections ?? 4));
+    if (opts.limitUploadKiB && opts.limitUploadKiB > 0) this.up = new TokenBucket(opts.limitUploadKiB * 1024);
+    if (opts.limitDownloadKiB && opts.limitDownloadKiB > 0) this.down = new TokenBucket(opts.limitDownloadKiB * 1024);
+    if (opts.logger) this.logger = opts.logger;
+    this.maxAttempts = Math.max(1, opts.maxAttempts ?? 10);
+    this.baseDelay = opts.baseDelayMs ?? 200;
+    this.maxDelay = opts.maxDelayMs ?? 20_000;
+  }
+
+  log(msg: string): void {
+    this.logger?.(msg);
+  }
+
+  /** Delay before retry number `attempt` (1-based): full jitter over an exponential window, at least Retry-After. */
+  backoff(attempt: number, retryAfterMs?: number): number {
+    const window = Math.min(this.maxDelay, this.baseDelay * 2 ** (attempt - 1));
+    const jittered = window / 2 + Math.random() * (window / 2);
+    return Math.max(retryAfterMs ?? 0, Math.round(jittered));
+  }
+
+  /**
+   * One attempt: send the request (holding a connection slot) and read the whole body.
+   * Network errors become RetryableError; every HTTP status is returned to the caller.
+   */
+  async once(req: HttpRequest): Promise<HttpResponse> {
+    const release = req.unlimited ? () => {} : await this.limit.acquire();
+    try {
+      this.stats.requests++;
+      const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...(req.headers ?? {}) };
+      let body: string | Uint8Array | Readable | undefined;
+      if (req.body !== undefined) {
+        if (typeof req.body === 'string') {
+          body = req.body;
+        } else {
+          const parts: readonly Uint8Array[] = req.body instanceof Uint8Array ? [req.body] : req.body;
+          let len = 0;
+          for (const p of parts) len += p.length;
+          headers['content-length'] = String(len);
+          if (!this.up && parts.length === 1) body = parts[0]!;
+          else body = Readable.from(this.throttled(parts), { objectMode: false });
+          this.stats.bytesUp += len;
+        }
+      }
+      let res;
+      try {
+        res = await undiciRequest(req.url, { method: req.method, headers, ...(body !== undefined ? { body } : {}), dispatcher: this.agent });
+      } catch (e) {
+        const hint = tlsHint(e);
+        if (hint) throw new JottaError(hint);
+        if (isNetworkError(e)) throw new RetryableError(`${(e as Error).message}${(e as NodeJS.ErrnoException).code ? ` (${(e as NodeJS.ErrnoException).code})` : ''}`, undefined, undefined, e);
+        throw e;
+      }
+      const chunks: Buffer[] = [];
+      try {
+        for await (const c of res.body) {
+          const b = c as Buffer;
+          if (this.down) await this.down.take(b.length);
+          chunks.push(b);
+          this.stats.bytesDown += b.length;
+        }
+      } catch (e) {
+        if (isNetworkError(e)) throw new RetryableError(`connection broke while reading the response: ${(e as Error).message}`, undefined, undefined, e);
+        throw e;
+      }
+      return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) };
+    } finally {
+      release();
+    }
+  }
+
+  private async *throttled(parts: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
+    const step = 64 * 1024;
+    for (const p of parts) {
+      for (let off = 0; off < p.length; off += step) {
+        const c = p.subarray(off, Math.min(p.length, off + step));
+        if (this.up) await this.up.take(c.length);
+        yield c;
+      }
+    }
+  }
+
+  /**
+   * Run `attempt` until it succeeds, retrying RetryableErrors (and JottaHttpErrors with a
+   * retryable status) with backoff; logs each retry.
+   */
+  async retry<T>(label: string, attempt: (n: number) => Promise<T>, maxAttempts = this.maxAttempts): Promise<T> {
+    for (let n = 1; ; n++) {
+      try {
+        return await attempt(n);
+      } catch (e) {
+        let retryAfter: number | undefined;
+        let why: string;
+        if (e instanceof RetryableError) {
+          retryAfter = e.retryAfterMs;
+          why = e.message;
+        } else if (e instanceof JottaHttpError && e.status !== undefined && RETRY_STATUSES.has(e.status)) {
+          retryAfter = e.retryAfterMs;
+          why = e.message;
+        } else {
+          throw e;
+        }
+        if (n >= maxAttempts) {
+          throw new JottaError(`${label}: giving up after ${n} attempts: ${why}`, e instanceof JottaHttpError || e instanceof RetryableError ? (e as { status?: number }).status : undefined);
+        }
+        const wait = this.backoff(n, retryAfter);
+        this.stats.retries++;
+        this.log(`jotta: retry ${n}/${maxAttempts - 1} of ${label} in ${(wait / 1000).toFixed(1)}s: ${why}`);
+        await sleep(wait);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close().catch(() => {});
+  }
+}

@@ -1,0 +1,76 @@
+/** Where profiles, status records, unit files and plists live, and how the scheduler calls the CLI. */
+import { existsSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const env = (k: string) => {
+  const v = process.env[k];
+  return v === undefined || v === '' ? undefined : v;
+};
+
+export function homeDir(): string {
+  return env('HOME') ?? os.homedir();
+}
+
+/** `~` and `~/x` → home; anything else unchanged */
+export function expandHome(p: string): string {
+  if (p === '~') return homeDir();
+  if (p.startsWith('~/')) return path.join(homeDir(), p.slice(2));
+  return p;
+}
+
+/** JBACKUP_CONFIG_DIR, else $XDG_CONFIG_HOME/jbackup, else ~/.config/jbackup (macOS: ~/Library/Application Support/jbackup) */
+export function configDir(): string {
+  const explicit = env('JBACKUP_CONFIG_DIR');
+  if (explicit) return path.resolve(explicit);
+  const xdg = env('XDG_CONFIG_HOME');
+  if (xdg) return path.join(xdg, 'jbackup');
+  if (process.platform === 'darwin') return path.join(homeDir(), 'Library', 'Application Support', 'jbackup');
+  return path.join(homeDir(), '.config', 'jbackup');
+}
+
+export function profilesFile(): string {
+  return path.join(configDir(), 'profiles.toml');
+}
+
+/** JBACKUP_STATE_DIR, else $XDG_STATE_HOME/jbackup, else ~/.local/state/jbackup (macOS: ~/Library/Application Support/jbackup/state) */
+export function stateDir(): string {
+  const explicit = env('JBACKUP_STATE_DIR');
+  if (explicit) return path.resolve(explicit);
+  const xdg = env('XDG_STATE_HOME');
+  if (xdg) return path.join(xdg, 'jbackup');
+  if (process.platform === 'darwin') return path.join(homeDir(), 'Library', 'Application Support', 'jbackup', 'state');
+  return path.join(homeDir(), '.local', 'state', 'jbackup');
+}
+
+/** JBACKUP_SYSTEMD_USER_DIR, else $XDG_CONFIG_HOME/systemd/user, else ~/.config/systemd/user */
+export function systemdUserDir(): string {
+  const explicit = env('JBACKUP_SYSTEMD_USER_DIR');
+  if (explicit) return path.resolve(explicit);
+  const xdg = env('XDG_CONFIG_HOME');
+  return path.join(xdg ?? path.join(homeDir(), '.config'), 'systemd', 'user');
+}
+
+/** JBACKUP_LAUNCHD_DIR, else ~/Library/LaunchAgents */
+export function launchdDir(): string {
+  const explicit = env('JBACKUP_LAUNCHD_DIR');
+  if (explicit) return path.resolve(explicit);
+  return path.join(homeDir(), 'Library', 'LaunchAgents');
+}
+
+export function launchdLogDir(): string {
+  return path.join(homeDir(), 'Library', 'Logs', 'jbackup');
+}
+
+/** Absolute [node, bin/jbackup]: what a unit or a plist runs (never a PATH lookup). */
+export function cliCommand(): [string, string] {
+  const bin = fileURLToPath(new URL('../../../bin/jbackup', import.meta.url));
+  if (!existsSync(bin)) throw new Error(`cannot find the jbackup launcher at ${bin}`);
+  return [process.execPath, bin];
+}
+
+/** environment a scheduled run needs to use the same profiles and state as the installer (never a password) */
+export function scheduledEnvironment(): Record<string, string> {
+  return { JBACKUP_CONFIG_DIR: configDir(), JBACKUP_STATE_DIR: stateDir() };
+}
