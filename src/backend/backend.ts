@@ -32,8 +32,16 @@ export interface Backend {
   stat(h: Handle): Promise<FileInfo>;
   /** list files of a type; names that are not 64-hex ids are skipped (except config) */
   list(type: FileType): Promise<FileInfo[]>;
-  remove(h: Handle): Promise<void>;
+  /**
+   * delete a file. `permanent` asks backends with a recycle bin (Jottacloud's trash) to free the
+   * space at once; prune uses it, since freeing space is its purpose.
+   */
+  remove(h: Handle, opts?: RemoveOptions): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface RemoveOptions {
+  permanent?: boolean;
 }
 
 export class NotFoundError extends Error {

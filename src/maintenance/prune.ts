@@ -10,6 +10,8 @@ import type { PackedBlob } from '../repo/pack.js';
 import { walkTrees } from './walk.js';
 import { writeIndexFiles } from './indexwriter.js';
 
+const DELETE_CONCURRENCY = 8;
+
 export type MaxUnused = { kind: 'percent'; p: number } | { kind: 'bytes'; n: number } | { kind: 'unlimited' };
 
 export interface PruneOptions {
@@ -210,16 +212,18 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
   const newIds = await writeIndexFiles(repo, newPacks, indexFiles.map((f) => f.name), () => mutate('write-index'));
   stats.indexFilesNew = newIds.length;
   log('deleting obsolete index files...');
-  for (const f of [...indexFiles.map((x) => x.name), ...writtenDuringRepack]) {
-    if (newIds.includes(f)) continue;
+  // deletions run a few at a time (remote backends pay a round trip each); all obsolete index
+  // files go before any pack, so a crash in between never leaves an index naming a deleted pack
+  const oldIndex = [...indexFiles.map((x) => x.name), ...writtenDuringRepack].filter((f) => !newIds.includes(f));
+  await mapLimit(oldIndex, DELETE_CONCURRENCY, async (f) => {
     await mutate('delete-index');
-    await repo.backend.remove({ type: 'index', name: f }).catch(() => {});
-  }
+    await repo.backend.remove({ type: 'index', name: f }, { permanent: true }).catch(() => {});
+  });
   log('removing unused packs...');
-  for (const id of [...remove.map((p) => p.id), ...repackIds, ...unreferenced]) {
+  await mapLimit([...remove.map((p) => p.id), ...repackIds, ...unreferenced], DELETE_CONCURRENCY, async (id) => {
     await mutate('delete-pack');
-    await repo.backend.remove({ type: 'data', name: id }).catch(() => {});
-  }
+    await repo.backend.remove({ type: 'data', name: id }, { permanent: true }).catch(() => {});
+  });
   return stats;
 }
 

@@ -1,5 +1,5 @@
 /** Bandwidth and connection limits around any Backend (restic's --limit-upload/--limit-download, -o connections). */
-import type { Backend, BackendProperties, FileInfo, FileType, Handle } from '../backend/backend.js';
+import type { Backend, BackendProperties, FileInfo, FileType, Handle, RemoveOptions } from '../backend/backend.js';
 import { partsOf, totalLength } from '../backend/backend.js';
 
 export interface Limits {
@@ -80,7 +80,7 @@ export class LimitedBackend implements Backend {
 
   stat(h: Handle): Promise<FileInfo> { return this.gate(() => this.inner.stat(h)); }
   list(type: FileType): Promise<FileInfo[]> { return this.gate(() => this.inner.list(type)); }
-  remove(h: Handle): Promise<void> { return this.gate(() => this.inner.remove(h)); }
+  remove(h: Handle, opts?: RemoveOptions): Promise<void> { return this.gate(() => this.inner.remove(h, opts)); }
   close(): Promise<void> { return this.inner.close(); }
 }
 

@@ -222,7 +222,7 @@ describe('jotta backend specifics', () => {
     await be.close();
   });
 
-  it('init, snapshot, restore of a small tree through jotta:<path>; prune --jotta-hard-delete frees quota', async () => {
+  it('init, snapshot, restore of a small tree through jotta:<path>; forget trashes, prune frees quota', async () => {
     const src = path.join(base, 'small-src');
     await makeInteropTree(src, { bigFileMiB: 2 });
     const repo = ['-r', 'jotta:backups/small tree'];
@@ -238,9 +238,13 @@ describe('jotta backend specifics', () => {
     // replace the big file, snapshot again, forget the first snapshot and prune with hard delete
     await fsp.writeFile(path.join(src, 'files', 'random.bin'), prngBytes('replaced', 2 * MiB));
     await ok([...repo, 'snapshot', '.'], { cwd: src });
+    const trashed0 = stat('req.jfs.dl');
     await ok([...repo, 'forget', id1]);
+    // the snapshot file went to the trash (recoverable), not deleted
+    expect(stat('req.jfs.dl') - trashed0).toBe(1);
     const u0 = usage();
-    const pr = await ok([...repo, '--jotta-hard-delete', 'prune']);
+    // no --jotta-hard-delete: prune deletes permanently anyway, since freeing space is its purpose
+    const pr = await ok([...repo, 'prune']);
     expect(pr.stdout).toMatch(/space freed:\s+2\.\d+ MiB/);
     expect(usage()).toBeLessThan(u0 - 1.5 * MiB);
     const out2 = path.join(base, 'small-restore-2');
@@ -310,10 +314,10 @@ describe('jotta backend specifics', () => {
     await expect(fsp.stat(path.join(cfgDir, 'jotta-accounts', 'default.lock'))).rejects.toThrow();
   });
 
-  it('survives 429/500/dropped uploads: a ~60 MB snapshot finishes with retries and resumes and restores identically', async () => {
+  it('survives 429/500/dropped uploads: a 200 MB snapshot finishes with retries and resumes and restores identically', async () => {
     const src = path.join(base, 'faulty-src');
     await fsp.mkdir(path.join(src, 'sub'), { recursive: true });
-    for (let i = 0; i < 3; i++) await fsp.writeFile(path.join(src, i === 2 ? 'sub/c.bin' : `f${i}.bin`), prngBytes(`faulty-${i}`, 20 * MiB));
+    for (let i = 0; i < 10; i++) await fsp.writeFile(path.join(src, i % 3 === 2 ? `sub/c${i}.bin` : `f${i}.bin`), prngBytes(`faulty-${i}`, 20 * MiB));
     await fsp.writeFile(path.join(src, 'small.txt'), 'hello jotta\n');
     const repo = ['-r', 'jotta:backups/faulty'];
     await ok([...repo, 'init']);
@@ -417,7 +421,7 @@ describe('jotta backend specifics', () => {
         const jbIds = (JSON.parse((await ok(['-r', 'jotta:backups/small tree', '--json', 'snapshots'])).stdout) as Array<{ id: string }>).map((s) => s.id);
         const rsIds = (JSON.parse((await rs(['snapshots', '--json'])).stdout) as Array<{ id: string }>).map((s) => s.id);
         expect(rsIds).toEqual(jbIds);
-        expect((await rs(['check'])).stdout).toMatch(/no errors were found/);
+        expect((await rs(['check', '--read-data'])).stdout).toMatch(/no errors were found/);
         const src = path.join(base, 'restic-src');
         await fsp.mkdir(src, { recursive: true });
         await fsp.writeFile(path.join(src, 'from-restic.txt'), 'written by restic through rclone\n');

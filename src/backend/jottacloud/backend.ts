@@ -14,13 +14,16 @@
  *   emptied. With `hardDelete` (CLI `--jotta-hard-delete`, env JBACKUP_JOTTA_HARD_DELETE=1) files
  *   are deleted permanently with JFS `rm=true`, the documented hard-delete form
  *   (rclone's --jottacloud-hard-delete), which frees the quota at once: that is what a prune
- *   that is meant to free space needs. Lock files are always hard-deleted (a trashed lock has
+ *   that is meant to free space needs. prune always deletes permanently (`remove(h, {permanent})`):
+ *   it only deletes what no snapshot references, and its purpose is to free space; forget's
+ *   snapshot files go to the trash, so a mistaken forget can be undone until the next prune.
+ *   Lock files are always hard-deleted (a trashed lock has
  *   no value and restic rewrites locks every few minutes, which would flood the trash).
  */
 import { createHash } from 'node:crypto';
 import {
   AlreadyExistsError, type Backend, type BackendProperties, type FileInfo, type FileType, type Handle, ID_RE,
-  layoutPath, NotFoundError, partsOf, totalLength,
+  layoutPath, NotFoundError, partsOf, type RemoveOptions, totalLength,
 } from '../backend.js';
 import { JottaClient, httpError } from './client.js';
 import { JottaError, QuotaExceededError } from './errors.js';
@@ -355,12 +358,12 @@ export class JottaBackend implements Backend {
     }, 3);
   }
 
-  async remove(h: Handle): Promise<void> {
+  async remove(h: Handle, opts: RemoveOptions = {}): Promise<void> {
     const c = await this.ctx();
     await c.client.checkAccess(true);
     // a trashed file still answers 200 to dl/rm: stat first so that a missing file is NotFoundError
     await this.stat(h);
-    const hard = this.hardDelete || h.type === 'locks';
+    const hard = this.hardDelete || !!opts.permanent || h.type === 'locks';
     const url = await this.fileUrl(c, h, hard ? 'rm=true' : 'dl=true');
     const r = await c.client.call(`${hard ? 'delete' : 'trash'} ${short(h)}`, { method: 'POST', url });
     if (r.status === 404) throw new NotFoundError(h);
