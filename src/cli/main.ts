@@ -18,10 +18,23 @@ import * as unlock from './cmd_unlock.js';
 import * as inspect from './cmd_inspect.js';
 import * as copy from './cmd_copy.js';
 import * as forget from './cmd_forget.js';
-import * as profile from './cmd_profile.js';
-import * as run from './cmd_run.js';
-import * as schedule from './cmd_schedule.js';
 import * as jotta from './cmd_jotta.js';
+
+type CommandModule = { register(program: Command, g: () => GlobalOpts): void };
+
+/**
+ * profile, run and schedule pull in TOML/plist parsers and the whole scheduling layer (~100 ms of
+ * start-up): they are loaded only when their name appears on the command line, or for help.
+ */
+async function lazyCommands(argv: string[]): Promise<CommandModule[]> {
+  const words = new Set(argv.slice(2));
+  const all = words.has('help') || words.has('-h') || words.has('--help') || argv.length <= 2;
+  const out: CommandModule[] = [];
+  if (all || words.has('profile')) out.push(await import('./cmd_profile.js'));
+  if (all || words.has('run')) out.push(await import('./cmd_run.js'));
+  if (all || words.has('schedule')) out.push(await import('./cmd_schedule.js'));
+  return out;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('jbackup');
@@ -29,7 +42,10 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) });
   addGlobalOptions(program);
   const g = () => program.opts<GlobalOpts>();
-  for (const m of [init, snapshot, restore, snapshots, ls, cat, check, prune, key, unlock, inspect, copy, forget, jotta, profile, run, schedule]) m.register(program, g);
+  for (const m of [init, snapshot, restore, snapshots, ls, cat, check, prune, key, unlock, inspect, copy, forget, jotta, ...await lazyCommands(argv)]) m.register(program, g);
+  program.command('version').description('print version information (as restic version)').action(() => {
+    process.stdout.write(`jbackup ${VERSION} on node ${process.version} ${process.platform}/${process.arch}\n`);
+  });
   program.commands.forEach((c) => c.exitOverride());
 
   const onSignal = (sig: NodeJS.Signals) => {

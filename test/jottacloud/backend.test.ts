@@ -20,7 +20,7 @@ import {
 } from '../../src/backend/jottacloud/index.js';
 import { backendConformance } from '../backend/conformance.js';
 import { compareTrees, makeInteropTree, prngBytes } from '../helpers/fstree.js';
-import { startConnectProxy, tunnelHostsTo, type ConnectProxy } from '../helpers/connect-proxy.js';
+import { startConnectProxy, tunnelHostsTo, type ConnectProxy } from '../../src/jottacloud/emulator/connect-proxy.js';
 import { cleanupTmpDirs, findTool, interopDescribe, runJbackup, runRestic, tmpDir, type RunResult } from '../helpers/tools.js';
 
 const MiB = 1024 * 1024;

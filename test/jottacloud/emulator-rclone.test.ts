@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator, type RunningEmulator } from '../../src/jottacloud/emulator/index.js';
 import { FaultInjector } from '../../src/jottacloud/emulator/faults.js';
-import { startConnectProxy, tunnelHostsTo, type ConnectProxy } from '../helpers/connect-proxy.js';
+import { startConnectProxy, tunnelHostsTo, type ConnectProxy } from '../../src/jottacloud/emulator/connect-proxy.js';
 import { cleanupTmpDirs, findTool, interopDescribe, tmpDir } from '../helpers/tools.js';
 
 const MiB = 1024 * 1024;

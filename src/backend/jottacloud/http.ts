@@ -6,7 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import * as tls from 'node:tls';
-import { Agent, request as undiciRequest } from 'undici';
+import type { Agent } from 'undici';
+
+// undici costs ~100 ms to load: loaded on the first request, so local-repository commands never pay it
+let undiciModule: Promise<typeof import('undici')> | null = null;
+const loadUndici = (): Promise<typeof import('undici')> => (undiciModule ??= import('undici'));
 import type { IncomingHttpHeaders } from 'undici/types/header.js';
 import { VERSION } from '../../version.js';
 import { JottaError, JottaHttpError } from './errors.js';
@@ -43,8 +47,9 @@ export function caList(extra?: string | string[]): string[] | undefined {
   return add.length ? [...tls.rootCertificates, ...add] : undefined;
 }
 
-export function makeAgent(extraCa?: string | string[]): Agent {
+export async function makeAgent(extraCa?: string | string[]): Promise<Agent> {
   const ca = caList(extraCa);
+  const { Agent } = await loadUndici();
   return new Agent({
     connect: { ...(ca ? { ca } : {}), timeout: 30_000 },
     keepAliveTimeout: 20_000,
@@ -177,7 +182,8 @@ export function tlsHint(e: unknown): string | null {
 }
 
 export class Http {
-  readonly agent: Agent;
+  private agentP: Promise<Agent> | null = null;
+  private readonly ca: string | string[] | undefined;
   readonly limit: Semaphore;
   readonly up?: TokenBucket;
   readonly down?: TokenBucket;
@@ -189,7 +195,7 @@ export class Http {
   readonly stats = { requests: 0, retries: 0, resumes: 0, refreshes: 0, bytesUp: 0, bytesDown: 0 };
 
   constructor(opts: HttpOptions = {}) {
-    this.agent = makeAgent(opts.ca);
+    this.ca = opts.ca;
     this.limit = new Semaphore(Math.max(1, opts.connections ?? 4));
     if (opts.limitUploadKiB && opts.limitUploadKiB > 0) this.up = new TokenBucket(opts.limitUploadKiB * 1024);
     if (opts.limitDownloadKiB && opts.limitDownloadKiB > 0) this.down = new TokenBucket(opts.limitDownloadKiB * 1024);
@@ -235,7 +241,8 @@ export class Http {
       }
       let res;
       try {
-        res = await undiciRequest(req.url, { method: req.method, headers, ...(body !== undefined ? { body } : {}), dispatcher: this.agent });
+        const [{ request: undiciRequest }, agent] = await Promise.all([loadUndici(), this.agent()]);
+        res = await undiciRequest(req.url, { method: req.method, headers, ...(body !== undefined ? { body } : {}), dispatcher: agent });
       } catch (e) {
         const hint = tlsHint(e);
         if (hint) throw new JottaError(hint);
@@ -302,7 +309,11 @@ export class Http {
     }
   }
 
+  private agent(): Promise<Agent> {
+    return (this.agentP ??= makeAgent(this.ca));
+  }
+
   async close(): Promise<void> {
-    await this.agent.close().catch(() => {});
+    if (this.agentP) await (await this.agentP).close().catch(() => {});
   }
 }

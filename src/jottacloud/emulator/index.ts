@@ -8,7 +8,7 @@
  *   jfs.jottacloud.com  /jfs/<user>[/<device>[/<mountpoint>[/<path…>]]]
  * Requests with Host 127.0.0.1/localhost (or any unknown host) may use every path; requests with
  * a Jottacloud Host only get that host's paths. Real clients reach it through a CONNECT proxy
- * (see test/helpers/connect-proxy.ts) and trust `caCert` (e.g. SSL_CERT_FILE for rclone).
+ * (see connect-proxy.ts) and trust `caCert` (e.g. SSL_CERT_FILE for rclone).
  *
  * Control endpoints (never subject to faults), on `<url>/_emulator/`:
  *   POST login-token            → {"loginToken"}: a fresh single-use personal login token

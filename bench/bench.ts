@@ -1,0 +1,427 @@
+/**
+ * `npm run bench`: jbackup side by side with restic (when installed) on the same generated data,
+ * in the same run. Wall time and peak RSS of each command come from /usr/bin/time (GNU time),
+ * or from the wall clock alone when it is missing.
+ *
+ * Cases, each run by jbackup and then by restic on the same state of the data:
+ *   backup     first snapshot of the dataset ("photos": random, incompressible; "text": compressible
+ *              prose; "small": 10k small files in 100 directories)
+ *   rerun      the same snapshot again, nothing changed (reads no file contents)
+ *   restore    the latest snapshot into an empty directory
+ *   backup2    after deleting a third of the photos, adding as many new ones and editing text
+ *   prune      forget the first snapshot, then prune (repacks and deletes what only it used)
+ *   check      check --read-data of the pruned repository
+ *   jotta      snapshot of the photos to Jottacloud (the loopback emulator, TLS): jbackup natively,
+ *              restic through `rclone serve restic` (rclone's jottacloud backend)
+ *   jotta-restore  restore of that snapshot from the emulator
+ *
+ * Usage: npm run bench -- [--photos-mib N] [--small-files N] [--only case,case] [--no-jotta]
+ *                         [--dir DIR] [--keep]
+ * Results: a table on stdout and bench/results/latest.json.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { existsSync, mkdirSync, promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomFillSync } from 'node:crypto';
+import { Agent, request } from 'undici';
+import { startConnectProxy, tunnelHostsTo, type ConnectProxy } from '../src/jottacloud/emulator/connect-proxy.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const JBACKUP = path.join(ROOT, 'bin', 'jbackup');
+const EMULATOR = path.join(ROOT, 'dist', 'src', 'jottacloud', 'emulator', 'main.js');
+const MiB = 1024 * 1024;
+const PASSWORD = 'bench-password';
+
+// ---------------------------------------------------------------- options
+
+interface Opts { photosMiB: number; smallFiles: number; only: Set<string> | null; jotta: boolean; dir: string | null; keep: boolean }
+
+function parseArgs(argv: string[]): Opts {
+  const o: Opts = { photosMiB: 480, smallFiles: 10_000, only: null, jotta: true, dir: null, keep: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const val = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--photos-mib') o.photosMiB = Number(val());
+    else if (a === '--small-files') o.smallFiles = Number(val());
+    else if (a === '--only') o.only = new Set(val().split(','));
+    else if (a === '--no-jotta') o.jotta = false;
+    else if (a === '--dir') o.dir = val();
+    else if (a === '--keep') o.keep = true;
+    else if (a === '-h' || a === '--help') {
+      process.stdout.write('usage: npm run bench -- [--photos-mib N] [--small-files N] [--only backup,rerun,restore,backup2,prune,check,jotta,jotta-restore] [--no-jotta] [--dir DIR] [--keep]\n');
+      process.exit(0);
+    } else throw new Error(`unknown option ${a}`);
+  }
+  if (!(o.photosMiB >= 4) || !(o.smallFiles >= 0)) throw new Error('--photos-mib must be ≥ 4, --small-files ≥ 0');
+  return o;
+}
+
+// ---------------------------------------------------------------- tools
+
+function which(cmd: string): string | null {
+  for (const d of (process.env['PATH'] ?? '').split(':')) {
+    const p = path.join(d, cmd);
+    if (d && existsSync(p)) return p;
+  }
+  return null;
+}
+
+const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+
+interface Measured { seconds: number; rssMiB: number | null }
+
+interface RunSpec { cmd: string; args: string[]; env?: NodeJS.ProcessEnv; cwd?: string }
+
+/** Run a command to completion; throws with its stderr when it fails. */
+async function run(spec: RunSpec, timed = false): Promise<Measured & { stdout: string }> {
+  const timeFile = path.join(os.tmpdir(), `jbackup-bench-time-${process.pid}`);
+  const [cmd, args] = timed && GNU_TIME
+    ? [GNU_TIME, ['-f', '%e %M', '-o', timeFile, spec.cmd, ...spec.args]]
+    : [spec.cmd, spec.args];
+  const t0 = process.hrtime.bigint();
+  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(cmd, args, { env: spec.env ?? process.env, cwd: spec.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+  });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.code !== 0) throw new Error(`${path.basename(spec.cmd)} ${spec.args.join(' ')} exited ${r.code}\n${r.stderr.slice(-2000)}`);
+  if (timed && GNU_TIME) {
+    const [e, m] = (await fsp.readFile(timeFile, 'utf8')).trim().split('\n').pop()!.split(' ');
+    await fsp.rm(timeFile, { force: true });
+    return { seconds: Number(e), rssMiB: Number(m) / 1024, stdout: r.stdout };
+  }
+  return { seconds: wall, rssMiB: null, stdout: r.stdout };
+}
+
+// ---------------------------------------------------------------- dataset
+
+/** xorshift32: deterministic text and sizes, so every run backs up the same tree */
+function prng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    return x / 2 ** 32;
+  };
+}
+
+const WORDS = ('the of and to in is that for it as was with be by on not he this are or his from at which but have an they ' +
+  'you were her she there been one all we their has would when if so no what up can more out about into them some could ' +
+  'backup snapshot repository restore archive photograph mountain fjord winter summer letter invoice document chapter ' +
+  'river harbour north light evening morning garden kitchen window station bridge island forest meadow').split(' ');
+
+function prose(rand: () => number, bytes: number): Buffer {
+  const parts: string[] = [];
+  let n = 0;
+  while (n < bytes) {
+    const sentence: string[] = [];
+    const len = 6 + Math.floor(rand() * 14);
+    for (let i = 0; i < len; i++) sentence.push(WORDS[Math.floor(rand() * WORDS.length)]!);
+    const s = `${sentence.join(' ')}.${rand() < 0.15 ? '\n\n' : ' '}`;
+    parts.push(s);
+    n += s.length;
+  }
+  return Buffer.from(parts.join('')).subarray(0, bytes);
+}
+
+async function writeRandomFile(p: string, bytes: number): Promise<void> {
+  const fh = await fsp.open(p, 'w');
+  try {
+    const buf = Buffer.allocUnsafe(Math.min(bytes, 4 * MiB));
+    for (let off = 0; off < bytes; off += buf.length) {
+      const n = Math.min(buf.length, bytes - off);
+      randomFillSync(buf, 0, n);
+      await fh.write(buf, 0, n);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+interface Dataset { root: string; photos: string[]; bytes: number; files: number }
+
+async function makeDataset(root: string, o: Opts): Promise<Dataset> {
+  const rand = prng(20261130);
+  const photos: string[] = [];
+  let bytes = 0;
+  let files = 0;
+  await fsp.mkdir(path.join(root, 'photos'), { recursive: true });
+  let left = o.photosMiB * MiB;
+  for (let i = 0; left > 0; i++) {
+    const size = Math.min(left, Math.round((2 + rand() * 6) * MiB)); // 2–8 MiB, like camera JPEGs
+    const p = path.join(root, 'photos', `IMG_${String(1000 + i)}.jpg`);
+    await writeRandomFile(p, size);
+    photos.push(p);
+    left -= size;
+    bytes += size;
+    files++;
+  }
+  await fsp.mkdir(path.join(root, 'text'), { recursive: true });
+  for (let i = 0; i < 40; i++) {
+    const size = Math.round(100_000 + rand() * 1_900_000);
+    await fsp.writeFile(path.join(root, 'text', `chapter-${i}.txt`), prose(rand, size));
+    bytes += size;
+    files++;
+  }
+  for (let i = 0; i < o.smallFiles; i++) {
+    const dir = path.join(root, 'small', `d${String(Math.floor(i / 100)).padStart(3, '0')}`);
+    if (i % 100 === 0) await fsp.mkdir(dir, { recursive: true });
+    const size = Math.round(200 + rand() * 3800);
+    await fsp.writeFile(path.join(dir, `note-${i}.md`), prose(rand, size));
+    bytes += size;
+    files++;
+  }
+  return { root, photos, bytes, files };
+}
+
+/** delete a third of the photos, add as many new ones, append to every text file */
+async function mutateDataset(ds: Dataset): Promise<void> {
+  const gone = ds.photos.filter((_, i) => i % 3 === 0);
+  for (const p of gone) await fsp.rm(p);
+  const rand = prng(7);
+  let i = 0;
+  for (const p of gone) {
+    const size = Math.round((2 + rand() * 6) * MiB);
+    await writeRandomFile(path.join(path.dirname(p), `NEW_${String(i++).padStart(4, '0')}.jpg`), size);
+  }
+  for (const f of await fsp.readdir(path.join(ds.root, 'text'))) await fsp.appendFile(path.join(ds.root, 'text', f), prose(rand, 5000));
+}
+
+// ---------------------------------------------------------------- the tools under test
+
+interface Tool {
+  name: 'jbackup' | 'restic';
+  /** command for a repository operation */
+  cmd(args: string[], repo: string, extraEnv?: NodeJS.ProcessEnv): RunSpec;
+}
+
+function jbackupTool(configDir: string, extraEnv: NodeJS.ProcessEnv): Tool {
+  return {
+    name: 'jbackup',
+    cmd: (args, repo, env) => ({
+      cmd: process.execPath,
+      args: [JBACKUP, '-r', repo, ...args],
+      env: { ...process.env, ...extraEnv, ...env, JBACKUP_PASSWORD: PASSWORD, JBACKUP_CONFIG_DIR: configDir },
+    }),
+  };
+}
+
+function resticTool(bin: string, cacheDir: string, extraEnv: NodeJS.ProcessEnv): Tool {
+  return {
+    name: 'restic',
+    cmd: (args, repo, env) => ({
+      cmd: bin,
+      args: ['-r', repo, ...args],
+      env: { ...process.env, ...extraEnv, ...env, RESTIC_PASSWORD: PASSWORD, RESTIC_CACHE_DIR: cacheDir },
+    }),
+  };
+}
+
+// ---------------------------------------------------------------- the emulator
+
+interface Emu { url: string; loginToken: string; caCert: string; stop(): Promise<void>; mint(): Promise<string> }
+
+async function startEmulatorProcess(stateDir: string): Promise<Emu> {
+  const child = spawn(process.execPath, [EMULATOR, '--state', stateDir, '--tls', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const first = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once('line', (l) => resolve(l));
+    child.once('exit', (c) => reject(new Error(`emulator exited ${c}`)));
+  });
+  const info = JSON.parse(first) as { url: string; loginToken: string; caCert: string };
+  const ca = await fsp.readFile(info.caCert, 'utf8');
+  return {
+    ...info,
+    async mint() {
+      const agent = new Agent({ connect: { ca } });
+      try {
+        const r = await request(`${info.url}/_emulator/login-token`, { method: 'POST', dispatcher: agent });
+        return ((await r.body.json()) as { loginToken: string }).loginToken;
+      } finally {
+        await agent.close();
+      }
+    },
+    stop: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+// ---------------------------------------------------------------- main
+
+interface Row { case: string; tool: string; seconds: number; rssMiB: number | null; mbps: number | null; note?: string }
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  if (!existsSync(path.join(ROOT, 'dist', 'src', 'cli', 'main.js'))) throw new Error('build first: npm ci (or npx tsc -p tsconfig.json)');
+  const resticBin = which('restic');
+  const rcloneBin = which('rclone');
+  const want = (c: string): boolean => o.only === null || o.only.has(c);
+  const base = o.dir ? path.resolve(o.dir) : await fsp.mkdtemp(path.join(os.tmpdir(), 'jbackup-bench-'));
+  mkdirSync(base, { recursive: true });
+  const log = (s: string): void => { process.stderr.write(`${s}\n`); };
+  if (!resticBin) log('restic not found on PATH: jbackup only (apt-get install -y restic for the comparison)');
+  if (!GNU_TIME) log('/usr/bin/time not found: wall clock only, no peak RSS (apt-get install -y time)');
+
+  log(`dataset in ${base}/data: ${o.photosMiB} MiB photos, 40 text files, ${o.smallFiles} small files`);
+  const ds = await makeDataset(path.join(base, 'data'), o);
+  const rows: Row[] = [];
+  const record = (c: string, tool: string, m: Measured, bytes: number | null, note?: string): void => {
+    const row: Row = { case: c, tool, seconds: m.seconds, rssMiB: m.rssMiB, mbps: bytes !== null && m.seconds > 0 ? bytes / MiB / m.seconds : null, ...(note ? { note } : {}) };
+    rows.push(row);
+    log(`  ${c.padEnd(14)} ${tool.padEnd(8)} ${m.seconds.toFixed(2).padStart(7)} s  ${row.mbps !== null ? `${row.mbps.toFixed(0).padStart(5)} MiB/s` : '          '}  ${m.rssMiB !== null ? `${m.rssMiB.toFixed(0)} MiB RSS` : ''}`);
+  };
+
+  const tools: Tool[] = [jbackupTool(path.join(base, 'jbackup-config'), {})];
+  if (resticBin) tools.push(resticTool(resticBin, path.join(base, 'restic-cache'), {}));
+  const repoOf = (t: Tool): string => path.join(base, `repo-${t.name}`);
+  for (const t of tools) {
+    await fsp.rm(repoOf(t), { recursive: true, force: true });
+    await run(t.cmd(['init'], repoOf(t)));
+  }
+  const snapshot = (t: Tool, tag: string): RunSpec => ({ ...t.cmd(['backup', '-q', '--tag', tag, '.'], repoOf(t)), cwd: ds.root });
+  const snapIds = async (t: Tool, repo: string, env?: NodeJS.ProcessEnv): Promise<string[]> => {
+    const out = (await run(t.cmd(['snapshots', '--json'], repo, env))).stdout;
+    return (JSON.parse(out) as Array<{ id: string; time: string }>).sort((a, b) => a.time.localeCompare(b.time)).map((s) => s.id);
+  };
+
+  // backup, rerun, restore
+  for (const t of tools) record('backup', t.name, await run(snapshot(t, 'first'), true), ds.bytes);
+  if (want('rerun')) for (const t of tools) record('rerun', t.name, await run(snapshot(t, 'first'), true), ds.bytes);
+  if (want('restore')) {
+    for (const t of tools) {
+      const target = path.join(base, `restore-${t.name}`);
+      await fsp.rm(target, { recursive: true, force: true });
+      record('restore', t.name, await run(t.cmd(['restore', 'latest', '--target', target], repoOf(t)), true), ds.bytes);
+      await fsp.rm(target, { recursive: true, force: true });
+    }
+  }
+
+  // history for prune and check
+  if (want('backup2') || want('prune') || want('check')) {
+    await mutateDataset(ds);
+    for (const t of tools) record('backup2', t.name, await run(snapshot(t, 'second'), true), null, 'a third of the photos replaced');
+    for (const t of tools) {
+      const ids = await snapIds(t, repoOf(t));
+      // forget the first two snapshots (the initial one and its unchanged re-run)
+      await run(t.cmd(['forget', ...ids.slice(0, -1)], repoOf(t)));
+    }
+    if (want('prune')) {
+      for (const t of tools) {
+        const before = await du(repoOf(t));
+        const m = await run(t.cmd(['prune'], repoOf(t)), true);
+        const after = await du(repoOf(t));
+        record('prune', t.name, m, null, `repository ${(before / MiB).toFixed(0)} → ${(after / MiB).toFixed(0)} MiB`);
+      }
+    }
+    if (want('check')) {
+      for (const t of tools) {
+        const size = await du(repoOf(t));
+        record('check', t.name, await run(t.cmd(['check', '--read-data'], repoOf(t)), true), size, 'check --read-data');
+      }
+    }
+  }
+
+  // Jottacloud: jbackup natively vs restic → rclone, both against the emulator in a child process
+  if (o.jotta && (want('jotta') || want('jotta-restore'))) {
+    await fsp.rm(path.join(base, 'emulator'), { recursive: true, force: true });
+    const emu = await startEmulatorProcess(path.join(base, 'emulator'));
+    let proxy: ConnectProxy | null = null;
+    try {
+      const photosDir = path.join(ds.root, 'photos');
+      const photoBytes = await du(photosDir);
+      const jtools: Array<{ tool: Tool; repo: string }> = [];
+      // jbackup: log in with the login token, repository jotta:bench/jbackup
+      const cfg = path.join(base, 'jbackup-config');
+      const jb = jbackupTool(cfg, { NODE_EXTRA_CA_CERTS: emu.caCert });
+      const tokenFile = path.join(base, 'login-token');
+      await fsp.writeFile(tokenFile, emu.loginToken, { mode: 0o600 });
+      await run({ cmd: process.execPath, args: [JBACKUP, 'jotta', 'login', '--token-file', tokenFile, '--api-url', emu.url, '--jfs-url', emu.url], env: { ...process.env, JBACKUP_CONFIG_DIR: cfg, NODE_EXTRA_CA_CERTS: emu.caCert } });
+      jtools.push({ tool: jb, repo: 'jotta:bench/jbackup' });
+      if (resticBin && rcloneBin) {
+        proxy = await startConnectProxy(tunnelHostsTo(['jfs.jottacloud.com', 'api.jottacloud.com', 'id.jottacloud.com', 'up.jottacloud.com'], Number(new URL(emu.url).port)));
+        const rcloneEnv: NodeJS.ProcessEnv = {
+          HTTPS_PROXY: proxy.url, https_proxy: proxy.url, SSL_CERT_FILE: emu.caCert,
+          RCLONE_CONFIG: path.join(base, 'rclone.conf'), RCLONE_CACHE_DIR: path.join(base, 'rclone-cache'),
+        };
+        await fsp.rm(path.join(base, 'rclone.conf'), { force: true });
+        await run({ cmd: rcloneBin, args: ['config', 'create', 'jotta', 'jottacloud', 'config_type=standard', `config_login_token=${await emu.mint()}`, 'config_non_standard=false', '--non-interactive'], env: { ...process.env, ...rcloneEnv } });
+        jtools.push({ tool: resticTool(resticBin, path.join(base, 'restic-cache-jotta'), rcloneEnv), repo: 'rclone:jotta:bench/restic' });
+      } else log('restic or rclone missing: no restic → rclone → emulator comparison');
+      for (const { tool, repo } of jtools) await run(tool.cmd(['init'], repo));
+      for (const { tool, repo } of jtools) {
+        record('jotta', tool.name, await run({ ...tool.cmd(['backup', '-q', '.'], repo), cwd: photosDir }, true), photoBytes, tool.name === 'restic' ? 'via rclone serve restic' : 'native');
+      }
+      if (want('jotta-restore')) {
+        for (const { tool, repo } of jtools) {
+          const target = path.join(base, `jotta-restore-${tool.name}`);
+          await fsp.rm(target, { recursive: true, force: true });
+          record('jotta-restore', tool.name, await run(tool.cmd(['restore', 'latest', '--target', target], repo), true), photoBytes);
+          await fsp.rm(target, { recursive: true, force: true });
+        }
+      }
+    } finally {
+      await proxy?.close();
+      await emu.stop();
+    }
+  }
+
+  // table
+  const cases = [...new Set(rows.map((r) => r.case))];
+  const lines: string[] = [];
+  const fmt = (r: Row | undefined): string[] => r
+    ? [r.seconds.toFixed(2), r.mbps !== null ? r.mbps.toFixed(0) : '', r.rssMiB !== null ? r.rssMiB.toFixed(0) : '']
+    : ['', '', ''];
+  lines.push('| case | jbackup s | MiB/s | RSS MiB | restic s | MiB/s | RSS MiB | time restic/jbackup | RSS jbackup/restic |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const summary: Array<Record<string, unknown>> = [];
+  for (const c of cases) {
+    const j = rows.find((r) => r.case === c && r.tool === 'jbackup');
+    const r = rows.find((x) => x.case === c && x.tool === 'restic');
+    const speed = j && r ? r.seconds / j.seconds : null;
+    const mem = j?.rssMiB && r?.rssMiB ? j.rssMiB / r.rssMiB : null;
+    lines.push(`| ${c} | ${fmt(j).join(' | ')} | ${fmt(r).join(' | ')} | ${speed !== null ? `${speed.toFixed(2)}×` : ''} | ${mem !== null ? `${mem.toFixed(2)}×` : ''} |`);
+    summary.push({ case: c, jbackup: j ?? null, restic: r ?? null, speedup: speed, rssRatio: mem });
+  }
+  const restic = resticBin ? spawnSync(resticBin, ['version']).stdout.toString().trim() : null;
+  const rclone = rcloneBin ? spawnSync(rcloneBin, ['version']).stdout.toString().split('\n')[0]!.trim() : null;
+  const header = `dataset: ${(ds.bytes / MiB).toFixed(0)} MiB in ${ds.files} files (${o.photosMiB} MiB photos, 40 text files, ${o.smallFiles} small files); ` +
+    `${os.cpus().length} cores, node ${process.version}${restic ? `, ${restic}` : ''}${rclone ? `, ${rclone}` : ''}`;
+  process.stdout.write(`\n${header}\n\n${lines.join('\n')}\n\n(time restic/jbackup > 1: jbackup is faster; RSS is the peak resident set of the command)\n`);
+  const outDir = path.join(ROOT, 'bench', 'results');
+  await fsp.mkdir(outDir, { recursive: true });
+  await fsp.writeFile(path.join(outDir, 'latest.json'), `${JSON.stringify({
+    date: new Date().toISOString(), dataset: { bytes: ds.bytes, files: ds.files, photosMiB: o.photosMiB, smallFiles: o.smallFiles },
+    machine: { cores: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, restic, rclone }, rows, summary,
+  }, null, 2)}\n`);
+  if (!o.keep && !o.dir) await fsp.rm(base, { recursive: true, force: true });
+  else log(`kept ${base}`);
+}
+
+async function du(dir: string): Promise<number> {
+  let n = 0;
+  for (const e of await fsp.readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) n += (await fsp.stat(path.join(e.parentPath, e.name))).size;
+  }
+  return n;
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`bench: ${e.message}\n`);
+  process.exit(1);
+});
