@@ -32,12 +32,21 @@ interface Job {
   resolve: (r: FileResult) => void;
   reject: (e: Error) => void;
   worker: WorkerSlot;
+  large: boolean;
 }
 
 interface WorkerSlot {
   w: Worker;
+  /** files in flight */
   active: number;
+  /** of those, files above SMALL_FILE (each holds a buffer of up to max chunk + 2 MiB) */
+  large: number;
 }
+
+/** files up to this size are read in one go; many of them may be in flight per worker */
+export const SMALL_FILE = 1024 * 1024;
+/** in-flight limit per worker for small files: hides the per-file round trips (read, dedup question) */
+const SMALL_PER_WORKER = 32;
 
 function workerUrl(): URL {
   const here = import.meta.url;
@@ -79,7 +88,7 @@ export class ChunkPool {
   private start(): void {
     for (let i = 0; i < Math.max(1, this.threads); i++) {
       const w = new Worker(workerUrl(), { workerData: this.init });
-      const slot: WorkerSlot = { w, active: 0 };
+      const slot: WorkerSlot = { w, active: 0, large: 0 };
       w.on('message', (m: Msg) => this.onMessage(slot, m));
       w.on('error', (e) => this.fail(e));
       this.slots.push(slot);
@@ -156,28 +165,42 @@ export class ChunkPool {
 
   private release(job: Job): void {
     job.worker.active--;
-    const w = this.waiting.shift();
-    if (w) w();
+    if (job.large) job.worker.large--;
+    // wake every waiter: each re-checks the limits that apply to its own file
+    for (const w of this.waiting.splice(0)) w();
   }
 
-  /** Chunk a file; resolves with its content ids once every chunk is hashed (blobs may still be packing). */
-  async chunkFile(path: Buffer): Promise<FileResult> {
+  /**
+   * Wait for room for one more file in a worker (the walk's backpressure), then chunk it in the
+   * background. The outer promise resolves once the file is dispatched; the inner one with its
+   * content ids, once every chunk is hashed (blobs may still be packing).
+   */
+  async dispatch(path: Buffer, sizeHint = Infinity): Promise<{ result: Promise<FileResult> }> {
     if (this.slots.length === 0) this.start();
+    const large = sizeHint > SMALL_FILE;
     for (;;) {
       if (this.fatal) throw this.fatal;
-      const slot = this.slots.reduce((a, b) => (b.active < a.active ? b : a));
-      if (slot.active < this.perWorker) {
+      const free = this.slots.filter((x) => x.active < SMALL_PER_WORKER && (!large || x.large < this.perWorker));
+      const slot = free.length ? free.reduce((a, b) => (b.active < a.active ? b : a)) : null;
+      if (slot) {
         slot.active++;
+        if (large) slot.large++;
         const id = this.nextJob++;
-        return new Promise<FileResult>((resolve, reject) => {
+        const result = new Promise<FileResult>((resolve, reject) => {
           this.jobs.set(id, {
-            content: [], added: 0, newBlobs: 0, chunksExpected: -1, chunksSeen: 0, size: 0, done: false, resolve, reject, worker: slot,
+            content: [], added: 0, newBlobs: 0, chunksExpected: -1, chunksSeen: 0, size: 0, done: false, resolve, reject, worker: slot, large,
           });
-          slot.w.postMessage({ op: 'file', job: id, path: new Uint8Array(path) });
+          slot.w.postMessage({ op: 'file', job: id, path: new Uint8Array(path), small: !large });
         });
+        return { result };
       }
       await new Promise<void>((r) => this.waiting.push(r));
     }
+  }
+
+  /** Chunk a file; resolves with its content ids once every chunk is hashed (blobs may still be packing). */
+  async chunkFile(path: Buffer, sizeHint = Infinity): Promise<FileResult> {
+    return (await this.dispatch(path, sizeHint)).result;
   }
 
   /** wait until every blob sent so far is in a pack builder */

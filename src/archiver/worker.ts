@@ -7,7 +7,7 @@
  * {op:'done', job, size}, {op:'error', job, message, code}
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { promises as fsp } from 'node:fs';
+import { closeSync, fstatSync, openSync, promises as fsp, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { FastCDC, type ChunkerParams } from '../chunker/fastcdc.js';
 import { makeMasterKey, sealParts } from '../crypto/crypto.js';
@@ -83,6 +83,40 @@ function encode(job: number, seq: number, want: boolean): void {
   port.postMessage({ op: 'blob', job, seq, id, ct: ab, ivmac: ivmac.buffer, ulen, len: chunk.length }, [ab as ArrayBuffer, ivmac.buffer]);
 }
 
+/** files up to this size are read with synchronous calls (no thread-pool round trips); = pool SMALL_FILE */
+const SMALL_FILE = 1024 * 1024;
+
+/** A small file in one synchronous read; null when it is (or has grown) larger than SMALL_FILE. */
+function readSmall(path: Buffer): Buffer | null {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (size > SMALL_FILE) return null;
+    const buf = Buffer.allocUnsafe(size + 1); // one spare byte notices a file that grew
+    let n = 0;
+    for (;;) {
+      const r = readSync(fd, buf, n, buf.length - n, null);
+      if (r === 0) return buf.subarray(0, n);
+      n += r;
+      if (n === buf.length) return null;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function chunkSmall(job: number, data: Buffer): Promise<void> {
+  let start = 0;
+  let seq = 0;
+  while (start < data.length) {
+    const n = cdc.cut(data, start, data.length);
+    await room();
+    emit(job, seq++, data.subarray(start, start + n));
+    start += n;
+  }
+  port.postMessage({ op: 'done', job, size: data.length, chunks: seq });
+}
+
 /**
  * Read a file straight into one buffer (no per-read allocation), keep one read in flight while the
  * chunker works on what is already there, and emit chunks as soon as `max` bytes (or EOF) are buffered.
@@ -144,10 +178,16 @@ async function chunkFile(job: number, path: Buffer): Promise<void> {
   }
 }
 
-port.on('message', (m: { op: string; job: number; seq: number; want: boolean; path: Uint8Array; bytes: number }) => {
+async function processFile(job: number, path: Buffer, small: boolean): Promise<void> {
+  const data = small ? readSmall(path) : null;
+  if (data) await chunkSmall(job, data);
+  else await chunkFile(job, path);
+}
+
+port.on('message', (m: { op: string; job: number; seq: number; want: boolean; path: Uint8Array; bytes: number; small?: boolean }) => {
   switch (m.op) {
     case 'file':
-      chunkFile(m.job, Buffer.from(m.path)).catch((e: NodeJS.ErrnoException) => {
+      processFile(m.job, Buffer.from(m.path), !!m.small).catch((e: NodeJS.ErrnoException) => {
         port.postMessage({ op: 'error', job: m.job, message: e.message, code: e.code ?? '' });
       });
       break;

@@ -14,6 +14,9 @@ function isENOENT(e: unknown): boolean {
  * Writes go to `<name>-tmp-<random>`, are fsynced, renamed into place, the directory fsynced,
  * and the file made read-only (0400), as restic 0.14 does.
  */
+const STAGE_SIZE = 1024 * 1024;
+const COALESCE_BELOW = 256 * 1024;
+
 export class LocalBackend implements Backend {
   readonly properties = { connections: 2, atomicWrites: true };
   constructor(readonly location: string) {}
@@ -51,15 +54,35 @@ export class LocalBackend implements Backend {
       fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
     }
     try {
+      // a pack arrives as thousands of small parts (iv, ciphertext, mac per blob): coalesce them into
+      // 1 MiB writes, each of which costs a thread-pool round trip; big parts are written as they are
       let pos = 0;
-      for (const part of partsOf(data)) {
+      const writeAll = async (buf: Uint8Array): Promise<void> => {
         let off = 0;
-        while (off < part.length) {
-          const { bytesWritten } = await fh.write(part, off, part.length - off, pos + off);
+        while (off < buf.length) {
+          const { bytesWritten } = await fh.write(buf, off, buf.length - off, pos + off);
           off += bytesWritten;
         }
-        pos += part.length;
+        pos += buf.length;
+      };
+      let stage: Buffer | null = null;
+      let staged = 0;
+      const flushStage = async (): Promise<void> => {
+        if (stage && staged > 0) await writeAll(stage.subarray(0, staged));
+        staged = 0;
+      };
+      for (const part of partsOf(data)) {
+        if (part.length >= COALESCE_BELOW) {
+          await flushStage();
+          await writeAll(part);
+          continue;
+        }
+        stage ??= Buffer.allocUnsafe(STAGE_SIZE);
+        if (staged + part.length > stage.length) await flushStage();
+        stage.set(part, staged);
+        staged += part.length;
       }
+      await flushStage();
       await fh.sync();
     } catch (e) {
       await fh.close().catch(() => {});

@@ -24,13 +24,22 @@ export async function runPrune(repo: Repository, f: PruneFlags, opts: GlobalOpts
   try { maxUnused = parseMaxUnused(f.maxUnused ?? '5%'); } catch (e) { throw new UserError((e as Error).message); }
   const delay = Number(process.env['JBACKUP_TEST_PRUNE_DELAY_MS'] ?? 0);
   const say = (s: string) => { if (!opts.quiet && !opts.json) process.stdout.write(`${s}\n`); };
+  // a live progress line on a terminal (stderr), as restic shows for repacking and deleting
+  const tty = !!process.stderr.isTTY && !opts.quiet && !opts.json;
+  let live = false;
+  const endLine = () => { if (live) { process.stderr.write('\n'); live = false; } };
   const s = await prune(repo, {
     maxUnused,
     maxRepackSize: f.maxRepackSize ? parseSize(f.maxRepackSize) : undefined,
     repackUncompressed: f.repackUncompressed,
     repackSmall: f.repackSmall,
     dryRun: f.dryRun,
-    log: say,
+    log: (l) => { endLine(); say(l); },
+    progress: tty ? (phase, done, total) => {
+      process.stderr.write(`\r${phase === 'repack' ? 'repacked' : 'deleted'} ${done} / ${total} packs`);
+      live = true;
+      if (done === total) endLine();
+    } : undefined,
     beforeMutation: delay > 0 ? async (phase) => {
       if (process.env['JBACKUP_TEST_PRUNE_TRACE']) process.stderr.write(`phase ${phase}\n`);
       await new Promise((r) => setTimeout(r, delay));

@@ -23,6 +23,8 @@ export interface PruneOptions {
   /** called before every mutation of the repository (tests use it to kill at every phase) */
   beforeMutation?: (phase: string) => Promise<void>;
   log?: (line: string) => void;
+  /** progress of the long phases: packs repacked, files deleted */
+  progress?: (phase: 'repack' | 'delete', done: number, total: number) => void;
 }
 
 export interface PruneStats {
@@ -187,7 +189,9 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
         if (used && !staying.has(key) && !copied.has(key)) { copied.add(key); keepHere.add(`${p.id}:${key}`); }
       }
     }
+    let repacked = 0;
     await mapLimit(repack, 2, async (p) => {
+      o.progress?.('repack', repacked, repack.length);
       await mutate('repack');
       const bytes = await repo.backend.load({ type: 'data', name: p.id });
       for (const b of p.blobs) {
@@ -195,6 +199,7 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
         const plain = repo.decodeBlob(bytes.subarray(b.offset, b.offset + b.length), b.id, b, p.id);
         await repo.saveBlobAgain(b.type, b.id, plain);
       }
+      o.progress?.('repack', ++repacked, repack.length);
     });
     await mutate('repack-flush');
     await repo.flush();
@@ -220,9 +225,12 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
     await repo.backend.remove({ type: 'index', name: f }, { permanent: true }).catch(() => {});
   });
   log('removing unused packs...');
-  await mapLimit([...remove.map((p) => p.id), ...repackIds, ...unreferenced], DELETE_CONCURRENCY, async (id) => {
+  const doomed = [...remove.map((p) => p.id), ...repackIds, ...unreferenced];
+  let deleted = 0;
+  await mapLimit(doomed, DELETE_CONCURRENCY, async (id) => {
     await mutate('delete-pack');
     await repo.backend.remove({ type: 'data', name: id }, { permanent: true }).catch(() => {});
+    o.progress?.('delete', ++deleted, doomed.length);
   });
   return stats;
 }

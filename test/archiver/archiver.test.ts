@@ -31,7 +31,7 @@ describe('archiver', () => {
     const first = await new Archiver(repo, { targets: [src] }).run();
     expect(first.files_new).toBe(3);
     expect(first.data_blobs).toBeGreaterThan(10);
-    const spy = vi.spyOn(ChunkPool.prototype, 'chunkFile');
+    const spy = vi.spyOn(ChunkPool.prototype, 'dispatch');
     try {
       const second = await new Archiver(repo, { targets: [src] }).run();
       expect(spy).not.toHaveBeenCalled();
@@ -50,7 +50,7 @@ describe('archiver', () => {
   it('--force rereads every file but still adds nothing', async () => {
     const { src, repo } = await setup();
     await new Archiver(repo, { targets: [src] }).run();
-    const spy = vi.spyOn(ChunkPool.prototype, 'chunkFile');
+    const spy = vi.spyOn(ChunkPool.prototype, 'dispatch');
     try {
       const s = await new Archiver(repo, { targets: [src], force: true }).run();
       expect(spy).toHaveBeenCalledTimes(3);
@@ -98,10 +98,11 @@ describe('archiver', () => {
   it('an unreadable file is reported, the snapshot is still written', async () => {
     const { src, repo } = await setup();
     const errors: string[] = [];
-    const orig = ChunkPool.prototype.chunkFile;
-    const spy = vi.spyOn(ChunkPool.prototype, 'chunkFile').mockImplementation(function (this: ChunkPool, p: Buffer) {
-      if (p.toString().endsWith('a.txt')) return Promise.reject(new FileReadError('permission denied', 'EACCES'));
-      return orig.call(this, p);
+    const orig = ChunkPool.prototype.dispatch;
+    // as the worker reports an unreadable file: the job's result rejects with a FileReadError
+    const spy = vi.spyOn(ChunkPool.prototype, 'dispatch').mockImplementation(async function (this: ChunkPool, p: Buffer, size?: number) {
+      if (p.toString().endsWith('a.txt')) return { result: Promise.reject(new FileReadError('permission denied', 'EACCES')) };
+      return orig.call(this, p, size);
     });
     try {
       const s = await new Archiver(repo, { targets: [src], progress: { error: (p) => errors.push(p) } }).run();
@@ -115,12 +116,21 @@ describe('archiver', () => {
 
   it('a failure of the chunking machinery aborts the snapshot instead of skipping files', async () => {
     const { src, repo } = await setup();
-    const spy = vi.spyOn(ChunkPool.prototype, 'chunkFile').mockRejectedValue(new Error('worker died'));
+    // a worker dies after the file was handed to it
+    const spy = vi.spyOn(ChunkPool.prototype, 'dispatch').mockImplementation(async () => ({ result: Promise.reject(new Error('worker died')) }));
     try {
       await expect(new Archiver(repo, { targets: [src] }).run()).rejects.toThrow('worker died');
       expect(await repo.backend.list('snapshots')).toEqual([]);
     } finally {
       spy.mockRestore();
+    }
+    // or refuses it
+    const spy2 = vi.spyOn(ChunkPool.prototype, 'dispatch').mockRejectedValue(new Error('pool closed'));
+    try {
+      await expect(new Archiver(repo, { targets: [src] }).run()).rejects.toThrow('pool closed');
+      expect(await repo.backend.list('snapshots')).toEqual([]);
+    } finally {
+      spy2.mockRestore();
     }
   });
 
