@@ -280,6 +280,7 @@ async function main(): Promise<void> {
 
   log(`dataset in ${base}/data: ${o.photosMiB} MiB photos, 40 text files, ${o.smallFiles} small files`);
   const ds = await makeDataset(path.join(base, 'data'), o);
+  spawnSync('sync');
   const rows: Row[] = [];
   const record = (c: string, tool: string, m: Measured, bytes: number | null, note?: string): void => {
     const row: Row = { case: c, tool, seconds: m.seconds, rssMiB: m.rssMiB, mbps: bytes !== null && m.seconds > 0 ? bytes / MiB / m.seconds : null, ...(note ? { note } : {}) };
@@ -306,15 +307,16 @@ async function main(): Promise<void> {
   if (want('restore')) {
     for (const t of tools) {
       const target = path.join(base, `restore-${t.name}`);
-      await fsp.rm(target, { recursive: true, force: true });
+      await removeSettled(target);
       record('restore', t.name, await run(t.cmd(['restore', 'latest', '--target', target], repoOf(t)), true), ds.bytes);
-      await fsp.rm(target, { recursive: true, force: true });
+      await removeSettled(target);
     }
   }
 
   // history for prune and check
   if (want('backup2') || want('prune') || want('check')) {
     await mutateDataset(ds);
+    spawnSync('sync');
     for (const t of tools) record('backup2', t.name, await run(snapshot(t, 'second'), true), null, 'a third of the photos replaced');
     for (const t of tools) {
       const ids = await snapIds(t, repoOf(t));
@@ -370,9 +372,9 @@ async function main(): Promise<void> {
       if (want('jotta-restore')) {
         for (const { tool, repo } of jtools) {
           const target = path.join(base, `jotta-restore-${tool.name}`);
-          await fsp.rm(target, { recursive: true, force: true });
+          await removeSettled(target);
           record('jotta-restore', tool.name, await run(tool.cmd(['restore', 'latest', '--target', target], repo), true), photoBytes);
-          await fsp.rm(target, { recursive: true, force: true });
+          await removeSettled(target);
         }
       }
     } finally {
@@ -411,6 +413,12 @@ async function main(): Promise<void> {
   }, null, 2)}\n`);
   if (!o.keep && !o.dir) await fsp.rm(base, { recursive: true, force: true });
   else log(`kept ${base}`);
+}
+
+/** delete a tree and let the kernel finish the deletion before anything is timed */
+async function removeSettled(p: string): Promise<void> {
+  await fsp.rm(p, { recursive: true, force: true });
+  spawnSync('sync');
 }
 
 async function du(dir: string): Promise<number> {

@@ -3,7 +3,10 @@
  * needed pack range once, decrypt + verify, and pwrite into the files; then apply metadata
  * bottom-up (content first, then owners/modes/times; directories last, deepest first).
  */
-import { promises as fsp, constants as fsc } from 'node:fs';
+import {
+  promises as fsp, constants as fsc, chmodSync, closeSync, ftruncateSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync,
+  symlinkSync, unlinkSync, writeSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { Repository } from '../repo/repository.js';
@@ -99,8 +102,12 @@ export class Restorer {
     await this.createEntries();
     await this.restoreContent();
     for (const h of this.hardlinks) {
-      await fsp.rm(h.dest, { force: true });
-      await fsp.link(h.first, h.dest).catch((e: Error) => this.err(h.dest, e));
+      try {
+        unlinkIfExists(h.dest);
+        linkSync(h.first, h.dest);
+      } catch (e) {
+        this.err(h.dest, e as Error);
+      }
     }
     if (this.o.verify) await this.verify();
     await this.applyMetadata();
@@ -157,36 +164,41 @@ export class Restorer {
     this.items.push({ node: n, dest: d, snapPath: sp, depth });
   }
 
+  /**
+   * Create every entry. Metadata calls are synchronous throughout the restorer: each is a cached
+   * syscall of microseconds, while an async call costs a thread-pool round trip (10k small files:
+   * ~10 s of latency when awaited one by one).
+   */
   private async createEntries(): Promise<void> {
     for (const it of this.items) {
       const n = it.node;
       try {
         switch (n.type) {
           case 'dir':
-            await mkdirFresh(it.dest);
+            mkdirFresh(it.dest);
             this.summary.dirs++;
             break;
           case 'file': {
             const size = Number(n.size ?? 0n);
-            await fsp.rm(it.dest, { force: true, recursive: false }).catch(() => {});
-            const fh = await fsp.open(it.dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
+            unlinkIfExists(it.dest);
+            const fd = openSync(it.dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
             try {
-              if (size > 0) await fh.truncate(size);
+              if (size > 0) ftruncateSync(fd, size);
             } finally {
-              await fh.close();
+              closeSync(fd);
             }
             this.files.push({ dest: it.dest, size, content: n.content ?? [] });
             this.summary.files++;
             break;
           }
           case 'symlink':
-            await fsp.rm(it.dest, { force: true });
-            await fsp.symlink(n.linktarget ?? Buffer.alloc(0), it.dest);
+            unlinkIfExists(it.dest);
+            symlinkSync(n.linktarget ?? Buffer.alloc(0), it.dest);
             break;
           case 'fifo':
           case 'dev':
           case 'chardev': {
-            await fsp.rm(it.dest, { force: true });
+            unlinkIfExists(it.dest);
             mknodSync(it.dest, posixModeFromGo(n.mode, n.type) | typeBits(n.type), n.device ?? 0n);
             break;
           }
@@ -239,7 +251,7 @@ export class Restorer {
             const zero = isZero(plain);
             gc.add(plain.length + b.loc.length);
             for (const t of b.targets) {
-              if (!zero) await handles.write(t.file, plain, t.offset);
+              if (!zero) handles.write(t.file, plain, t.offset);
               this.summary.bytes += plain.length;
               this.o.progress?.bytes?.(plain.length);
             }
@@ -248,7 +260,7 @@ export class Restorer {
         }
       });
     } finally {
-      await handles.closeAll();
+      handles.closeAll();
     }
   }
 
@@ -282,8 +294,8 @@ export class Restorer {
       if (n.type === 'socket') continue;
       try {
         const isLink = n.type === 'symlink';
-        if (root) await fsp.lchown(it.dest, n.uid, n.gid).catch(() => {});
-        if (!isLink) await fsp.chmod(it.dest, posixModeFromGo(n.mode, n.type));
+        if (root) { try { lchownSync(it.dest, n.uid, n.gid); } catch { /* as restic: best effort */ } }
+        if (!isLink) chmodSync(it.dest, posixModeFromGo(n.mode, n.type));
         setTimesNs(it.dest, parseTimeNs(n.atime || n.mtime), parseTimeNs(n.mtime), { noFollow: true });
       } catch (e) {
         this.err(it.dest, e as Error);
@@ -301,13 +313,26 @@ function typeBits(t: string): number {
   }
 }
 
-async function mkdirFresh(d: Buffer): Promise<void> {
+/**
+ * Remove a non-directory left at a path by an earlier restore (not rmSync: in Node 20 it costs
+ * ~0.3 ms per call even when nothing is there). A directory stays, and creating the entry fails.
+ */
+function unlinkIfExists(p: Buffer): void {
   try {
-    const st = await fsp.lstat(d);
+    unlinkSync(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EPERM') throw e;
+  }
+}
+
+function mkdirFresh(d: Buffer): void {
+  try {
+    const st = lstatSync(d);
     if (st.isDirectory()) return;
-    await fsp.rm(d, { force: true });
+    unlinkIfExists(d);
   } catch { /* does not exist */ }
-  await fsp.mkdir(d, { mode: 0o700 });
+  mkdirSync(d, { mode: 0o700 });
 }
 
 let zeros = Buffer.alloc(0);
@@ -317,43 +342,32 @@ function isZero(b: Buffer): boolean {
   return b.equals(zeros.subarray(0, b.length));
 }
 
-/** A small LRU of open file handles, so files are opened once per burst of writes. */
+/** A small LRU of open file descriptors, so files are opened once per burst of writes (synchronous pwrite). */
 class FileCache {
-  private open = new Map<number, { fh: Promise<fsp.FileHandle>; users: number }>();
+  private open = new Map<number, number>();
   constructor(private paths: Buffer[], private max = 64) {}
 
-  async write(file: number, data: Buffer, offset: number): Promise<void> {
-    let e = this.open.get(file);
-    if (e) {
+  write(file: number, data: Buffer, offset: number): void {
+    let fd = this.open.get(file);
+    if (fd !== undefined) {
       this.open.delete(file);
     } else {
       if (this.open.size >= this.max) {
-        for (const [k, old] of this.open) {
-          if (old.users > 0) continue;
-          this.open.delete(k);
-          await (await old.fh).close();
-          break;
-        }
+        const [k, old] = this.open.entries().next().value as [number, number];
+        this.open.delete(k);
+        closeSync(old);
       }
-      e = { fh: fsp.open(this.paths[file]!, fsc.O_WRONLY | fsc.O_NOFOLLOW), users: 0 };
+      fd = openSync(this.paths[file]!, fsc.O_WRONLY | fsc.O_NOFOLLOW);
     }
-    this.open.set(file, e);
-    e.users++;
-    try {
-      const fh = await e.fh;
-      let done = 0;
-      while (done < data.length) {
-        const { bytesWritten } = await fh.write(data, done, data.length - done, offset + done);
-        done += bytesWritten;
-      }
-    } finally {
-      e.users--;
-    }
+    this.open.set(file, fd);
+    let done = 0;
+    while (done < data.length) done += writeSync(fd, data, done, data.length - done, offset + done);
   }
 
-  async closeAll(): Promise<void> {
-    const all = [...this.open.values()];
+  closeAll(): void {
+    for (const fd of this.open.values()) {
+      try { closeSync(fd); } catch { /* already reported */ }
+    }
     this.open.clear();
-    for (const e of all) await (await e.fh).close().catch(() => {});
   }
 }
