@@ -18,6 +18,11 @@ export interface BackendProperties {
   connections: number;
   /** true when save() is atomic (no partial file ever visible under the final name) */
   atomicWrites: boolean;
+  /**
+   * true when save() itself proves the stored bytes equal the sent ones (Jottacloud: the server's
+   * md5 of what it stored must equal ours); otherwise packs are read back and hashed after saving
+   */
+  verifiedUploads?: boolean;
 }
 
 export interface Backend {

@@ -77,7 +77,8 @@ export class JottaBackend implements Backend {
 
   constructor(readonly location: string, opts: JottaBackendOptions = {}) {
     this.spec = parseJottaLocation(location);
-    this.properties = { connections: Math.max(1, opts.connections ?? 4), atomicWrites: true };
+    // save() checks the md5 the server computed over what it stored: no read-back download
+    this.properties = { connections: Math.max(1, opts.connections ?? 4), atomicWrites: true, verifiedUploads: true };
     this.hardDelete = !!opts.hardDelete;
     this.http = new Http(opts);
   }
