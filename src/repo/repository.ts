@@ -241,13 +241,14 @@ export class Repository {
   private async storePack(id: string, parts: Uint8Array[], size: number, blobs: PackedBlob[]): Promise<void> {
     const h = { type: 'data' as const, name: id };
     await this.backend.save(h, parts);
-    parts.length = 0;
-    // verify: the stored file must hash to its name before anything references it (backends that
-    // verify uploads themselves, by a server-computed md5, are not read back)
-    if (!this.backend.properties.verifiedUploads && !(await this.verifyStored(h, size))) {
+    // verify before anything references the pack: the stored file must equal the bytes whose
+    // SHA-256 is its name (compared byte for byte with what we sent: no second hash pass). Backends
+    // that prove it themselves (a server-computed md5) are not read back.
+    if (!this.backend.properties.verifiedUploads && !(await this.storedEquals(h, parts, size))) {
       await this.backend.remove(h).catch(() => {});
       throw new Error(`pack ${id}: verification after upload failed`);
     }
+    parts.length = 0;
     this.index.addPack(id, blobs);
     this.storedPacks.set(id, blobs);
     collectGarbage();
@@ -257,13 +258,26 @@ export class Repository {
   }
 
   /** re-read a stored file in 4 MiB slices and check its size and SHA-256 against its name */
-  async verifyStored(h: { type: 'data'; name: string }, size: number): Promise<boolean> {
+  /** the stored file has exactly these bytes (read back in 4 MiB ranges) */
+  private async storedEquals(h: { type: 'data'; name: string }, parts: readonly Uint8Array[], size: number): Promise<boolean> {
     const st = await this.backend.stat(h);
     if (st.size !== size) return false;
-    const hash = createHash('sha256');
     const step = 4 * 1024 * 1024;
-    for (let off = 0; off < size; off += step) hash.update(await this.backend.load(h, off, Math.min(step, size - off)));
-    return hash.digest('hex') === h.name;
+    let pi = 0;
+    let po = 0;
+    for (let off = 0; off < size; off += step) {
+      const got = await this.backend.load(h, off, Math.min(step, size - off));
+      let g = 0;
+      while (g < got.length) {
+        const p = parts[pi]!;
+        const n = Math.min(p.length - po, got.length - g);
+        if (Buffer.compare(got.subarray(g, g + n), p.subarray(po, po + n)) !== 0) return false;
+        g += n;
+        po += n;
+        if (po === p.length) { pi++; po = 0; }
+      }
+    }
+    return true;
   }
 
   private async writeIndex(): Promise<void> {

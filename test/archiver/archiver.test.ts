@@ -134,6 +134,26 @@ describe('archiver', () => {
     }
   });
 
+  it('a pack the backend stores wrongly is caught by the read-back, removed, and fails the snapshot', async () => {
+    const { src, repo } = await setup();
+    const be = repo.backend as MemoryBackend;
+    const save = be.save.bind(be);
+    // a backend that flips one byte of every data file it stores (a broken disk or driver)
+    const spy = vi.spyOn(be, 'save').mockImplementation(async (h, data) => {
+      if (h.type !== 'data') return save(h, data);
+      const whole = Buffer.concat(Array.isArray(data) ? data : [data as Uint8Array]);
+      whole[whole.length >> 1] ^= 0x40;
+      return save(h, whole);
+    });
+    try {
+      await expect(new Archiver(repo, { targets: [src] }).run()).rejects.toThrow(/pack [0-9a-f]{64}: verification after upload failed/);
+      expect(await be.list('data')).toEqual([]);
+      expect(await be.list('snapshots')).toEqual([]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('round trip through the memory backend with sparse and dedup content', async () => {
     const { dir, src, repo } = await setup();
     const fh = await fsp.open(path.join(src, 'sparse.img'), 'w');
