@@ -135,6 +135,8 @@ async function chunkFile(job: number, path: Buffer): Promise<void> {
     let size = 0;
     let eof = false;
     let pending: Promise<number> | null = null;
+    /** chunks emitted from buf are still referenced (no compaction in place) */
+    let shared = false;
     const startRead = () => {
       const want = Math.min(READ_SIZE, buf.length - end);
       pending = fh.read(buf, end, want, null).then((r) => r.bytesRead);
@@ -143,14 +145,18 @@ async function chunkFile(job: number, path: Buffer): Promise<void> {
       // room for a read: compact (only while no read is in flight) or grow
       if (!eof && pending === null) {
         if (buf.length - end < Math.min(READ_SIZE, 64 * 1024)) {
-          if (start > 0) {
+          if (start > 0 && !shared) {
             buf.copyWithin(0, start, end);
             end -= start;
             start = 0;
           } else {
-            const nb = Buffer.allocUnsafe(Math.max(buf.length * 2, max + 2 * READ_SIZE));
-            buf.copy(nb, 0, 0, end);
+            // emitted chunks still point into buf: move the unchunked rest to a fresh buffer
+            const nb = Buffer.allocUnsafe(Math.max(buf.length * 2, max + 2 * READ_SIZE, end - start + READ_SIZE));
+            buf.copy(nb, 0, start, end);
+            end -= start;
+            start = 0;
             buf = nb;
+            shared = false;
           }
         }
         startRead();
@@ -161,7 +167,9 @@ async function chunkFile(job: number, path: Buffer): Promise<void> {
         } else {
           const n = cdc.cut(buf, start, end);
           await room();
-          emit(job, seq++, Buffer.from(buf.subarray(start, start + n)));
+          // no copy: the chunk is a view of the read buffer, which is never compacted under it
+          emit(job, seq++, buf.subarray(start, start + n));
+          shared = true;
           start += n;
           continue;
         }

@@ -16,6 +16,7 @@ import { decodeTree, parseTimeNs, posixModeFromGo, type Node } from '../repo/tre
 import { mknodSync, setTimesNs } from '../native/native.js';
 import type { Matcher } from '../archiver/exclude.js';
 import { GcEvery } from '../util/gc.js';
+import { DecodePool } from '../repo/decodepool.js';
 
 export interface RestoreOptions {
   /** path inside the snapshot to restore (default "/") */
@@ -229,9 +230,10 @@ export class Restorer {
       }
     });
     const handles = new FileCache(this.files.map((f) => f.dest));
+    const pool = new DecodePool(this.repo.key);
     const gc = new GcEvery(64 * 1024 * 1024);
     try {
-      await mapLimit([...packs], this.o.connections ?? Math.max(2, this.repo.backend.properties.connections), async ([packId, blobs]) => {
+      await mapLimit([...packs], this.o.connections ?? Math.max(4, this.repo.backend.properties.connections), async ([packId, blobs]) => {
         const list = [...blobs.values()].sort((a, b) => a.loc.offset - b.loc.offset);
         // merge nearby blobs into ranges of at most 8 MiB
         let i = 0;
@@ -244,23 +246,29 @@ export class Restorer {
             j++;
           }
           const buf = await this.repo.backend.load({ type: 'data', name: packId }, start, end - start);
-          for (let k = i; k < j; k++) {
-            const b = list[k]!;
-            const stored = buf.subarray(b.loc.offset - start, b.loc.offset - start + b.loc.length);
-            const plain = this.repo.decodeBlob(stored, b.loc.id, b.loc, packId);
-            const zero = isZero(plain);
-            gc.add(plain.length + b.loc.length);
+          const group = list.slice(i, j);
+          // decrypt, decompress and verify in the decode workers; write here
+          const res = await pool.decode(buf, group.map((b) => ({
+            id: b.loc.id, offset: b.loc.offset - start, length: b.loc.length, uncompressedLength: b.loc.uncompressedLength,
+          })), { wantPlain: true });
+          group.forEach((b, k) => {
+            const r = res.results[k]!;
+            if (r.error) throw new RestoreError(`pack ${packId}: blob ${b.loc.id}: ${r.error}`);
+            const plain = r.plain ? Buffer.from(r.plain) : null;
+            const len = plain ? plain.length : r.zero ?? 0;
+            gc.add(len + b.loc.length);
             for (const t of b.targets) {
-              if (!zero) handles.write(t.file, plain, t.offset);
-              this.summary.bytes += plain.length;
-              this.o.progress?.bytes?.(plain.length);
+              if (plain) handles.write(t.file, plain, t.offset);
+              this.summary.bytes += len;
+              this.o.progress?.bytes?.(len);
             }
-          }
+          });
           i = j;
         }
       });
     } finally {
       handles.closeAll();
+      await pool.close();
     }
   }
 
@@ -335,12 +343,6 @@ function mkdirFresh(d: Buffer): void {
   mkdirSync(d, { mode: 0o700 });
 }
 
-let zeros = Buffer.alloc(0);
-function isZero(b: Buffer): boolean {
-  if (b.length === 0 || b[0] !== 0 || b[b.length - 1] !== 0) return false;
-  if (zeros.length < b.length) zeros = Buffer.alloc(Math.max(b.length, 1 << 20));
-  return b.equals(zeros.subarray(0, b.length));
-}
 
 /** A small LRU of open file descriptors, so files are opened once per burst of writes (synchronous pwrite). */
 class FileCache {
