@@ -4,6 +4,7 @@
  * a repository in which every blob a snapshot needs is indexed and present.
  */
 import type { Repository } from '../repo/repository.js';
+import { DecodePool } from '../repo/decodepool.js';
 import { mapLimit } from '../repo/repository.js';
 import { decodeIndex, type IndexFilePack } from '../repo/index.js';
 import type { PackedBlob } from '../repo/pack.js';
@@ -190,17 +191,32 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
       }
     }
     let repacked = 0;
-    await mapLimit(repack, 2, async (p) => {
-      o.progress?.('repack', repacked, repack.length);
-      await mutate('repack');
-      const bytes = await repo.backend.load({ type: 'data', name: p.id });
-      for (const b of p.blobs) {
-        if (!keepHere.has(`${p.id}:${b.type}:${b.id}`)) continue;
-        const plain = repo.decodeBlob(bytes.subarray(b.offset, b.offset + b.length), b.id, b, p.id);
-        await repo.saveBlobAgain(b.type, b.id, plain);
-      }
-      o.progress?.('repack', ++repacked, repack.length);
-    });
+    // Every kept blob is verified (decrypted, decompressed, hashed) in the decode workers, then its
+    // stored bytes are copied into the new pack as they are: same key, same ciphertext, no second
+    // encryption. Only --repack-uncompressed needs the plaintext, to compress it.
+    const recompress = (b: PackedBlob) => !!o.repackUncompressed && repo.version >= 2 && b.uncompressedLength === 0;
+    const pool = new DecodePool(repo.key);
+    try {
+      await mapLimit(repack, 3, async (p) => {
+        o.progress?.('repack', repacked, repack.length);
+        await mutate('repack');
+        const bytes = await repo.backend.load({ type: 'data', name: p.id });
+        const mine = p.blobs.filter((b) => keepHere.has(`${p.id}:${b.type}:${b.id}`));
+        const stored = mine.map((b) => (recompress(b) ? null : Buffer.from(bytes.subarray(b.offset, b.offset + b.length))));
+        const res = await pool.decode(bytes, mine, { wantPlain: mine.some(recompress) });
+        for (let i = 0; i < mine.length; i++) {
+          const b = mine[i]!;
+          const r = res.results[i]!;
+          if (r.error) throw new PruneError(`pack ${p.id}: blob ${b.id}: ${r.error}; run "jbackup check --read-data" and "jbackup repair index"`);
+          const st = stored[i];
+          if (st) await repo.addStoredBlob(b.type, b.id, st, b.uncompressedLength, true);
+          else await repo.saveBlobAgain(b.type, b.id, r.plain ? Buffer.from(r.plain) : Buffer.alloc(r.zero ?? 0));
+        }
+        o.progress?.('repack', ++repacked, repack.length);
+      });
+    } finally {
+      await pool.close();
+    }
     await mutate('repack-flush');
     await repo.flush();
   }
