@@ -96,6 +96,27 @@ export async function checkRepository(repo: Repository, o: CheckOptions = {}): P
   }
   for (const id of packFiles.keys()) if (!packsInIndex.has(id)) hint(`data/${id}`, 'pack is not referenced in any index (orphan; prune removes it)');
 
+  // read data: runs in the decode workers while the main thread walks the trees below
+  let packsRead = 0;
+  const readDataDone = (async () => {
+    if (o.readData) {
+      const all = [...packFiles.keys()].filter((p) => packsInIndex.has(p)).sort();
+      const sel = selectPacks(all, packFiles, o.readData);
+      const pool = new DecodePool(repo.key);
+      try {
+        // one pack per core in the workers plus one being read
+        await mapLimit(sel, Math.max(3, repo.backend.properties.connections), async (id) => {
+          await readPack(repo, pool, id, packsInIndex.get(id)!, err);
+          packsRead++;
+          o.progress?.packRead?.(packsRead, sel.length);
+        });
+      } finally {
+        await pool.close();
+      }
+    }
+  })();
+  readDataDone.catch(() => {}); // awaited after the walk
+
   // snapshots and trees
   const snapshots = await repo.backend.list('snapshots');
   const roots: string[] = [];
@@ -139,23 +160,7 @@ export async function checkRepository(repo: Repository, o: CheckOptions = {}): P
     }
   }
 
-  // read data
-  let packsRead = 0;
-  if (o.readData) {
-    const all = [...packFiles.keys()].filter((p) => packsInIndex.has(p)).sort();
-    const sel = selectPacks(all, packFiles, o.readData);
-    const pool = new DecodePool(repo.key);
-    try {
-      // one pack per core in the workers plus one being read
-      await mapLimit(sel, Math.max(3, repo.backend.properties.connections), async (id) => {
-        await readPack(repo, pool, id, packsInIndex.get(id)!, err);
-        packsRead++;
-        o.progress?.packRead?.(packsRead, sel.length);
-      });
-    } finally {
-      await pool.close();
-    }
-  }
+  await readDataDone;
 
   return {
     problems, packs: packFiles.size, snapshots: snapshots.length, trees: trees.size, packsRead,
