@@ -42,6 +42,11 @@ export interface Backend {
    * space at once; prune uses it, since freeing space is its purpose.
    */
   remove(h: Handle, opts?: RemoveOptions): Promise<void>;
+  /**
+   * optional: true when the stored file equals `parts` byte for byte (a backend-specific read-back
+   * that avoids allocating the whole file again); the repository falls back to load() and compare
+   */
+  verifySaved?(h: Handle, parts: readonly Uint8Array[], size: number): Promise<boolean>;
   close(): Promise<void>;
 }
 

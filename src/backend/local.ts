@@ -15,6 +15,7 @@ function isENOENT(e: unknown): boolean {
  * and the file made read-only (0400), as restic 0.14 does.
  */
 const STAGE_SIZE = 1024 * 1024;
+const VERIFY_READ = 2 * 1024 * 1024;
 const COALESCE_BELOW = 256 * 1024;
 
 export class LocalBackend implements Backend {
@@ -165,6 +166,42 @@ export class LocalBackend implements Backend {
       }
     }
     return out;
+  }
+
+  async verifySaved(h: Handle, parts: readonly Uint8Array[], size: number): Promise<boolean> {
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(this.p(h), 'r');
+    } catch (e) {
+      if (isENOENT(e)) return false;
+      throw e;
+    }
+    try {
+      if ((await fh.stat()).size !== size) return false;
+      // one reused buffer, read in order and compared with the parts that were written
+      const buf = Buffer.allocUnsafe(Math.min(size, VERIFY_READ) || 1);
+      let pi = 0;
+      let po = 0;
+      let pos = 0;
+      while (pos < size) {
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+        if (bytesRead === 0) return false;
+        let g = 0;
+        while (g < bytesRead) {
+          const p = parts[pi];
+          if (!p) return false;
+          const n = Math.min(p.length - po, bytesRead - g);
+          if (Buffer.compare(buf.subarray(g, g + n), p.subarray(po, po + n)) !== 0) return false;
+          g += n;
+          po += n;
+          if (po === p.length) { pi++; po = 0; }
+        }
+        pos += bytesRead;
+      }
+      return true;
+    } finally {
+      await fh.close();
+    }
   }
 
   async remove(h: Handle): Promise<void> {

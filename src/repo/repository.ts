@@ -258,6 +258,7 @@ export class Repository {
   /** re-read a stored file in 4 MiB slices and check its size and SHA-256 against its name */
   /** the stored file has exactly these bytes (read back in 4 MiB ranges) */
   private async storedEquals(h: { type: 'data'; name: string }, parts: readonly Uint8Array[], size: number): Promise<boolean> {
+    if (this.backend.verifySaved) return this.backend.verifySaved(h, parts, size);
     const st = await this.backend.stat(h);
     if (st.size !== size) return false;
     const step = 4 * 1024 * 1024;

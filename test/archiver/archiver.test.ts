@@ -28,12 +28,17 @@ async function setup() {
 describe('archiver', () => {
   it('an unchanged re-run reads no file contents and adds no data', async () => {
     const { src, repo } = await setup();
-    const first = await new Archiver(repo, { targets: [src] }).run();
+    // "." (from inside src): the snapshot holds no ancestor directories, whose mtimes other test
+    // files running in parallel may change (that would rightly give new trees)
+    const cwd = process.cwd();
+    process.chdir(src);
+    const first = await new Archiver(repo, { targets: ['.'] }).run().finally(() => process.chdir(cwd));
     expect(first.files_new).toBe(3);
     expect(first.data_blobs).toBeGreaterThan(10);
     const spy = vi.spyOn(ChunkPool.prototype, 'dispatch');
     try {
-      const second = await new Archiver(repo, { targets: [src] }).run();
+      process.chdir(src);
+      const second = await new Archiver(repo, { targets: ['.'] }).run().finally(() => process.chdir(cwd));
       expect(spy).not.toHaveBeenCalled();
       expect(second.parent).toBe(first.snapshot_id);
       expect(second.files_unmodified).toBe(3);

@@ -26,3 +26,31 @@ it('local backend uses restic\'s layout, read-only files, and ignores temp files
   await fsp.writeFile(path.join(root, 'data', name.slice(0, 2), `${name}-tmp-123`), 'partial');
   expect((await be.list('data')).map((f) => f.name)).toEqual([name]);
 });
+
+it('local backend: many small parts are written in order, and verifySaved compares the stored bytes with them', async () => {
+  const root = path.join(await tmpDir('local-verify'), 'repo');
+  const be = new LocalBackend(root);
+  await be.create();
+  // thousands of small parts (as a pack of small blobs arrives) plus big ones, across the 1 MiB stage
+  const parts: Buffer[] = [];
+  for (let i = 0; i < 3000; i++) parts.push(randomBytes(1 + (i * 37) % 1500));
+  parts.splice(1000, 0, randomBytes(600 * 1024));
+  parts.push(randomBytes(3 * 1024 * 1024));
+  const whole = Buffer.concat(parts);
+  const name = createHash('sha256').update(whole).digest('hex');
+  const h = { type: 'data' as const, name };
+  await be.save(h, parts);
+  expect((await be.load(h)).equals(whole)).toBe(true);
+  expect(await be.verifySaved(h, parts, whole.length)).toBe(true);
+  // a different byte anywhere, a shorter file, a missing file: all false
+  const file = path.join(root, 'data', name.slice(0, 2), name);
+  await fsp.chmod(file, 0o600);
+  const bad = Buffer.from(whole);
+  bad[2_500_000] ^= 1;
+  await fsp.writeFile(file, bad);
+  expect(await be.verifySaved(h, parts, whole.length)).toBe(false);
+  await fsp.writeFile(file, whole.subarray(0, whole.length - 1));
+  expect(await be.verifySaved(h, parts, whole.length)).toBe(false);
+  await fsp.rm(file);
+  expect(await be.verifySaved(h, parts, whole.length)).toBe(false);
+});
