@@ -11,7 +11,7 @@ import { closeSync, fstatSync, openSync, promises as fsp, readSync } from 'node:
 import { createHash } from 'node:crypto';
 import { FastCDC, type ChunkerParams } from '../chunker/fastcdc.js';
 import { makeMasterKey, sealParts } from '../crypto/crypto.js';
-import { zstdCompress, type CompressionMode } from '../repo/zstd.js';
+import { zstdCompressScratch, type CompressionMode } from '../repo/zstd.js';
 import { GcEvery } from '../util/gc.js';
 
 export interface WorkerInit {
@@ -71,7 +71,7 @@ function encode(job: number, seq: number, want: boolean): void {
   let plain: Buffer = chunk;
   let ulen = 0;
   if (init.compression !== 'off') {
-    plain = zstdCompress(chunk, init.compression);
+    plain = zstdCompressScratch(chunk, init.compression);
     ulen = chunk.length;
   }
   const { iv, ct, mac } = sealParts(key, plain);
