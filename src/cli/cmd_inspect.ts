@@ -5,7 +5,7 @@ import { dumpFile, dumpTar } from '../maintenance/dump.js';
 import { repairIndex } from '../maintenance/repair.js';
 import { UserError } from '../repo/errors.js';
 import type { SnapshotWithId } from '../repo/snapshot.js';
-import { lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';
+import { lockAndLoadIndex, lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';
 import { formatBytes } from './progress.js';
 import type { Repository } from '../repo/repository.js';
 import { setExitCode } from './exit.js';
@@ -14,9 +14,10 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 async function withRepo<T>(g: GlobalOpts, exclusive: boolean | null, fn: (r: Repository) => Promise<T>): Promise<T> {
   const repo = await openRepo(g);
-  const lock = exclusive === null ? null : await lockRepo(repo, exclusive, g);
+  let lock = null;
+  if (exclusive === null) await repo.loadIndex();
+  else lock = await lockAndLoadIndex(repo, exclusive, g);
   try {
-    await repo.loadIndex();
     return await fn(repo);
   } finally {
     await unlockRepo(lock);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { makeMatcher } from '../archiver/exclude.js';
 import { UserError } from '../repo/errors.js';
 import { Restorer } from '../restorer/restorer.js';
-import { lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';
+import { lockAndLoadIndex, openRepo, unlockRepo, type GlobalOpts } from './global.js';
 import { formatBytes, Progress } from './progress.js';
 import { setExitCode } from './exit.js';
 
@@ -35,11 +35,10 @@ export function register(program: Command, g: () => GlobalOpts): void {
       const snapRef = colon >= 0 ? ref.slice(0, colon) : ref;
       const subpath = colon >= 0 ? ref.slice(colon + 1) : undefined;
       const repo = await openRepo(opts);
-      const lock = await lockRepo(repo, false, opts);
+      const lock = await lockAndLoadIndex(repo, false, opts);
       const mode = opts.json ? 'json' : process.stderr.isTTY && !opts.quiet ? 'tty' : 'none';
       const progress = new Progress(mode);
       try {
-        await repo.loadIndex();
         const snap = await repo.findSnapshot(snapRef, { host: o.host, paths: o.path, tags: o.tag.flatMap((t) => t.split(',')) });
         if (!opts.json && !opts.quiet) process.stdout.write(`restoring snapshot ${snap.id.slice(0, 8)} of ${JSON.stringify(snap.paths)} at ${snap.time} by ${snap.username}@${snap.hostname} to ${target}\n`);
         progress.start();

@@ -5,7 +5,7 @@ import { makeMatcher, parseExcludeFile } from '../archiver/exclude.js';
 import { scan } from '../archiver/scanner.js';
 import { UserError } from '../repo/errors.js';
 import { parseCompression } from '../repo/zstd.js';
-import { lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';
+import { lockAndLoadIndex, openRepo, unlockRepo, type GlobalOpts } from './global.js';
 import { Progress, formatBytes } from './progress.js';
 import { setExitCode } from './exit.js';
 
@@ -50,12 +50,11 @@ export function register(program: Command, g: () => GlobalOpts): void {
       const matcher = makeMatcher(excludes, iexcludes);
       const compression = parseCompression(o.compression ?? 'auto');
       const repo = await openRepo(opts, { compression });
-      const lock = await lockRepo(repo, false, opts);
+      const lock = await lockAndLoadIndex(repo, false, opts);
       const mode = opts.json ? 'json' : process.stderr.isTTY && !opts.quiet ? 'tty' : 'none';
       const progress = new Progress(mode);
       const stopScan = { stop: false };
       try {
-        await repo.loadIndex();
         const parent = o.parent ? await repo.findSnapshot(o.parent) : undefined;
         if (mode !== 'none') {
           void scan(targets, matcher, (f, b) => { progress.c.totalFiles += f; progress.c.totalBytes += b; }, stopScan)

@@ -142,6 +142,24 @@ export async function lockRepo(repo: Repository, exclusive: boolean, g: GlobalOp
   held.add(l);
   return l;
 }
+/**
+ * Lock, and load the index during the lock's 200 ms settle wait; once the lock holds, the index
+ * is loaded again if its files changed meanwhile (a prune finishing between load and lock).
+ */
+export async function lockAndLoadIndex(repo: Repository, exclusive: boolean, g: GlobalOpts): Promise<Lock | null> {
+  if (g.noLock) {
+    await repo.loadIndex();
+    return null;
+  }
+  const l = await Lock.acquire(repo, exclusive, 200, () => repo.loadIndex());
+  held.add(l);
+  if (!(await repo.indexCurrent())) {
+    repo.resetIndex();
+    await repo.loadIndex();
+  }
+  return l;
+}
+
 export async function unlockRepo(l: Lock | null): Promise<void> {
   if (!l) return;
   held.delete(l);

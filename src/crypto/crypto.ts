@@ -3,7 +3,7 @@
  * The MAC covers the ciphertext only; its one-time key is r || AES-128_k(IV). Pure, no I/O.
  * Hot path: node:crypto for AES, libsodium (sodium-native) for Poly1305.
  */
-import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);

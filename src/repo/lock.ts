@@ -55,11 +55,16 @@ export class Lock {
   private refreshing: Promise<void> = Promise.resolve();
   private constructor(private repo: Repository, private id: string, readonly exclusive: boolean) {}
 
-  static async acquire(repo: Repository, exclusive: boolean, waitMs = 200): Promise<Lock> {
+  /**
+   * Create a lock file, wait `waitMs`, and check that no conflicting lock appeared meanwhile.
+   * `duringWait` runs concurrently with the wait (read-only work, e.g. loading the index; the caller
+   * must re-validate what it read once the lock holds).
+   */
+  static async acquire(repo: Repository, exclusive: boolean, waitMs = 200, duringWait?: () => Promise<void>): Promise<Lock> {
     await Lock.checkOthers(repo, exclusive);
     const id = await Lock.write(repo, exclusive);
-    await new Promise((r) => setTimeout(r, waitMs));
     try {
+      await Promise.all([new Promise((r) => setTimeout(r, waitMs)), duringWait?.()]);
       await Lock.checkOthers(repo, exclusive, id);
     } catch (e) {
       await repo.backend.remove({ type: 'locks', name: id }).catch(() => {});

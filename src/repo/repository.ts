@@ -22,7 +22,7 @@ const MAX_KEYS = 20;
 const INDEX_FLUSH_PACKS = 64;
 
 export class Repository {
-  readonly index = new MasterIndex();
+  index = new MasterIndex();
   /** packs in each index file, for check/prune */
   readonly indexFiles = new Map<string, string[]>();
   packSize: number;
@@ -138,6 +138,17 @@ export class Repository {
   }
 
   // ---------- index ----------
+
+  /** true when the index files are still those loaded (index files are immutable, named by content) */
+  async indexCurrent(): Promise<boolean> {
+    return sameSet((await this.backend.list('index')).map((f) => f.name), [...this.indexFiles.keys()]);
+  }
+
+  /** forget the loaded index (before loading it again) */
+  resetIndex(): void {
+    this.index = new MasterIndex();
+    this.indexFiles.clear();
+  }
 
   async loadIndex(): Promise<void> {
     const files = await this.backend.list('index');
