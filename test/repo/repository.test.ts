@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { MemoryBackend } from '../../src/backend/memory.js';
+import { Repository } from '../../src/repo/repository.js';
+import { Lock } from '../../src/repo/lock.js';
+
+const KDF = { N: 1024, r: 8, p: 1 };
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('repository index loading under a lock', () => {
+  it('an index loaded during the lock wait is re-validated: a change in between is noticed and reloaded', async () => {
+    const be = new MemoryBackend();
+    const a = await Repository.init(be, Buffer.from('pw'), { kdf: KDF });
+    const first = Buffer.from('first blob');
+    await a.saveBlob('data', sha(first), first);
+    await a.flush();
+
+    const b = await Repository.open(be, Buffer.from('pw'));
+    // while b's lock settles and b loads the index, another process (a) adds an index file
+    const second = Buffer.from('second blob');
+    const lock = await Lock.acquire(b, false, 50, async () => {
+      await b.loadIndex();
+      await a.saveBlob('data', sha(second), second);
+      await a.flush();
+    });
+    try {
+      expect(b.index.has('data', sha(first))).toBe(true);
+      expect(b.index.has('data', sha(second))).toBe(false);
+      expect(await b.indexCurrent()).toBe(false);
+      b.resetIndex();
+      await b.loadIndex();
+      expect(await b.indexCurrent()).toBe(true);
+      expect(b.index.has('data', sha(second))).toBe(true);
+    } finally {
+      await lock.release();
+    }
+  });
+
+  it('a failure while loading during the wait removes the lock file', async () => {
+    const be = new MemoryBackend();
+    const r = await Repository.init(be, Buffer.from('pw'), { kdf: KDF });
+    await expect(Lock.acquire(r, false, 10, async () => { throw new Error('index broken'); })).rejects.toThrow('index broken');
+    expect(await be.list('locks')).toEqual([]);
+  });
+});
