@@ -2,6 +2,7 @@
  * jbackup_native: tiny N-API addon providing syscalls Node's fs lacks:
  *   utimens(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec, noFollow)
  *   mknod(path, mode, dev)
+ *   mmapThreshold(bytes): glibc mallopt(M_MMAP_THRESHOLD); false where unavailable
  */
 #define _GNU_SOURCE 1
 #include <node_api.h>
@@ -16,6 +17,9 @@
 #include <sys/time.h>
 #include <sys/types.h>
 #include <unistd.h>
+#if defined(__GLIBC__) || defined(__linux__)
+#include <malloc.h>
+#endif
 
 static const char *errno_name(int e) {
   switch (e) {
@@ -220,10 +224,33 @@ static napi_value js_mknod(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * Fix glibc's mmap threshold. By default it rises to the largest freed mmapped block (up to
+ * 32 MiB), after which multi-MiB chunk and pack buffers come from per-thread arenas and freed
+ * memory is not returned to the OS: RSS grew by ~100 MiB on a backup.
+ */
+static napi_value js_mmap_threshold(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_value result;
+  int64_t bytes = 0;
+  int ok = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return NULL;
+  if (napi_get_value_int64(env, argv[0], &bytes) != napi_ok) return NULL;
+#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
+  ok = mallopt(M_MMAP_THRESHOLD, (int)bytes) == 1;
+#else
+  (void)bytes;
+#endif
+  napi_get_boolean(env, ok, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "utimens", NULL, js_utimens, NULL, NULL, NULL, napi_enumerable, NULL },
     { "mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "mmapThreshold", NULL, js_mmap_threshold, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok)
     return NULL;

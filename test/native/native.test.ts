@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { hasNative, mknodSync, nativeLoadError, setTimesNs, splitNs } from '../../src/native/native.js';
+import { hasNative, mknodSync, nativeLoadError, setMmapThreshold, setTimesNs, splitNs } from '../../src/native/native.js';
 
 type NativeModule = typeof import('../../src/native/native.js');
 
@@ -100,6 +100,11 @@ describe('native addon', () => {
     const ns = TIMES[2]![1];
     setTimesNs(name, ns, ns, { noFollow: true });
     expect(fs.lstatSync(name, { bigint: true }).mtimeNs).toBe(ns);
+  });
+
+  it.runIf(process.platform === 'linux')('sets glibc\'s mmap threshold', () => {
+    if (!hasNative) return;
+    expect(setMmapThreshold(2 * 1024 * 1024)).toBe(true);
   });
 
   it('creates a FIFO', () => {
