@@ -197,7 +197,7 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
     const recompress = (b: PackedBlob) => !!o.repackUncompressed && repo.version >= 2 && b.uncompressedLength === 0;
     const pool = new DecodePool(repo.key);
     try {
-      await mapLimit(repack, 3, async (p) => {
+      await mapLimit(repack, 2, async (p) => {
         o.progress?.('repack', repacked, repack.length);
         await mutate('repack');
         const bytes = await repo.backend.load({ type: 'data', name: p.id });
