@@ -9,6 +9,8 @@
  *   uint64s    -> plain decimal integers (bigint here, never JS numbers)
  */
 
+import { isUtf8 } from 'node:buffer';
+
 /** Go os.FileMode bits. */
 export const GoMode = {
   Dir: 0x80000000,
@@ -1120,6 +1122,116 @@ function decodeNode(src: Uint8Array, v: JVal): Node {
  * Go-unquoted, unknown fields are ignored, missing ones get Go's zero values. Node order is kept.
  */
 export function decodeTree(bytes: Uint8Array): Node[] {
+  return decodeTreeFast(bytes) ?? decodeTreeExact(bytes);
+}
+
+/** keys a node may have for the fast path (what restic writes for files and directories) */
+const FAST_KEYS = new Set(['name', 'type', 'mode', 'mtime', 'atime', 'ctime', 'uid', 'gid', 'user', 'group', 'inode', 'device_id', 'size', 'links', 'content', 'subtree']);
+const U32 = 0xffffffff;
+
+/** a number of 16+ digits outside strings: JSON.parse might round it */
+function hasLongNumber(b: Uint8Array): boolean {
+  let run = 0;
+  let inStr = false;
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (inStr) {
+      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inStr = false;
+      continue;
+    }
+    if (c === 0x22) { inStr = true; run = 0; continue; }
+    if (c >= 0x30 && c <= 0x39) { if (++run >= 16) return true; } else run = 0;
+  }
+  return false;
+}
+
+/**
+ * The common case through the native JSON.parse: exact lower-case keys from FAST_KEYS only, no
+ * number that could lose precision, valid UTF-8. Returns null whenever anything is unusual; the
+ * exact parser then decides (and reports errors) with Go's full semantics.
+ */
+export function decodeTreeFast(bytes: Uint8Array): Node[] | null {
+  if (!isUtf8(bytes) || hasLongNumber(bytes)) return null;
+  let root: unknown;
+  try {
+    root = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (typeof root !== 'object' || root === null || Array.isArray(root)) return null;
+  for (const k of Object.keys(root)) if (k !== 'nodes') return null;
+  const list = (root as { nodes?: unknown }).nodes;
+  if (list === undefined || list === null) return [];
+  if (!Array.isArray(list)) return null;
+  const uint = (v: unknown, max: number): number | null => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max ? v : null);
+  const out: Node[] = [];
+  for (const o of list as unknown[]) {
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) return null;
+    const r = o as Record<string, unknown>;
+    for (const k of Object.keys(r)) if (!FAST_KEYS.has(k)) return null;
+    const strOr = (k: string): string | undefined | null => {
+      const v = r[k];
+      if (v === undefined || v === null) return undefined;
+      return typeof v === 'string' ? v : null;
+    };
+    const name = strOr('name');
+    const type = strOr('type');
+    const user = strOr('user');
+    const group = strOr('group');
+    if (name === null || type === null || user === null || group === null) return null;
+    const times: string[] = [];
+    for (const k of ['mtime', 'atime', 'ctime']) {
+      const t = strOr(k);
+      if (t === null) return null;
+      if (t === undefined) times.push(ZERO_TIME);
+      else {
+        parseTimeNs(t); // validate, as Go's decoder does
+        times.push(t);
+      }
+    }
+    const num = (k: string, max: number): number | null => (r[k] === undefined || r[k] === null ? 0 : uint(r[k], max));
+    const mode = num('mode', U32);
+    const uid = num('uid', U32);
+    const gid = num('gid', U32);
+    if (mode === null || uid === null || gid === null) return null;
+    const node: Node = {
+      name: name === undefined ? Buffer.alloc(0) : Buffer.from(goUnquote(Buffer.from(name, 'utf8'))),
+      type: (type ?? '') as NodeType, mode, mtime: times[0]!, atime: times[1]!, ctime: times[2]!, uid, gid,
+    };
+    if (user) node.user = user;
+    if (group) node.group = group;
+    for (const [k, prop] of [['inode', 'inode'], ['device_id', 'deviceId'], ['size', 'size'], ['links', 'links']] as const) {
+      const n = num(k, Number.MAX_SAFE_INTEGER);
+      if (n === null) return null;
+      if (n) node[prop] = BigInt(n);
+    }
+    const content = r['content'];
+    if (content === undefined || content === null) node.content = null;
+    else if (Array.isArray(content)) {
+      const ids: string[] = [];
+      for (const c of content) {
+        if (typeof c !== 'string') return null;
+        const id = c.toLowerCase();
+        if (!ID_RE.test(id)) return null;
+        ids.push(id);
+      }
+      node.content = ids;
+    } else return null;
+    const sub = r['subtree'];
+    if (sub !== undefined && sub !== null) {
+      if (typeof sub !== 'string') return null;
+      const id = sub.toLowerCase();
+      if (!ID_RE.test(id)) return null;
+      node.subtree = id;
+    }
+    out.push(node);
+  }
+  return out;
+}
+
+/** The exact parser: Go's encoding/json semantics (case-insensitive keys, exact uint64s, …). */
+export function decodeTreeExact(bytes: Uint8Array): Node[] {
   const root = parseJson(bytes);
   if (root.k !== 'obj') throw new TypeError('tree: top-level value is not an object');
   const nodes = fieldMap(root).get('nodes');

@@ -6,6 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   decodeTree,
+  decodeTreeExact,
+  decodeTreeFast,
   encodeTree,
   formatTimeFromNs,
   formatTimeNs,
@@ -277,6 +279,58 @@ describe('tree encoding', () => {
     );
     const back = decodeTree(encodeTree([full]));
     expect(encodeTree(back).equals(encodeTree([full]))).toBe(true);
+  });
+
+  it('the JSON.parse fast path decodes exactly as the Go-semantics parser (random trees and odd JSON)', () => {
+    let seed = 12345;
+    const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % n; };
+    const hex = () => createHash('sha256').update(String(rnd(1e9))).digest('hex');
+    const names = ['a', 'Ärger', 'x\\y', 'tab\there', 'nul\u0001', 'emoji 😀', 'q"uote', '💾'.repeat(60)];
+    let fast = 0;
+    for (let t = 0; t < 50; t++) {
+      const nodes: Node[] = [];
+      const count = rnd(20);
+      for (let i = 0; i < count; i++) {
+        const dir = rnd(3) === 0;
+        const n = baseNode(`${names[rnd(names.length)]}-${i}`, dir ? { type: 'dir', subtree: hex(), content: null } : { content: Array.from({ length: rnd(4) }, hex) });
+        n.mode = rnd(2) ? 0o644 : (0x80000000 | 0o755) >>> 0;
+        n.uid = rnd(2) ? 0 : 4294967295;
+        n.inode = rnd(3) === 0 ? (1n << 60n) + BigInt(rnd(1000)) : BigInt(rnd(1e6));
+        n.size = BigInt(rnd(1e9));
+        if (rnd(2)) n.user = 'root';
+        n.mtime = formatTimeNs(BigInt(rnd(4e9)), rnd(1e9));
+        nodes.push(n);
+      }
+      const enc = encodeTree(nodes);
+      const f = decodeTreeFast(enc);
+      if (f) fast++;
+      expect(decodeTree(enc)).toEqual(decodeTreeExact(enc));
+      if (f) expect(f).toEqual(decodeTreeExact(enc));
+    }
+    // trees without inodes ≥ 2^53 take the fast path
+    expect(fast).toBeGreaterThan(5);
+    // long digit runs inside strings (hex ids) do not matter; a long number outside does
+    const digits = `{"nodes":[{"name":"a","content":["1234567890123456789${'a'.repeat(45)}"]}]}`;
+    expect(decodeTreeFast(B(digits))).not.toBeNull();
+    expect(decodeTreeFast(B(`{"nodes":[{"name":"a\\"","size":12345678901234567}]}`))).toBeNull();
+    // inputs the fast path must hand over to the exact parser (or agree with it)
+    const id = 'AB'.repeat(32);
+    for (const json of [
+      `{"nodes":[{"Name":"a","type":"file","content":["${id}"]}]}`,
+      `{"nodes":[{"name":"a","name":"b","content":null}]}`,
+      `{"nodes":[{"name":"a","extra":1}],"more":2}`,
+      `{"NODES":[{"name":"a"}]}`,
+      `{"nodes":[{"name":"a","size":12345678901234567}]}`,
+      `{"nodes":[{"name":"a","mode":null,"uid":null,"user":null,"subtree":null,"content":null}]}`,
+      `{"nodes":[{"name":"link","type":"symlink","linktarget":"t"}]}`,
+      `{"nodes":[{"name":"a","subtree":"${id}"}]}`,
+    ]) {
+      expect(decodeTree(B(json))).toEqual(decodeTreeExact(B(json)));
+    }
+    for (const bad of [`{"nodes":[{"name":"a","uid":-1}]}`, `{"nodes":[{"name":"a","content":["xyz"]}]}`, `{"nodes":[{"name":"a","mtime":"yesterday"}]}`, `{"nodes":{}}`]) {
+      expect(() => decodeTree(B(bad))).toThrow();
+      expect(() => decodeTreeExact(B(bad))).toThrow();
+    }
   });
 
   it('keeps uint64 values exact above 2^53', () => {
