@@ -329,8 +329,9 @@ export class Archiver {
   private unchanged(n: Node, p: Node): boolean {
     if (p.type !== 'file' || n.type !== 'file') return false;
     if ((p.size ?? 0n) !== (n.size ?? 0n)) return false;
-    if (parseTimeNs(p.mtime) !== parseTimeNs(n.mtime)) return false;
-    if (parseTimeNs(p.ctime) !== parseTimeNs(n.ctime)) return false;
+    // same string (same zone, the usual case) means the same instant; otherwise compare instants
+    if (p.mtime !== n.mtime && parseTimeNs(p.mtime) !== parseTimeNs(n.mtime)) return false;
+    if (p.ctime !== n.ctime && parseTimeNs(p.ctime) !== parseTimeNs(n.ctime)) return false;
     if ((p.inode ?? 0n) !== (n.inode ?? 0n)) return false;
     return (p.content ?? []).every((id) => this.repo.index.has('data', id));
   }

@@ -763,7 +763,9 @@ const RFC3339_RE =
   /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
 
 /** Parses RFC 3339 (0–9+ fraction digits, Z or ±hh:mm) to nanoseconds since the epoch. */
-export function parseTimeNs(s: string): bigint {
+interface TimeParts { y: number; mo: number; d: number; h: number; mi: number; sec: number; frac: string | undefined; off: number }
+
+function parseTimeParts(s: string): TimeParts {
   const m = RFC3339_RE.exec(s);
   if (!m) throw new SyntaxError(`parseTimeNs: not an RFC 3339 time: ${JSON.stringify(s)}`);
   const y = +m[1]!;
@@ -776,8 +778,6 @@ export function parseTimeNs(s: string): bigint {
   const dim = mo === 2 && isLeap(y) ? 29 : DAYS_IN_MONTH[mo]!;
   if (d < 1 || d > dim) throw new RangeError(`parseTimeNs: day out of range: ${s}`);
   if (h > 23 || mi > 59 || sec > 59) throw new RangeError(`parseTimeNs: time out of range: ${s}`);
-  let frac = 0n;
-  if (m[7] !== undefined) frac = BigInt(m[7].slice(0, 9).padEnd(9, '0'));
   let off = 0;
   if (m[8] === undefined) {
     const oh = +m[10]!;
@@ -785,6 +785,17 @@ export function parseTimeNs(s: string): bigint {
     if (om > 59) throw new RangeError(`parseTimeNs: offset out of range: ${s}`);
     off = (oh * 3600 + om * 60) * (m[9] === '-' ? -1 : 1);
   }
+  return { y, mo, d, h, mi, sec, frac: m[7], off };
+}
+
+/** Throws as parseTimeNs does, without computing the value (decoders validate every time). */
+export function validateTime(s: string): void {
+  parseTimeParts(s);
+}
+
+export function parseTimeNs(s: string): bigint {
+  const { y, mo, d, h, mi, sec, frac: f, off } = parseTimeParts(s);
+  const frac = f !== undefined ? BigInt(f.slice(0, 9).padEnd(9, '0')) : 0n;
   const secs = BigInt(daysFromCivil(y, mo, d)) * 86400n + BigInt(h * 3600 + mi * 60 + sec - off);
   return secs * NS_PER_S + frac;
 }
@@ -1041,7 +1052,7 @@ function decodeNode(src: Uint8Array, v: JVal): Node {
   const time = (k: string): string => {
     const t = str(k);
     if (t === undefined) return ZERO_TIME;
-    parseTimeNs(t); // validate, as Go's decoder does
+    validateTime(t); // as Go's decoder does
     return t;
   };
   const nameJ = getStr(f.get('name'), 'name');
@@ -1186,7 +1197,7 @@ export function decodeTreeFast(bytes: Uint8Array): Node[] | null {
       if (t === null) return null;
       if (t === undefined) times.push(ZERO_TIME);
       else {
-        parseTimeNs(t); // validate, as Go's decoder does
+        validateTime(t); // as Go's decoder does
         times.push(t);
       }
     }
