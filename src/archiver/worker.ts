@@ -36,7 +36,29 @@ if (process.env['JBACKUP_DEBUG_MEM']) {
 }
 
 const gc = new GcEvery(8 * 1024 * 1024, 'minor');
-const pending = new Map<string, { chunk: Buffer; id: string }>();
+const pending = new Map<string, { chunk: Buffer; id: string; lease?: Lease }>();
+
+/**
+ * Read buffers for large files are recycled: a buffer goes back to the free list once its file is
+ * done and every chunk view into it has been encoded (or found to be a duplicate). Allocating one
+ * per file made ~500 MiB of garbage per 500 MiB backed up.
+ */
+interface Lease { buf: Buffer; refs: number; done: boolean }
+const freeBuffers: Buffer[] = [];
+const MAX_FREE = 4;
+const poolBufferSize = (): number => init.chunker.max + 2 * READ_SIZE;
+
+function takeLease(): Lease {
+  return { buf: freeBuffers.pop() ?? Buffer.allocUnsafe(poolBufferSize()), refs: 0, done: false };
+}
+
+function settle(l: Lease): void {
+  if (l.done && l.refs === 0 && freeBuffers.length < MAX_FREE) {
+    l.done = false; // never twice
+    l.refs = -1;
+    freeBuffers.push(l.buf);
+  }
+}
 let outstanding = 0;
 let waiters: (() => void)[] = [];
 
@@ -53,9 +75,10 @@ async function room(): Promise<void> {
   while (outstanding >= init.maxOutstanding) await new Promise<void>((r) => waiters.push(r));
 }
 
-function emit(job: number, seq: number, chunk: Buffer): void {
+function emit(job: number, seq: number, chunk: Buffer, lease?: Lease): void {
   const id = createHash('sha256').update(chunk).digest('hex');
-  pending.set(`${job}:${seq}`, { chunk, id });
+  if (lease) lease.refs++;
+  pending.set(`${job}:${seq}`, { chunk, id, ...(lease ? { lease } : {}) });
   gc.add(chunk.length);
   outstanding += chunk.length;
   port.postMessage({ op: 'chunk', job, seq, id, len: chunk.length });
@@ -66,8 +89,12 @@ function encode(job: number, seq: number, want: boolean): void {
   const p = pending.get(k);
   if (!p) return;
   pending.delete(k);
-  const { chunk, id } = p;
-  if (!want) { release(chunk.length); return; }
+  const { chunk, id, lease } = p;
+  if (!want) {
+    release(chunk.length);
+    if (lease) { lease.refs--; settle(lease); }
+    return;
+  }
   let plain: Buffer = chunk;
   let ulen = 0;
   if (init.compression !== 'off') {
@@ -75,6 +102,8 @@ function encode(job: number, seq: number, want: boolean): void {
     ulen = chunk.length;
   }
   const { iv, ct, mac } = sealParts(key, plain);
+  // the chunk (a view into a read buffer) is no longer needed
+  if (lease) { lease.refs--; settle(lease); }
   // the bytes stay counted until the main thread acknowledges the blob (backpressure to packing/upload)
   const ab = ct.byteOffset === 0 && ct.buffer.byteLength === ct.length ? ct.buffer : new Uint8Array(ct).buffer;
   const ivmac = new Uint8Array(32);
@@ -123,39 +152,42 @@ async function chunkSmall(job: number, data: Buffer): Promise<void> {
  */
 async function chunkFile(job: number, path: Buffer): Promise<void> {
   const fh = await fsp.open(path, 'r');
+  // one recycled buffer of max chunk + two reads: chunks are cut once `max` bytes are buffered,
+  // so the unchunked rest always fits
+  let lease = takeLease();
+  let inflight: Promise<number> | null = null;
   try {
     const max = init.chunker.max;
-    const size0 = (await fh.stat()).size;
-    // small files get a buffer of their size; large ones max + two reads
-    const cap = Math.max(64 * 1024, Math.min(size0 + 1, max + 2 * READ_SIZE));
-    let buf = Buffer.allocUnsafe(cap);
+    let buf = lease.buf;
     let start = 0;
     let end = 0;
     let seq = 0;
     let size = 0;
     let eof = false;
-    let pending: Promise<number> | null = null;
     /** chunks emitted from buf are still referenced (no compaction in place) */
     let shared = false;
     const startRead = () => {
       const want = Math.min(READ_SIZE, buf.length - end);
-      pending = fh.read(buf, end, want, null).then((r) => r.bytesRead);
+      inflight = fh.read(buf, end, want, null).then((r) => r.bytesRead);
     };
     for (;;) {
       // room for a read: compact (only while no read is in flight) or grow
-      if (!eof && pending === null) {
+      if (!eof && inflight === null) {
         if (buf.length - end < Math.min(READ_SIZE, 64 * 1024)) {
           if (start > 0 && !shared) {
             buf.copyWithin(0, start, end);
             end -= start;
             start = 0;
           } else {
-            // emitted chunks still point into buf: move the unchunked rest to a fresh buffer
-            const nb = Buffer.allocUnsafe(Math.max(buf.length * 2, max + 2 * READ_SIZE, end - start + READ_SIZE));
-            buf.copy(nb, 0, start, end);
+            // emitted chunks still point into buf: move the unchunked rest to another buffer
+            const next = takeLease();
+            buf.copy(next.buf, 0, start, end);
             end -= start;
             start = 0;
-            buf = nb;
+            lease.done = true;
+            settle(lease);
+            lease = next;
+            buf = next.buf;
             shared = false;
           }
         }
@@ -168,20 +200,24 @@ async function chunkFile(job: number, path: Buffer): Promise<void> {
           const n = cdc.cut(buf, start, end);
           await room();
           // no copy: the chunk is a view of the read buffer, which is never compacted under it
-          emit(job, seq++, buf.subarray(start, start + n));
+          emit(job, seq++, buf.subarray(start, start + n), lease);
           shared = true;
           start += n;
           continue;
         }
       }
-      const got = await pending!;
-      pending = null;
+      const got: number = await inflight!;
+      inflight = null;
       if (got === 0) eof = true;
       end += got;
       size += got;
     }
     port.postMessage({ op: 'done', job, size, chunks: seq });
   } finally {
+    // a read still in flight (after an error) must land before the buffer can be reused
+    if (inflight) await (inflight as Promise<number>).catch(() => 0);
+    lease.done = true;
+    settle(lease);
     await fh.close();
   }
 }

@@ -38,8 +38,8 @@ async function lazyCommands(argv: string[]): Promise<CommandModule[]> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  // buffers of 2 MiB and more (read buffers, packs) go back to the OS when freed (glibc)
-  setMmapThreshold(Number(process.env['JBACKUP_MMAP_THRESHOLD'] ?? 2 * 1024 * 1024));
+  // buffers of 8 MiB and more (read buffers, packs) go back to the OS when freed (glibc)
+  setMmapThreshold(Number(process.env['JBACKUP_MMAP_THRESHOLD'] ?? 8 * 1024 * 1024));
   const program = new Command('jbackup');
   program.version(VERSION, '-V, --version').description('Deduplicating, encrypted backups in restic format v2 (local, Jottacloud)')
     .showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) });
