@@ -188,7 +188,7 @@ export function mknodSync(path: Buffer | string, mode: number, dev: bigint): voi
 
 /**
  * Allocations of at least `bytes` are mmapped and go back to the OS when freed (glibc; a no-op
- * returning false elsewhere or without the addon). The CLI sets 8 MiB at start (JBACKUP_MMAP_THRESHOLD overrides).
+ * returning false elsewhere or without the addon). The CLI calls it only when JBACKUP_MMAP_THRESHOLD is set.
  */
 export function setMmapThreshold(bytes: number): boolean {
   const f = (addon as unknown as { mmapThreshold?: (b: number) => boolean } | undefined)?.mmapThreshold;
