@@ -346,6 +346,27 @@ describe('jotta backend specifics', () => {
     expect((await ok([...repo, 'check', '--read-data'])).stdout).toMatch(/no errors were found/);
   });
 
+  it('a pack corrupted in transit is refused by the server md5 check, uploaded again, and the repository is intact', async () => {
+    const src = path.join(base, 'corrupt-src');
+    await fsp.mkdir(src, { recursive: true });
+    await fsp.writeFile(path.join(src, 'one.bin'), prngBytes('corrupt-1', 6 * MiB));
+    await fsp.writeFile(path.join(src, 'two.bin'), prngBytes('corrupt-2', 6 * MiB));
+    const repo = ['-r', 'jotta:backups/corrupt'];
+    await ok([...repo, 'init']);
+    const before = emu.stats();
+    // the next upload of at least 1 MiB (a data pack) gets one byte flipped on its way in
+    emu.injectFault({ kind: 'corrupt-upload', minBytes: MiB });
+    const snap = await ok(['-v', ...repo, '--pack-size', '4', 'snapshot', '.'], { cwd: src });
+    const after = emu.stats();
+    expect((after['fault.corrupt-upload'] ?? 0) - (before['fault.corrupt-upload'] ?? 0)).toBe(1);
+    expect((after['upload.corrupt'] ?? 0) - (before['upload.corrupt'] ?? 0)).toBe(1);
+    expect(snap.stderr).toMatch(/^jotta: upload of data\/.* interrupted \(.*md5.*\); re-allocating/m);
+    expect((await ok([...repo, 'check', '--read-data'])).stdout).toMatch(/no errors were found/);
+    const out = path.join(base, 'corrupt-restore');
+    await ok([...repo, 'restore', 'latest', out]);
+    expect(await compareTrees(src, out, { ignore: ['atime', 'root'] })).toEqual([]);
+  });
+
   it('refreshes before expiry and once after a 401 (logged, never printed)', async () => {
     emu.setTokenTtl(3);
     await expireAccessToken();

@@ -66,8 +66,8 @@ export function parseFaultSpec(spec: string | undefined): FaultRates {
 
 /** A fault that fires on the next `count` matching requests, independent of the rates. */
 export interface OneShotFault {
-  /** HTTP status to answer, or 'drop-upload'. */
-  kind: number | 'drop-upload';
+  /** HTTP status to answer, 'drop-upload', or 'corrupt-upload' (one byte of the body flipped in transit). */
+  kind: number | 'drop-upload' | 'corrupt-upload';
   /** How many matching requests it hits (default 1). */
   count?: number;
   /**
@@ -102,7 +102,7 @@ export class FaultInjector {
   }
 
   addOnce(f: OneShotFault): void {
-    if (f.kind !== 'drop-upload' && !(typeof f.kind === 'number' && f.kind >= 400 && f.kind <= 599)) {
+    if (f.kind !== 'drop-upload' && f.kind !== 'corrupt-upload' && !(typeof f.kind === 'number' && f.kind >= 400 && f.kind <= 599)) {
       throw new Error(`bad one-shot fault kind ${String(f.kind)}`);
     }
     this.once.push({ ...f, remaining: f.count ?? 1 });
@@ -128,7 +128,7 @@ export class FaultInjector {
   statusFault(endpoint: string): number | null {
     for (let i = 0; i < this.once.length; i++) {
       const f = this.once[i]!;
-      if (f.kind === 'drop-upload') continue;
+      if (typeof f.kind !== 'number') continue;
       if (f.endpoint && !endpoint.startsWith(f.endpoint)) continue;
       if (--f.remaining <= 0) this.once.splice(i, 1);
       return f.kind;
@@ -138,6 +138,19 @@ export class FaultInjector {
       if (rate > 0 && this.rng() < rate) return status;
     }
     return null;
+  }
+
+  /** Whether this upload's body gets one byte flipped in transit (one-shot faults only). */
+  corruptUpload(length: number): boolean {
+    if (length <= 0) return false;
+    for (let i = 0; i < this.once.length; i++) {
+      const f = this.once[i]!;
+      if (f.kind !== 'corrupt-upload') continue;
+      if (f.minBytes !== undefined && length < f.minBytes) continue;
+      if (--f.remaining <= 0) this.once.splice(i, 1);
+      return true;
+    }
+    return false;
   }
 
   /**

@@ -21,7 +21,7 @@
  * Stats keys: `requests`, `req.<endpoint>` (`id.well-known`, `id.token`, `api.customer`,
  * `api.allocate`, `api.purge_trash`, `upload`, `jfs.user|device|get|bin|liststream|list|share|
  * mkDir|dl|rm|dlDir|rmDir|mv|cp|mvDir|cphash|createDevice|createMountpoint|legacyUpload`),
- * `fault.<status>|drop-upload|slow|total`, `upload.completed|resumed|maxResumePos|incomplete|corrupt|aborted`,
+ * `fault.<status>|drop-upload|corrupt-upload|slow|total`, `upload.completed|resumed|maxResumePos|incomplete|corrupt|aborted`,
  * `allocate.upload|dedup|unchanged|resume|maxResumePos`, `token.login|password|refresh|refresh.basic|
  * refresh.body|refresh.reuse|refresh.rejected|login.reused`, `auth.rejected`, `download.range`,
  * `trash.purgedFiles|purgedFolders`, `cphash.touch|dedup|unknown`, `state.usage|pendingUploads|liveTokenFamilies`.

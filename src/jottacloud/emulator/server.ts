@@ -686,6 +686,7 @@ export class Emulator {
     const fd = openSync(partial, existsSync(partial) ? 'r+' : 'w');
     ftruncateSync(fd, start);
     const dropAt = this.faults.dropUploadAt(start, cl ?? up.bytes - start);
+    let corrupt = this.faults.corruptUpload(cl ?? up.bytes - start);
     this.activeUploads.add(id);
     let pos = start;
     let overflow = false;
@@ -708,6 +709,12 @@ export class Emulator {
         if (pos + buf.length > up.bytes) {
           overflow = true;
           buf = buf.subarray(0, Math.max(0, up.bytes - pos));
+        }
+        if (corrupt && buf.length > 0) {
+          buf = Buffer.from(buf);
+          buf[0] ^= 0x01;
+          corrupt = false;
+          this.count('fault.corrupt-upload');
         }
         if (buf.length > 0) writeSync(fd, buf, 0, buf.length, pos);
         pos += buf.length;
