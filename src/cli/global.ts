@@ -143,15 +143,17 @@ export async function lockRepo(repo: Repository, exclusive: boolean, g: GlobalOp
   return l;
 }
 /**
- * Lock, and load the index during the lock's 200 ms settle wait; once the lock holds, the index
- * is loaded again if its files changed meanwhile (a prune finishing between load and lock).
+ * Lock, and load the index (and read the snapshot files) during the lock's 200 ms settle wait; once
+ * the lock holds, the index is loaded again if its files changed meanwhile (a prune finishing
+ * between load and lock). Snapshot lists are always taken afresh; only their contents are cached.
  */
 export async function lockAndLoadIndex(repo: Repository, exclusive: boolean, g: GlobalOpts): Promise<Lock | null> {
   if (g.noLock) {
     await repo.loadIndex();
     return null;
   }
-  const l = await Lock.acquire(repo, exclusive, 200, () => repo.loadIndex());
+  // the snapshot files are read as well: the later listing after the lock only fetches new ones
+  const l = await Lock.acquire(repo, exclusive, 200, async () => { await Promise.all([repo.loadIndex(), repo.listSnapshots()]); });
   held.add(l);
   if (!(await repo.indexCurrent())) {
     repo.resetIndex();

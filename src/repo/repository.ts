@@ -103,8 +103,16 @@ export class Repository {
 
   // ---------- snapshots ----------
 
+  /** decoded snapshot files by name: they are immutable (named by content), so a copy is always valid */
+  private snapshotCache = new Map<string, SnapshotWithId>();
+
   async loadSnapshot(id: string): Promise<SnapshotWithId> {
-    return { ...decodeSnapshot(await this.loadUnpacked('snapshots', id)), id };
+    let s = this.snapshotCache.get(id);
+    if (!s) {
+      s = { ...decodeSnapshot(await this.loadUnpacked('snapshots', id)), id };
+      this.snapshotCache.set(id, s);
+    }
+    return structuredClone(s);
   }
 
   async listSnapshots(): Promise<SnapshotWithId[]> {

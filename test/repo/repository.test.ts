@@ -42,4 +42,20 @@ describe('repository index loading under a lock', () => {
     await expect(Lock.acquire(r, false, 10, async () => { throw new Error('index broken'); })).rejects.toThrow('index broken');
     expect(await be.list('locks')).toEqual([]);
   });
+
+  it('snapshot contents are cached, but lists are fresh and callers get copies', async () => {
+    const be = new MemoryBackend();
+    const r = await Repository.init(be, Buffer.from('pw'), { kdf: KDF });
+    const base = { time: '2024-01-01T00:00:00Z', tree: 'ab'.repeat(32), paths: ['/x'], hostname: 'h', username: 'u' };
+    const a = await r.saveSnapshot({ ...base, tags: ['one'] });
+    const b = await r.saveSnapshot({ ...base, time: '2024-01-02T00:00:00Z' });
+    expect((await r.listSnapshots()).map((s) => s.id)).toEqual([a, b]);
+    // a caller mutating what it got does not change what the next caller sees
+    const got = await r.loadSnapshot(a);
+    got.tags!.push('mutated');
+    expect((await r.loadSnapshot(a)).tags).toEqual(['one']);
+    // a snapshot removed by another process disappears from the next list
+    await be.remove({ type: 'snapshots', name: a });
+    expect((await r.listSnapshots()).map((s) => s.id)).toEqual([b]);
+  });
 });
