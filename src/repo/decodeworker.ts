@@ -7,8 +7,8 @@
  * (worker → main): {task, packHash?: string, results: DecodeResult[]} with plaintexts transferred.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { makeMasterKey, open } from '../crypto/crypto.js';
-import { zstdDecompress } from './zstd.js';
+import { makeMasterKey } from '../crypto/crypto.js';
+import { decodeStoredBlob } from './blob.js';
 import { sha256hex } from './ids.js';
 import type { DecodeBlob, DecodeRequest, DecodeResponse, DecodeResult } from './decodepool.js';
 
@@ -24,11 +24,7 @@ function isZero(b: Uint8Array): boolean {
 function decode(bytes: Buffer, b: DecodeBlob, wantPlain: boolean, transfer: ArrayBuffer[]): DecodeResult {
   try {
     if (b.offset < 0 || b.offset + b.length > bytes.length) return { error: 'blob lies outside the data read' };
-    let plain = open(key, bytes.subarray(b.offset, b.offset + b.length));
-    if (b.uncompressedLength) plain = zstdDecompress(plain);
-    const want = b.uncompressedLength || b.length - 32;
-    if (plain.length !== want) return { error: `wrong length ${plain.length}` };
-    if (sha256hex(plain) !== b.id) return { error: 'hash mismatch (pack is corrupt)' };
+    const plain = decodeStoredBlob(key, bytes.subarray(b.offset, b.offset + b.length), b.id, b);
     if (!wantPlain) return {};
     if (plain.length > 0 && plain[0] === 0 && plain[plain.length - 1] === 0 && isZero(plain)) return { zero: plain.length };
     const own = plain.byteOffset === 0 && plain.buffer.byteLength === plain.length ? plain.buffer as ArrayBuffer : new Uint8Array(plain).buffer;

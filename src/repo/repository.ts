@@ -5,12 +5,13 @@ import { open, randomMasterKey, seal, type MasterKey } from '../crypto/crypto.js
 import { decodeConfig, encodeConfig, newConfig, type RepoConfig } from './config.js';
 import { RepoNotFoundError, UserError } from './errors.js';
 import { sha256hex } from './ids.js';
-import { decodeIndex, encodeIndex, MasterIndex, plaintextLength, type IndexFilePack } from './index.js';
+import { decodeIndex, encodeIndex, MasterIndex, type IndexFilePack } from './index.js';
+import { decodeStoredBlob } from './blob.js';
 import { createKeyFile, openKeyFile, WrongPasswordError, type KdfParams } from './keys.js';
 import { EAGER_HEADER, PackBuilder, parsePackTail, type BlobType, type PackedBlob } from './pack.js';
 import { decodeSnapshot, encodeSnapshot, sortSnapshots, type Snapshot, type SnapshotWithId } from './snapshot.js';
 import { decodeUnpacked, encodeUnpacked } from './unpacked.js';
-import { zstdCompress, zstdDecompress, type CompressionMode } from './zstd.js';
+import { zstdCompress, type CompressionMode } from './zstd.js';
 
 export interface RepoOptions {
   packSize?: number;
@@ -177,16 +178,11 @@ export class Repository {
   }
 
   decodeBlob(stored: Buffer, id: string, loc: { uncompressedLength: number; length: number }, packId: string): Buffer {
-    let plain: Buffer;
     try {
-      plain = open(this.key, stored);
-      if (loc.uncompressedLength) plain = zstdDecompress(plain);
+      return decodeStoredBlob(this.key, stored, id, loc);
     } catch (e) {
       throw new Error(`pack ${packId}: blob ${id}: ${(e as Error).message}`);
     }
-    if (plain.length !== plaintextLength(loc)) throw new Error(`pack ${packId}: blob ${id}: wrong length ${plain.length}`);
-    if (sha256hex(plain) !== id) throw new Error(`pack ${packId}: blob ${id}: hash mismatch (pack is corrupt)`);
-    return plain;
   }
 
   async loadPackHeader(packId: string, size?: number): Promise<PackedBlob[]> {
