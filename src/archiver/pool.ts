@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import type { ChunkerParams } from '../chunker/fastcdc.js';
 import type { Repository } from '../repo/repository.js';
 import type { WorkerInit } from './worker.js';
+import { workerModuleUrl } from '../util/worker.js';
 
 /** A source file could not be read: reported and skipped. Any other error from the pool aborts the snapshot. */
 export class FileReadError extends Error {
@@ -48,11 +49,6 @@ export const SMALL_FILE = 1024 * 1024;
 /** in-flight limit per worker for small files: hides the per-file round trips (read, dedup question) */
 const SMALL_PER_WORKER = 32;
 
-function workerUrl(): URL {
-  const here = import.meta.url;
-  // under vitest this module is loaded from src/*.ts: use the compiled worker
-  return here.endsWith('.ts') ? new URL('../../dist/src/archiver/worker.js', here) : new URL('./worker.js', here);
-}
 
 export interface PoolStats {
   dataBlobs: number;
@@ -82,12 +78,13 @@ export class ChunkPool {
       chunker,
       compression: repo.version >= 2 ? repo.compression : 'off',
       maxOutstanding: 8 * 1024 * 1024,
+      smallFile: SMALL_FILE,
     };
   }
 
   private start(): void {
     for (let i = 0; i < Math.max(1, this.threads); i++) {
-      const w = new Worker(workerUrl(), { workerData: this.init });
+      const w = new Worker(workerModuleUrl(import.meta.url, 'archiver/worker'), { workerData: this.init });
       const slot: WorkerSlot = { w, active: 0, large: 0 };
       w.on('message', (m: Msg) => this.onMessage(slot, m));
       w.on('error', (e) => this.fail(e));
@@ -196,11 +193,6 @@ export class ChunkPool {
       }
       await new Promise<void>((r) => this.waiting.push(r));
     }
-  }
-
-  /** Chunk a file; resolves with its content ids once every chunk is hashed (blobs may still be packing). */
-  async chunkFile(path: Buffer, sizeHint = Infinity): Promise<FileResult> {
-    return (await this.dispatch(path, sizeHint)).result;
   }
 
   /** wait until every blob sent so far is in a pack builder */

@@ -20,6 +20,8 @@ export interface WorkerInit {
   compression: CompressionMode;
   /** pause reading while this many chunk bytes are unanswered / unacknowledged */
   maxOutstanding: number;
+  /** files up to this size are read whole with synchronous calls (the pool's SMALL_FILE) */
+  smallFile: number;
 }
 
 const init = workerData as WorkerInit;
@@ -112,15 +114,12 @@ function encode(job: number, seq: number, want: boolean): void {
   port.postMessage({ op: 'blob', job, seq, id, ct: ab, ivmac: ivmac.buffer, ulen, len: chunk.length }, [ab as ArrayBuffer, ivmac.buffer]);
 }
 
-/** files up to this size are read with synchronous calls (no thread-pool round trips); = pool SMALL_FILE */
-const SMALL_FILE = 1024 * 1024;
-
-/** A small file in one synchronous read; null when it is (or has grown) larger than SMALL_FILE. */
+/** A small file in one synchronous read (no thread-pool round trips); null when it is (or has grown) larger than init.smallFile. */
 function readSmall(path: Buffer): Buffer | null {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
-    if (size > SMALL_FILE) return null;
+    if (size > init.smallFile) return null;
     const buf = Buffer.allocUnsafe(size + 1); // one spare byte notices a file that grew
     let n = 0;
     for (;;) {

@@ -5,6 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { MasterKey } from '../crypto/crypto.js';
+import { workerModuleUrl } from '../util/worker.js';
 
 export interface DecodeBlob { id: string; offset: number; length: number; uncompressedLength: number }
 export interface DecodeRequest { task: number; bytes: ArrayBuffer; blobs: DecodeBlob[]; hashPack: boolean; wantPlain: boolean }
@@ -12,17 +13,11 @@ export interface DecodeRequest { task: number; bytes: ArrayBuffer; blobs: Decode
 export interface DecodeResult { error?: string; plain?: ArrayBuffer; zero?: number }
 export interface DecodeResponse { task: number; results: DecodeResult[]; packHash?: string }
 
-function workerUrl(): URL {
-  const here = import.meta.url;
-  // under vitest this module is loaded from src/*.ts: use the compiled worker
-  return here.endsWith('.ts') ? new URL('../../dist/src/repo/decodeworker.js', here) : new URL('./decodeworker.js', here);
-}
-
 interface Slot { w: Worker; busy: number }
 
 export class DecodePool {
   private slots: Slot[] = [];
-  private tasks = new Map<number, { resolve: (r: DecodeResponse) => void; reject: (e: Error) => void; slot: Slot }>();
+  private tasks = new Map<number, { resolve: (r: DecodeResponse) => void; reject: (e: Error) => void }>();
   private next = 1;
   private failed: Error | null = null;
 
@@ -31,7 +26,7 @@ export class DecodePool {
   private start(): void {
     const data = { encrypt: this.key.encrypt, macK: this.key.macK, macR: this.key.macR };
     for (let i = 0; i < this.threads; i++) {
-      const slot: Slot = { w: new Worker(workerUrl(), { workerData: data }), busy: 0 };
+      const slot: Slot = { w: new Worker(workerModuleUrl(import.meta.url, 'repo/decodeworker'), { workerData: data }), busy: 0 };
       slot.w.on('message', (m: DecodeResponse) => {
         const t = this.tasks.get(m.task);
         if (!t) return;
@@ -63,7 +58,7 @@ export class DecodePool {
     const task = this.next++;
     slot.busy++;
     return new Promise<DecodeResponse>((resolve, reject) => {
-      this.tasks.set(task, { resolve, reject, slot });
+      this.tasks.set(task, { resolve, reject });
       const req: DecodeRequest = { task, bytes: own, blobs, hashPack: !!opts.hashPack, wantPlain: !!opts.wantPlain };
       slot.w.postMessage(req, [own]);
     });
