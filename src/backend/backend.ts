@@ -82,6 +82,40 @@ export function partsOf(data: Uint8Array | readonly Uint8Array[]): readonly Uint
   return data instanceof Uint8Array ? [data] : data;
 }
 
+/**
+ * Compares bytes read back in order against the parts that were written: feed() each piece as it
+ * arrives; false as soon as a byte differs or more bytes arrive than were written.
+ */
+export class PartsComparer {
+  private pi = 0;
+  private po = 0;
+  constructor(private parts: readonly Uint8Array[]) {}
+
+  feed(got: Uint8Array): boolean {
+    let g = 0;
+    while (g < got.length) {
+      const p = this.parts[this.pi];
+      if (!p) return false;
+      const n = Math.min(p.length - this.po, got.length - g);
+      if (Buffer.compare(got.subarray(g, g + n), p.subarray(this.po, this.po + n)) !== 0) return false;
+      g += n;
+      this.po += n;
+      if (this.po === p.length) { this.pi++; this.po = 0; }
+    }
+    return true;
+  }
+}
+
+/** list('config') for backends whose listing has no place for the config file: a stat of it */
+export async function listConfig(be: Pick<Backend, 'stat'>): Promise<FileInfo[]> {
+  try {
+    return [await be.stat({ type: 'config', name: 'config' })];
+  } catch (e) {
+    if (e instanceof NotFoundError) return [];
+    throw e;
+  }
+}
+
 export function totalLength(parts: readonly Uint8Array[]): number {
   let n = 0;
   for (const p of parts) n += p.length;

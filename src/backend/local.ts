@@ -2,7 +2,7 @@ import { promises as fsp, constants as fsc } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
-  AlreadyExistsError, type Backend, partsOf, type FileInfo, type FileType, type Handle, ID_RE, layoutPath, NotFoundError,
+  AlreadyExistsError, type Backend, partsOf, type FileInfo, type FileType, type Handle, ID_RE, layoutPath, listConfig, NotFoundError, PartsComparer,
 } from './backend.js';
 
 function isENOENT(e: unknown): boolean {
@@ -143,14 +143,7 @@ export class LocalBackend implements Backend {
   }
 
   async list(type: FileType): Promise<FileInfo[]> {
-    if (type === 'config') {
-      try {
-        return [await this.stat({ type, name: 'config' })];
-      } catch (e) {
-        if (e instanceof NotFoundError) return [];
-        throw e;
-      }
-    }
+    if (type === 'config') return listConfig(this);
     const base = path.join(this.location, type);
     const dirs = type === 'data' ? await readdirSafe(base).then((l) => l.map((d) => path.join(base, d))) : [base];
     const out: FileInfo[] = [];
@@ -180,22 +173,11 @@ export class LocalBackend implements Backend {
       if ((await fh.stat()).size !== size) return false;
       // one reused buffer, read in order and compared with the parts that were written
       const buf = Buffer.allocUnsafe(Math.min(size, VERIFY_READ) || 1);
-      let pi = 0;
-      let po = 0;
+      const cmp = new PartsComparer(parts);
       let pos = 0;
       while (pos < size) {
         const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
-        if (bytesRead === 0) return false;
-        let g = 0;
-        while (g < bytesRead) {
-          const p = parts[pi];
-          if (!p) return false;
-          const n = Math.min(p.length - po, bytesRead - g);
-          if (Buffer.compare(buf.subarray(g, g + n), p.subarray(po, po + n)) !== 0) return false;
-          g += n;
-          po += n;
-          if (po === p.length) { pi++; po = 0; }
-        }
+        if (bytesRead === 0 || !cmp.feed(buf.subarray(0, bytesRead))) return false;
         pos += bytesRead;
       }
       return true;

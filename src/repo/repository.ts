@@ -1,6 +1,6 @@
 /** A restic v2 repository over any Backend: keys, config, index, blobs, unpacked files, packing. */
 import { hostname } from 'node:os';
-import { type Backend, type FileType, NotFoundError } from '../backend/backend.js';
+import { type Backend, type FileType, NotFoundError, PartsComparer } from '../backend/backend.js';
 import { open, randomMasterKey, seal, type MasterKey } from '../crypto/crypto.js';
 import { decodeConfig, encodeConfig, newConfig, type RepoConfig } from './config.js';
 import { RepoNotFoundError, UserError } from './errors.js';
@@ -277,19 +277,9 @@ export class Repository {
     const st = await this.backend.stat(h);
     if (st.size !== size) return false;
     const step = 4 * 1024 * 1024;
-    let pi = 0;
-    let po = 0;
+    const cmp = new PartsComparer(parts);
     for (let off = 0; off < size; off += step) {
-      const got = await this.backend.load(h, off, Math.min(step, size - off));
-      let g = 0;
-      while (g < got.length) {
-        const p = parts[pi]!;
-        const n = Math.min(p.length - po, got.length - g);
-        if (Buffer.compare(got.subarray(g, g + n), p.subarray(po, po + n)) !== 0) return false;
-        g += n;
-        po += n;
-        if (po === p.length) { pi++; po = 0; }
-      }
+      if (!cmp.feed(await this.backend.load(h, off, Math.min(step, size - off)))) return false;
     }
     return true;
   }

@@ -23,7 +23,7 @@
 import { createHash } from 'node:crypto';
 import {
   AlreadyExistsError, type Backend, type BackendProperties, type FileInfo, type FileType, type Handle, ID_RE,
-  layoutPath, NotFoundError, partsOf, type RemoveOptions, totalLength,
+  layoutPath, listConfig, NotFoundError, partsOf, type RemoveOptions, totalLength,
 } from '../backend.js';
 import { JottaClient, httpError } from './client.js';
 import { JottaError, QuotaExceededError } from './errors.js';
@@ -315,14 +315,7 @@ export class JottaBackend implements Backend {
   }
 
   async list(type: FileType): Promise<FileInfo[]> {
-    if (type === 'config') {
-      try {
-        return [await this.stat({ type, name: 'config' })];
-      } catch (e) {
-        if (e instanceof NotFoundError) return [];
-        throw e;
-      }
-    }
+    if (type === 'config') return listConfig(this);
     const c = await this.ctx();
     const url = await c.client.jfsUrl([...c.root, type], 'mode=liststream');
     // stream paths are /<mountpoint>/<root…>/<type>[/<sub>]: skip that many leading segments
