@@ -1,6 +1,6 @@
 /** schedule install / remove / list / status, for systemd user units and launchd agents. */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import * as path from 'node:path';
 import { parse as parsePlist } from 'plist';
@@ -8,6 +8,7 @@ import { nextElapse, parseCalendar, type LaunchdInterval } from './calendar.js';
 import { generatePlist, launchdIntervals, loadCommands, unloadCommands } from './launchd.js';
 import { checkPasswordFile, shellQuote } from './password.js';
 import type { Profile } from './profile.js';
+import { writeFileAtomicSync } from '../util/atomic.js';
 import { cliCommand, launchdDir, launchdLogDir, scheduledEnvironment, systemdUserDir } from './paths.js';
 import {
   disableCommands, enableCommands, generateUnits, lingerEnabled, systemctlBinary, unitBase, userManagerReachable, validateCalendars,
@@ -57,10 +58,7 @@ export function preflight(p: Profile, platform: Platform): void {
 
 function writeAtomic(file: string, content: string): void {
   mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, content, { mode: 0o644 });
-  chmodSync(tmp, 0o644);
-  renameSync(tmp, file);
+  writeFileAtomicSync(file, content, 0o644);
 }
 
 function run(bin: string, args: string[]): { ok: boolean; detail: string } {

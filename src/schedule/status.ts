@@ -2,10 +2,11 @@
  * Per-profile state in the state dir: the status record of the last (or current) run, a history of
  * finished runs, and the run lock that keeps two runs of one profile apart.
  */
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stateDir } from './paths.js';
+import { writeFileAtomicSync } from '../util/atomic.js';
 
 export type RunResult = 'running' | 'success' | 'partial' | 'failed' | 'interrupted';
 
@@ -78,9 +79,7 @@ export function listStatusProfiles(): string[] {
 export function writeStatus(rec: StatusRecord): void {
   const f = statusFile(rec.profile);
   mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
-  const tmp = `${f}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`, { mode: 0o600 });
-  renameSync(tmp, f);
+  writeFileAtomicSync(f, `${JSON.stringify(rec, null, 2)}\n`, 0o600);
 }
 
 export function appendHistory(rec: StatusRecord): void {
@@ -90,9 +89,7 @@ export function appendHistory(rec: StatusRecord): void {
   try {
     const lines = readFileSync(f, 'utf8').split('\n').filter(Boolean);
     if (lines.length > HISTORY_KEEP * 1.5) {
-      const tmp = `${f}.tmp-${process.pid}`;
-      writeFileSync(tmp, `${lines.slice(-HISTORY_KEEP).join('\n')}\n`, { mode: 0o600 });
-      renameSync(tmp, f);
+      writeFileAtomicSync(f, `${lines.slice(-HISTORY_KEEP).join('\n')}\n`, 0o600);
     }
   } catch { /* the history is best effort */ }
 }
