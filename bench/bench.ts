@@ -212,8 +212,9 @@ function jbackupTool(configDir: string, extraEnv: NodeJS.ProcessEnv): Tool {
   return {
     name: 'jbackup',
     cmd: (args, repo, env) => ({
-      cmd: process.execPath,
-      args: [JBACKUP, '-r', repo, ...args],
+      // the launcher, as users run it (it starts node with jbackup's V8 flags)
+      cmd: JBACKUP,
+      args: ['-r', repo, ...args],
       env: { ...process.env, ...extraEnv, ...env, JBACKUP_PASSWORD: PASSWORD, JBACKUP_CONFIG_DIR: configDir },
     }),
   };

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import type { ChunkerParams } from '../chunker/fastcdc.js';
 import type { Repository } from '../repo/repository.js';
 import type { WorkerInit } from './worker.js';
-import { workerModuleUrl } from '../util/worker.js';
+import { WORKER_RESOURCE_LIMITS, workerModuleUrl } from '../util/worker.js';
 
 /** A source file could not be read: reported and skipped. Any other error from the pool aborts the snapshot. */
 export class FileReadError extends Error {
@@ -84,7 +84,7 @@ export class ChunkPool {
 
   private start(): void {
     for (let i = 0; i < Math.max(1, this.threads); i++) {
-      const w = new Worker(workerModuleUrl(import.meta.url, 'archiver/worker'), { workerData: this.init });
+      const w = new Worker(workerModuleUrl(import.meta.url, 'archiver/worker'), { workerData: this.init, resourceLimits: WORKER_RESOURCE_LIMITS });
       const slot: WorkerSlot = { w, active: 0, large: 0 };
       w.on('message', (m: Msg) => this.onMessage(slot, m));
       w.on('error', (e) => this.fail(e));

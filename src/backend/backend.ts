@@ -32,8 +32,12 @@ export interface Backend {
   create(): Promise<void>;
   /** store bytes (one buffer or parts written in order) atomically; an existing file is kept */
   save(h: Handle, data: Uint8Array | readonly Uint8Array[]): Promise<void>;
-  /** read the whole file, or `length` bytes from `offset` */
-  load(h: Handle, offset?: number, length?: number): Promise<Buffer>;
+  /**
+   * read the whole file, or `length` bytes from `offset`. With `into` (at least `length` bytes) a
+   * backend may read into it and return a view of it (restore recycles its read buffers so); it
+   * may also ignore it and return a fresh buffer.
+   */
+  load(h: Handle, offset?: number, length?: number, into?: Buffer): Promise<Buffer>;
   stat(h: Handle): Promise<FileInfo>;
   /** list files of a type; names that are not 64-hex ids are skipped (except config) */
   list(type: FileType): Promise<FileInfo[]>;

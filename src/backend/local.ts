@@ -105,7 +105,7 @@ export class LocalBackend implements Backend {
     await fsp.chmod(final, 0o400).catch(() => {});
   }
 
-  async load(h: Handle, offset = 0, length?: number): Promise<Buffer> {
+  async load(h: Handle, offset = 0, length?: number, into?: Buffer): Promise<Buffer> {
     let fh: fsp.FileHandle;
     try {
       fh = await fsp.open(this.p(h), 'r');
@@ -118,7 +118,7 @@ export class LocalBackend implements Backend {
         const st = await fh.stat();
         length = Math.max(0, st.size - offset);
       }
-      const buf = Buffer.allocUnsafe(length);
+      const buf = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
       let got = 0;
       while (got < length) {
         const { bytesRead } = await fh.read(buf, got, length - got, offset + got);

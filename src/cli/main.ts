@@ -49,7 +49,11 @@ export async function main(argv: string[]): Promise<number> {
   const g = () => program.opts<GlobalOpts>();
   for (const m of [init, snapshot, restore, snapshots, ls, cat, check, prune, key, unlock, inspect, copy, forget, jotta, ...await lazyCommands(argv)]) m.register(program, g);
   program.command('version').description('print version information (as restic version)').action(() => {
-    process.stdout.write(`jbackup ${VERSION} on node ${process.version} ${process.platform}/${process.arch}\n`);
+    if (g().json) {
+      process.stdout.write(`${JSON.stringify({ message_type: 'version', version: VERSION, node: process.version, platform: process.platform, arch: process.arch, node_flags: process.execArgv })}\n`);
+    } else {
+      process.stdout.write(`jbackup ${VERSION} on node ${process.version} ${process.platform}/${process.arch}\n`);
+    }
   });
   program.commands.forEach((c) => c.exitOverride());
 

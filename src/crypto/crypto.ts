@@ -3,7 +3,7 @@
  * The MAC covers the ciphertext only; its one-time key is r || AES-128_k(IV). Pure, no I/O.
  * Hot path: node:crypto for AES, libsodium (sodium-native) for Poly1305.
  */
-import { createCipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -108,9 +108,12 @@ export function open(key: MasterKey, data: Uint8Array): Buffer {
   const mac = data.subarray(data.length - MAC_SIZE);
   const want = poly1305Aes(key, iv, ct);
   if (!timingSafeEqual(want, mac)) throw new CryptoError('ciphertext verification failed');
-  const out = Buffer.allocUnsafe(ct.length);
-  ctr(key.encrypt, iv, ct, out, 0);
-  return out;
+  // CTR is a stream mode: update() returns every byte and final() none, so its output is the
+  // plaintext (no second buffer and copy)
+  const c = createDecipheriv('aes-256-ctr', key.encrypt, iv);
+  const out = c.update(ct);
+  const f = c.final();
+  return f.length ? Buffer.concat([out, f]) : out;
 }
 
 export function masterKeyToJSON(key: MasterKey): string {

@@ -5,13 +5,38 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { MasterKey } from '../crypto/crypto.js';
-import { workerModuleUrl } from '../util/worker.js';
+import { WORKER_RESOURCE_LIMITS, workerModuleUrl } from '../util/worker.js';
 
 export interface DecodeBlob { id: string; offset: number; length: number; uncompressedLength: number }
-export interface DecodeRequest { task: number; bytes: ArrayBuffer; blobs: DecodeBlob[]; hashPack: boolean; wantPlain: boolean }
+/** where a verified plaintext goes: `path` is the file (opened by the worker), `file` its number */
+export interface WriteTarget { file: number; path: Uint8Array; offset: number }
+export interface DecodeRequest {
+  task: number;
+  /** the data read; blob offsets are relative to `start` */
+  bytes: ArrayBuffer; start: number; end: number;
+  blobs: DecodeBlob[];
+  hashPack: boolean;
+  wantPlain: boolean;
+  /** per blob: write the plaintext to these targets in the worker (restore) */
+  writes?: WriteTarget[][];
+  /** transfer `bytes` back with the response, for the caller's next read */
+  giveBack?: boolean;
+}
+export interface CloseFilesRequest { task: number; closeFiles: true }
+export interface FileError { file: number; error: string }
 /** one blob: an error, or (when plaintext was asked for) the plaintext or the length of an all-zero one */
 export interface DecodeResult { error?: string; plain?: ArrayBuffer; zero?: number }
-export interface DecodeResponse { task: number; results: DecodeResult[]; packHash?: string }
+export interface DecodeResponse { task: number; results: DecodeResult[]; packHash?: string; bytes?: ArrayBuffer; fileErrors?: FileError[] }
+export interface DecodeOptions {
+  hashPack?: boolean;
+  wantPlain?: boolean;
+  writes?: WriteTarget[][];
+  /**
+   * `bytes.buffer` belongs to the caller as a whole (a recycled read buffer): it is transferred
+   * to the worker and comes back as the response's `bytes`
+   */
+  giveBack?: boolean;
+}
 
 interface Slot { w: Worker; busy: number }
 
@@ -26,7 +51,7 @@ export class DecodePool {
   private start(): void {
     const data = { encrypt: this.key.encrypt, macK: this.key.macK, macR: this.key.macR };
     for (let i = 0; i < this.threads; i++) {
-      const slot: Slot = { w: new Worker(workerModuleUrl(import.meta.url, 'repo/decodeworker'), { workerData: data }), busy: 0 };
+      const slot: Slot = { w: new Worker(workerModuleUrl(import.meta.url, 'repo/decodeworker'), { workerData: data, resourceLimits: WORKER_RESOURCE_LIMITS }), busy: 0 };
       slot.w.on('message', (m: DecodeResponse) => {
         const t = this.tasks.get(m.task);
         if (!t) return;
@@ -48,19 +73,44 @@ export class DecodePool {
 
   /**
    * Decode blobs out of `bytes` (blob offsets relative to it). `bytes` is handed over to a worker:
-   * the caller must not use it afterwards.
+   * the caller must not use it afterwards (with `giveBack`, until the response returns its buffer).
    */
-  decode(bytes: Buffer, blobs: DecodeBlob[], opts: { hashPack?: boolean; wantPlain?: boolean } = {}): Promise<DecodeResponse> {
-    if (this.failed) return Promise.reject(this.failed);
+  decode(bytes: Buffer, blobs: DecodeBlob[], opts: DecodeOptions = {}): Promise<DecodeResponse> {
+    let own: ArrayBuffer;
+    let start = 0;
+    if (opts.giveBack) {
+      own = bytes.buffer as ArrayBuffer;
+      start = bytes.byteOffset;
+    } else {
+      own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length ? bytes.buffer as ArrayBuffer : new Uint8Array(bytes).buffer;
+    }
+    const req: DecodeRequest = {
+      task: 0, bytes: own, start, end: start + bytes.length, blobs, hashPack: !!opts.hashPack, wantPlain: !!opts.wantPlain,
+      ...(opts.writes ? { writes: opts.writes } : {}), ...(opts.giveBack ? { giveBack: true } : {}),
+    };
+    return this.send(this.leastBusy(), req, [own]);
+  }
+
+  /** close the descriptors the workers opened for writes; returns the errors closing reported */
+  async closeFiles(): Promise<FileError[]> {
+    const all = await Promise.all(this.slots.map((s) => this.send(s, { task: 0, closeFiles: true }, [])));
+    return all.flatMap((r) => r.fileErrors ?? []);
+  }
+
+  private leastBusy(): Slot {
+    if (this.failed) throw this.failed;
     if (this.slots.length === 0) this.start();
-    const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
-    const own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length ? bytes.buffer as ArrayBuffer : new Uint8Array(bytes).buffer;
+    return this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+  }
+
+  private send(slot: Slot, req: DecodeRequest | CloseFilesRequest, transfer: ArrayBuffer[]): Promise<DecodeResponse> {
+    if (this.failed) return Promise.reject(this.failed);
     const task = this.next++;
+    req.task = task;
     slot.busy++;
     return new Promise<DecodeResponse>((resolve, reject) => {
       this.tasks.set(task, { resolve, reject });
-      const req: DecodeRequest = { task, bytes: own, blobs, hashPack: !!opts.hashPack, wantPlain: !!opts.wantPlain };
-      slot.w.postMessage(req, [own]);
+      slot.w.postMessage(req, transfer);
     });
   }
 

@@ -15,8 +15,15 @@ import { plaintextLength, type BlobLocation } from '../repo/index.js';
 import { decodeTree, parseTimeNs, posixModeFromGo, type Node } from '../repo/tree.js';
 import { mknodSync, setTimesNs } from '../native/native.js';
 import type { Matcher } from '../archiver/exclude.js';
-import { GcEvery } from '../util/gc.js';
-import { DecodePool } from '../repo/decodepool.js';
+import { DecodePool, type FileError } from '../repo/decodepool.js';
+
+/**
+ * Restore reads pack ranges of up to MAX_RANGE bytes into recycled buffers of READ_BUFFER, at least
+ * three at a time (one decoding in each worker, one being read). Measured on 480 MiB of photos +
+ * 10k small files: 8 MiB ranges × 4 gave the same speed with ~40 MiB more peak RSS.
+ */
+const MAX_RANGE = 4 * 1024 * 1024;
+const READ_BUFFER = MAX_RANGE + 64 * 1024;
 
 export interface RestoreOptions {
   /** path inside the snapshot to restore (default "/") */
@@ -229,46 +236,57 @@ export class Restorer {
         off += plaintextLength(loc);
       }
     });
-    const handles = new FileCache(this.files.map((f) => f.dest));
     const pool = new DecodePool(this.repo.key);
-    const gc = new GcEvery(64 * 1024 * 1024);
+    const failedFiles = new Set<number>();
+    const fileError = (fe: FileError) => {
+      if (failedFiles.has(fe.file)) return;
+      failedFiles.add(fe.file);
+      this.err(this.files[fe.file]!.dest, new Error(fe.error));
+    };
+    // read buffers are recycled: each goes to a decode worker with its range and comes back
+    const free: Buffer[] = [];
+    const take = (n: number) => (n <= READ_BUFFER ? free.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER) : Buffer.allocUnsafeSlow(n));
     try {
-      await mapLimit([...packs], this.o.connections ?? Math.max(4, this.repo.backend.properties.connections), async ([packId, blobs]) => {
+      await mapLimit([...packs], this.o.connections ?? Math.max(3, this.repo.backend.properties.connections), async ([packId, blobs]) => {
         const list = [...blobs.values()].sort((a, b) => a.loc.offset - b.loc.offset);
-        // merge nearby blobs into ranges of at most 8 MiB
+        // merge nearby blobs into ranges of at most MAX_RANGE
         let i = 0;
         while (i < list.length) {
           let j = i + 1;
           const start = list[i]!.loc.offset;
           let end = start + list[i]!.loc.length;
-          while (j < list.length && list[j]!.loc.offset - end < 256 * 1024 && list[j]!.loc.offset + list[j]!.loc.length - start <= 8 * 1024 * 1024) {
+          while (j < list.length && list[j]!.loc.offset - end < 256 * 1024 && list[j]!.loc.offset + list[j]!.loc.length - start <= MAX_RANGE) {
             end = list[j]!.loc.offset + list[j]!.loc.length;
             j++;
           }
-          const buf = await this.repo.backend.load({ type: 'data', name: packId }, start, end - start);
+          const into = take(end - start);
+          const buf = await this.repo.backend.load({ type: 'data', name: packId }, start, end - start, into);
           const group = list.slice(i, j);
-          // decrypt, decompress and verify in the decode workers; write here
+          // decrypt, decompress, verify and write in the decode workers
           const res = await pool.decode(buf, group.map((b) => ({
             id: b.loc.id, offset: b.loc.offset - start, length: b.loc.length, uncompressedLength: b.loc.uncompressedLength,
-          })), { wantPlain: true });
+          })), {
+            writes: group.map((b) => b.targets.map((t) => ({ file: t.file, path: this.files[t.file]!.dest, offset: t.offset }))),
+            giveBack: buf.buffer === into.buffer,
+          });
+          if (res.bytes && res.bytes.byteLength === READ_BUFFER && free.length < 16) free.push(Buffer.from(res.bytes));
+          for (const fe of res.fileErrors ?? []) fileError(fe);
           group.forEach((b, k) => {
             const r = res.results[k]!;
             if (r.error) throw new RestoreError(`pack ${packId}: blob ${b.loc.id}: ${r.error}`);
-            const plain = r.plain ? Buffer.from(r.plain) : null;
-            const len = plain ? plain.length : r.zero ?? 0;
-            gc.add(len + b.loc.length);
-            for (const t of b.targets) {
-              if (plain) handles.write(t.file, plain, t.offset);
-              this.summary.bytes += len;
-              this.o.progress?.bytes?.(len);
-            }
+            const len = plaintextLength(b.loc);
+            this.summary.bytes += len * b.targets.length;
+            this.o.progress?.bytes?.(len * b.targets.length);
           });
           i = j;
         }
       });
     } finally {
-      handles.closeAll();
-      await pool.close();
+      try {
+        for (const fe of await pool.closeFiles()) fileError(fe);
+      } finally {
+        await pool.close();
+      }
     }
   }
 
@@ -341,35 +359,4 @@ function mkdirFresh(d: Buffer): void {
     unlinkIfExists(d);
   } catch { /* does not exist */ }
   mkdirSync(d, { mode: 0o700 });
-}
-
-
-/** A small LRU of open file descriptors, so files are opened once per burst of writes (synchronous pwrite). */
-class FileCache {
-  private open = new Map<number, number>();
-  constructor(private paths: Buffer[], private max = 64) {}
-
-  write(file: number, data: Buffer, offset: number): void {
-    let fd = this.open.get(file);
-    if (fd !== undefined) {
-      this.open.delete(file);
-    } else {
-      if (this.open.size >= this.max) {
-        const [k, old] = this.open.entries().next().value as [number, number];
-        this.open.delete(k);
-        closeSync(old);
-      }
-      fd = openSync(this.paths[file]!, fsc.O_WRONLY | fsc.O_NOFOLLOW);
-    }
-    this.open.set(file, fd);
-    let done = 0;
-    while (done < data.length) done += writeSync(fd, data, done, data.length - done, offset + done);
-  }
-
-  closeAll(): void {
-    for (const fd of this.open.values()) {
-      try { closeSync(fd); } catch { /* already reported */ }
-    }
-    this.open.clear();
-  }
 }

@@ -29,7 +29,7 @@ export function launchdIntervals(p: Profile): LaunchdInterval[] {
   return out;
 }
 
-export function generatePlist(p: Profile, cli: [string, string], env: Record<string, string>, logDir: string): LaunchAgent {
+export function generatePlist(p: Profile, cli: readonly string[], env: Record<string, string>, logDir: string): LaunchAgent {
   const label = launchdLabel(p);
   const intervals = launchdIntervals(p);
   const logPath = path.join(logDir, `${p.name}.log`);

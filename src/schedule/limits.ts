@@ -69,10 +69,10 @@ export class LimitedBackend implements Backend {
     });
   }
 
-  load(h: Handle, offset?: number, length?: number): Promise<Buffer> {
+  load(h: Handle, offset?: number, length?: number, into?: Buffer): Promise<Buffer> {
     return this.gate(async () => {
       if (length !== undefined) await this.down?.take(length);
-      const b = await this.inner.load(h, offset, length);
+      const b = await this.inner.load(h, offset, length, into);
       if (length === undefined) await this.down?.take(b.length);
       return b;
     });

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../util/nodeflags.js';
 
 const env = (k: string) => {
   const v = process.env[k];
@@ -63,11 +64,11 @@ export function launchdLogDir(): string {
   return path.join(homeDir(), 'Library', 'Logs', 'jbackup');
 }
 
-/** Absolute [node, bin/jbackup]: what a unit or a plist runs (never a PATH lookup). */
-export function cliCommand(): [string, string] {
+/** Absolute [node, flags…, bin/jbackup]: what a unit or a plist runs (never a PATH lookup). */
+export function cliCommand(): string[] {
   const bin = fileURLToPath(new URL('../../../bin/jbackup', import.meta.url));
   if (!existsSync(bin)) throw new Error(`cannot find the jbackup launcher at ${bin}`);
-  return [process.execPath, bin];
+  return [process.execPath, ...NODE_FLAGS, bin];
 }
 
 /** environment a scheduled run needs to use the same profiles and state as the installer (never a password) */

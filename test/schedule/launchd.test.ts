@@ -9,6 +9,7 @@ import { build, parse } from 'plist';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nextElapses, parseCalendar, type LaunchdInterval } from '../../src/schedule/calendar.js';
 import { launchdNext } from '../../src/schedule/install.js';
+import { NODE_FLAGS } from '../../src/util/nodeflags.js';
 import { cleanupTmpDirs, runJbackup } from '../helpers/tools.js';
 import { python3, q, sandbox, writeProfiles, type Sandbox } from './util.js';
 
@@ -71,8 +72,8 @@ describe('launchd plists', () => {
       const doc = parse(plists.get(n)!) as Record<string, unknown>;
       expect(parse(build(doc as never))).toEqual(doc);
       expect(doc['Label']).toBe(`org.example.jbackup.${n}`);
-      expect(doc['ProgramArguments']).toEqual([process.execPath, expect.stringMatching(/\/bin\/jbackup$/), 'run', n]);
-      expect(existsSync((doc['ProgramArguments'] as string[])[1]!)).toBe(true);
+      expect(doc['ProgramArguments']).toEqual([process.execPath, ...NODE_FLAGS, expect.stringMatching(/\/bin\/jbackup$/), 'run', n]);
+      expect(existsSync((doc['ProgramArguments'] as string[])[1 + NODE_FLAGS.length]!)).toBe(true);
       expect(doc['ProcessType']).toBe('Background');
       expect(doc['LowPriorityIO']).toBe(true);
       expect(doc['StandardOutPath']).toBe(path.join(sb.home, 'Library', 'Logs', 'jbackup', `${n}.log`));

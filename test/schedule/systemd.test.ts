@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nextElapses, parseCalendar } from '../../src/schedule/calendar.js';
+import { NODE_FLAGS } from '../../src/util/nodeflags.js';
 import { cleanupTmpDirs, runJbackup } from '../helpers/tools.js';
 import { q, sandbox, SYSTEMD_ANALYZE, systemdDescribe, writeProfiles, type Sandbox } from './util.js';
 
@@ -87,9 +88,11 @@ systemdDescribe('systemd units (systemd-analyze)', () => {
       expect(svc).toMatch(/^IOSchedulingClass=idle$/m);
       const exec = /^ExecStart=(.*)$/m.exec(svc)![1]!.split(' ');
       expect(exec[0]).toBe(process.execPath);
-      expect(path.isAbsolute(exec[1]!)).toBe(true);
-      expect(existsSync(exec[1]!)).toBe(true);
-      expect(exec.slice(2)).toEqual(['run', n]);
+      expect(exec.slice(1, 1 + NODE_FLAGS.length)).toEqual(NODE_FLAGS);
+      const bin = exec[1 + NODE_FLAGS.length]!;
+      expect(path.isAbsolute(bin)).toBe(true);
+      expect(existsSync(bin)).toBe(true);
+      expect(exec.slice(2 + NODE_FLAGS.length)).toEqual(['run', n]);
       expect(tmr).toMatch(/^Persistent=true$/m);
       expect(tmr).toMatch(/^RandomizedDelaySec=10m$/m);
       expect(tmr).toMatch(new RegExp(`^Unit=jbackup-${n.replace(/[.]/g, '\\.')}\\.service$`, 'm'));
