@@ -47,7 +47,7 @@ const pending = new Map<string, { chunk: Buffer; id: string; lease?: Lease }>();
  */
 interface Lease { buf: Buffer; refs: number; done: boolean }
 const freeBuffers: Buffer[] = [];
-const MAX_FREE = 4;
+const MAX_FREE = 1;
 const poolBufferSize = (): number => init.chunker.max + 2 * READ_SIZE;
 
 function takeLease(): Lease {

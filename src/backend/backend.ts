@@ -51,7 +51,27 @@ export interface Backend {
    * that avoids allocating the whole file again); the repository falls back to load() and compare
    */
   verifySaved?(h: Handle, parts: readonly Uint8Array[], size: number): Promise<boolean>;
+  /**
+   * optional: write a data file whose name (its SHA-256) is known only at the end, as it is produced
+   * (a pack, blob by blob): nothing of it stays in memory. The local backend writes a temp file.
+   */
+  createStream?(type: FileType): BackendStream;
   close(): Promise<void>;
+}
+
+/** A file being written (see Backend.createStream). */
+export interface BackendStream {
+  /** bytes written so far */
+  readonly size: number;
+  /** append (synchronously: a pack's blob at a time) */
+  write(parts: readonly Uint8Array[]): void;
+  /**
+   * make it durable, check what was stored against what was written, and publish it under `name`
+   * (an existing file of that name is kept: names are content hashes)
+   */
+  commit(name: string): Promise<void>;
+  /** discard it */
+  abort(): Promise<void>;
 }
 
 export interface RemoveOptions {

@@ -1,8 +1,9 @@
-import { promises as fsp, constants as fsc } from 'node:fs';
+import { promises as fsp, constants as fsc, closeSync, mkdirSync, openSync, unlinkSync, writevSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
-  AlreadyExistsError, type Backend, partsOf, type FileInfo, type FileType, type Handle, ID_RE, layoutPath, listConfig, NotFoundError, PartsComparer,
+  AlreadyExistsError, type Backend, type BackendStream, partsOf, type FileInfo, type FileType, type Handle, ID_RE, layoutPath, listConfig, NotFoundError, PartsComparer,
 } from './backend.js';
 
 function isENOENT(e: unknown): boolean {
@@ -186,6 +187,10 @@ export class LocalBackend implements Backend {
     }
   }
 
+  createStream(type: FileType): BackendStream {
+    return new LocalStream(this.location, type);
+  }
+
   async remove(h: Handle): Promise<void> {
     try {
       await fsp.unlink(this.p(h));
@@ -216,5 +221,102 @@ async function syncDir(dir: string): Promise<void> {
     // some filesystems refuse fsync on directories; the rename itself is still atomic
   } finally {
     await fh?.close();
+  }
+}
+
+/**
+ * A pack written blob by blob into `data/<xx>/pack-tmp-<random>` (same filesystem as its final
+ * place; `list` ignores the name), with a CRC-32 of everything written. commit() fsyncs it, reads
+ * it back and compares size and CRC (the read-back verification of the buffered save, without
+ * keeping the bytes), links it to its final name and fsyncs the directory.
+ */
+class LocalStream implements BackendStream {
+  size = 0;
+  private crc = 0;
+  private fd: number;
+  private tmp: string;
+  private closed = false;
+
+  constructor(private location: string, private type: FileType) {
+    const dir = path.join(location, type, type === 'data' ? randomBytes(1).toString('hex') : '');
+    this.tmp = path.join(dir, `pack-tmp-${randomBytes(6).toString('hex')}`);
+    try {
+      this.fd = openSync(this.tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    } catch (e) {
+      if (!isENOENT(e)) throw e;
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      this.fd = openSync(this.tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    }
+  }
+
+  write(parts: readonly Uint8Array[]): void {
+    let want = 0;
+    for (const p of parts) {
+      want += p.length;
+      this.crc = crc32(p, this.crc);
+    }
+    let done = writevSync(this.fd, parts as Uint8Array[], this.size);
+    // a short write (rare: a signal, a full disk reports ENOSPC instead) continues part by part
+    while (done < want) {
+      let skip = done;
+      const rest: Uint8Array[] = [];
+      for (const p of parts) {
+        if (skip >= p.length) { skip -= p.length; continue; }
+        rest.push(skip ? p.subarray(skip) : p);
+        skip = 0;
+      }
+      done += writevSync(this.fd, rest, this.size + done);
+    }
+    this.size += want;
+  }
+
+  async commit(name: string): Promise<void> {
+    const final = path.join(this.location, ...layoutPath({ type: this.type, name }).split('/'));
+    try {
+      const fh = await fsp.open(this.tmp, 'r');
+      try {
+        await fh.sync();
+        if ((await fh.stat()).size !== this.size) throw new Error(`pack ${name}: stored size differs from the bytes written`);
+        const buf = Buffer.allocUnsafe(Math.min(this.size, VERIFY_READ) || 1);
+        let crc = 0;
+        let pos = 0;
+        while (pos < this.size) {
+          const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, this.size - pos), pos);
+          if (bytesRead === 0) break;
+          crc = crc32(buf.subarray(0, bytesRead), crc);
+          pos += bytesRead;
+        }
+        if (pos !== this.size || crc !== this.crc) throw new Error(`pack ${name}: verification after writing failed (the stored bytes differ)`);
+      } finally {
+        await fh.close();
+      }
+      this.close();
+      try {
+        await fsp.link(this.tmp, final);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+          await fsp.mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
+          await fsp.link(this.tmp, final);
+        } else if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw e;
+        }
+      }
+    } finally {
+      this.close();
+      await fsp.unlink(this.tmp).catch(() => {});
+    }
+    await syncDir(path.dirname(final));
+    await fsp.chmod(final, 0o400).catch(() => {});
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+  }
+
+  async abort(): Promise<void> {
+    this.close();
+    try { unlinkSync(this.tmp); } catch { /* gone */ }
   }
 }

@@ -4,6 +4,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { OVERHEAD, open, seal, type MasterKey } from '../crypto/crypto.js';
+import type { BackendStream } from '../backend/backend.js';
 
 export type BlobType = 'data' | 'tree';
 
@@ -92,13 +93,25 @@ export function parsePackTail(key: MasterKey, tail: Buffer, packSize: number): P
   return blobs;
 }
 
-/** Accumulates encrypted blobs of one type into a pack; hashes as it goes (no second pass). */
+/** where a PackBuilder puts its blobs: a buffer (from `take`, grown as needed) or a backend stream */
+export interface PackSink {
+  take?: () => Buffer;
+  stream?: () => BackendStream;
+}
+
+/**
+ * Accumulates encrypted blobs of one type into a pack; hashes as it goes (no second pass). The
+ * blobs are written to a backend stream as they come (the local backend: a temp file) or copied
+ * into one contiguous buffer, so the caller's blob buffers are garbage at once: holding them
+ * instead kept every worker's transferred ciphertext alive until a major GC.
+ */
 export class PackBuilder {
   readonly blobs: PackedBlob[] = [];
-  private parts: Uint8Array[] = [];
+  private buf: Buffer | null = null;
+  stream: BackendStream | null = null;
   private hash: Hash = createHash('sha256');
   size = 0;
-  constructor(readonly type: BlobType) {}
+  constructor(readonly type: BlobType, private sink: PackSink = {}) {}
 
   get count(): number { return this.blobs.length; }
 
@@ -107,12 +120,32 @@ export class PackBuilder {
     const parts = stored instanceof Uint8Array ? [stored] : stored;
     let length = 0;
     for (const p of parts) {
-      this.parts.push(p);
-      this.hash.update(p);
       length += p.length;
+      this.hash.update(p);
+    }
+    if (this.sink.stream) {
+      this.stream ??= this.sink.stream();
+      this.stream.write(parts);
+    } else {
+      this.buf ??= this.sink.take?.() ?? Buffer.allocUnsafeSlow(256 * 1024);
+      if (this.size + length > this.buf.length) {
+        const next = Buffer.allocUnsafeSlow(Math.max(this.size + length, this.buf.length * 2));
+        this.buf.copy(next, 0, 0, this.size);
+        this.buf = next;
+      }
+      let at = this.size;
+      for (const p of parts) {
+        this.buf.set(p, at);
+        at += p.length;
+      }
     }
     this.blobs.push({ type: this.type, id, offset: this.size, length, uncompressedLength });
     this.size += length;
+  }
+
+  /** discard a pack that will not be stored (its stream's temp file) */
+  async abort(): Promise<void> {
+    await this.stream?.abort();
   }
 
   /** header size once finished (for the pack-size target) */
@@ -120,15 +153,24 @@ export class PackBuilder {
     return this.blobs.length * ENTRY_COMPRESSED + OVERHEAD + 4;
   }
 
-  /** the pack as parts to write in order (no copy into one buffer) */
-  finish(key: MasterKey): { id: string; parts: Uint8Array[]; size: number; blobs: PackedBlob[] } {
+  /**
+   * close the pack: the header and its length follow the blobs. For a buffered pack, `parts` are
+   * the whole file in order and `buffer` (the blobs) may be recycled once it is stored; a streamed
+   * pack has everything written to `stream`, which the caller commits under `id`.
+   */
+  finish(key: MasterKey): { id: string; parts: Uint8Array[]; size: number; blobs: PackedBlob[]; buffer: Buffer | null; stream: BackendStream | null } {
     const header = seal(key, encodeHeader(this.blobs));
     const len = Buffer.allocUnsafe(4);
     len.writeUInt32LE(header.length, 0);
     this.hash.update(header);
     this.hash.update(len);
-    const parts = [...this.parts, header, len];
-    this.parts = [];
-    return { id: this.hash.digest('hex'), parts, size: this.size + header.length + 4, blobs: this.blobs };
+    let parts: Uint8Array[];
+    if (this.stream) {
+      this.stream.write([header, len]);
+      parts = [];
+    } else {
+      parts = [this.buf ? this.buf.subarray(0, this.size) : Buffer.alloc(0), header, len];
+    }
+    return { id: this.hash.digest('hex'), parts, size: this.size + header.length + 4, blobs: this.blobs, buffer: this.buf, stream: this.stream };
   }
 }

@@ -1,6 +1,6 @@
 /** A restic v2 repository over any Backend: keys, config, index, blobs, unpacked files, packing. */
 import { hostname } from 'node:os';
-import { type Backend, type FileType, NotFoundError, PartsComparer } from '../backend/backend.js';
+import { type Backend, type BackendStream, type FileType, NotFoundError, PartsComparer } from '../backend/backend.js';
 import { open, randomMasterKey, seal, type MasterKey } from '../crypto/crypto.js';
 import { decodeConfig, encodeConfig, newConfig, type RepoConfig } from './config.js';
 import { RepoNotFoundError, UserError } from './errors.js';
@@ -36,6 +36,10 @@ export class Repository {
   readonly storedPacks = new Map<string, PackedBlob[]>();
   /** blobs handed to a pack but whose pack is not stored yet */
   private inFlight = new Set<string>();
+  /** recycled data-pack buffers (a pack's blobs are copied into one) */
+  private packBuffers: Buffer[] = [];
+  /** a data pack closes once it reaches packSize, so its blobs overshoot by less than one blob (mostly ~1 MiB) */
+  private packBufferSize(): number { return this.packSize + 2 * 1024 * 1024; }
 
   private constructor(readonly backend: Backend, readonly key: MasterKey, readonly config: RepoConfig, readonly keyId: string, opts: RepoOptions) {
     this.packSize = opts.packSize ?? 16 * 1024 * 1024;
@@ -232,7 +236,15 @@ export class Repository {
     if ((!ignoreIndex && this.index.has(type, id)) || this.inFlight.has(key)) return;
     this.inFlight.add(key);
     let b = this.builders.get(type);
-    if (!b) { b = new PackBuilder(type); this.builders.set(type, b); }
+    if (!b) {
+      // data packs stream to the backend when it can (the local backend: a temp file; nothing held in
+      // memory), else fill a recycled buffer; tree packs are small and buffered
+      const backend = this.backend;
+      b = type !== 'data' ? new PackBuilder(type)
+        : backend.createStream ? new PackBuilder(type, { stream: () => backend.createStream!('data') })
+          : new PackBuilder(type, { take: () => this.packBuffers.pop() ?? Buffer.allocUnsafeSlow(this.packBufferSize()) });
+      this.builders.set(type, b);
+    }
     b.add(id, stored, uncompressedLength);
     if (b.size + b.headerSize() >= this.packSize) {
       this.builders.delete(type);
@@ -245,23 +257,31 @@ export class Repository {
       await Promise.race(this.uploads);
       if (this.uploadError) throw this.uploadError;
     }
-    const { id, parts, size, blobs } = b.finish(this.key);
-    const p = this.storePack(id, parts, size, blobs).catch((e) => { this.uploadError ??= e; });
+    const { id, parts, size, blobs, buffer, stream } = b.finish(this.key);
+    const p = this.storePack(id, stream ?? parts, size, blobs).catch((e) => { this.uploadError ??= e; }).finally(() => {
+      // the backend is done with the bytes (stored and verified, or failed): recycle the buffer
+      if (b.type === 'data' && buffer?.length === this.packBufferSize() && this.packBuffers.length <= this.backend.properties.connections) this.packBuffers.push(buffer);
+    });
     this.uploads.add(p);
     void p.finally(() => this.uploads.delete(p));
   }
 
-  private async storePack(id: string, parts: Uint8Array[], size: number, blobs: PackedBlob[]): Promise<void> {
+  private async storePack(id: string, data: Uint8Array[] | BackendStream, size: number, blobs: PackedBlob[]): Promise<void> {
     const h = { type: 'data' as const, name: id };
-    await this.backend.save(h, parts);
-    // verify before anything references the pack: the stored file must equal the bytes whose
-    // SHA-256 is its name (compared byte for byte with what we sent: no second hash pass). Backends
-    // that prove it themselves (a server-computed md5) are not read back.
-    if (!this.backend.properties.verifiedUploads && !(await this.storedEquals(h, parts, size))) {
-      await this.backend.remove(h).catch(() => {});
-      throw new Error(`pack ${id}: verification after upload failed`);
+    if (Array.isArray(data)) {
+      await this.backend.save(h, data);
+      // verify before anything references the pack: the stored file must equal the bytes whose
+      // SHA-256 is its name (compared byte for byte with what we sent: no second hash pass). Backends
+      // that prove it themselves (a server-computed md5) are not read back.
+      if (!this.backend.properties.verifiedUploads && !(await this.storedEquals(h, data, size))) {
+        await this.backend.remove(h).catch(() => {});
+        throw new Error(`pack ${id}: verification after upload failed`);
+      }
+      data.length = 0;
+    } else {
+      // a streamed pack verifies itself on commit (size and checksum read back before it is published)
+      await data.commit(id);
     }
-    parts.length = 0;
     this.index.addPack(id, blobs);
     this.storedPacks.set(id, blobs);
     // (no explicit GC here: measured slower, RSS unchanged)
@@ -297,6 +317,7 @@ export class Repository {
     for (const [t, b] of [...this.builders]) {
       this.builders.delete(t);
       if (b.count) await this.startUpload(b);
+      else await b.abort();
     }
     while (this.uploads.size) await Promise.race(this.uploads);
     if (this.uploadError) throw this.uploadError;
