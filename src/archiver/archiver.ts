@@ -12,6 +12,7 @@ import { nodeFromStat } from './node.js';
 import { ChunkPool, FileReadError, type FileResult } from './pool.js';
 import type { Matcher } from './exclude.js';
 import { VERSION } from '../version.js';
+import type { Prescan } from './prescan.js';
 
 export interface SnapshotOptions {
   /** backup targets as the user gave them */
@@ -31,6 +32,8 @@ export interface SnapshotOptions {
   progress?: ArchiveProgress;
   /** ns since epoch; defaults to now */
   time?: bigint;
+  /** directory listings read ahead (see Prescan); stopped when the walk starts */
+  prescan?: Prescan;
 }
 
 export interface ArchiveProgress {
@@ -97,15 +100,54 @@ export class Archiver {
     this.pool = new ChunkPool(repo, o.chunker ?? DEFAULT_PARAMS, o.threads);
   }
 
+  /** parent trees loaded ahead (prefetch), by id; each is used once */
+  private treeCache = new Map<string, Node[]>();
+
+  private async findParent(nowNs: bigint): Promise<SnapshotWithId | null> {
+    const o = this.o;
+    if (o.force) return null;
+    if (o.parent !== undefined) return o.parent;
+    const absPaths = [...new Set(o.targets.map((t) => path.resolve(t)))].sort();
+    return findParent(await this.repo.listSnapshots(), o.host ?? hostname(), absPaths, nowNs);
+  }
+
+  /**
+   * Load the parent snapshot's trees ahead of the walk (depth first, as the walk needs them), until
+   * `deadline` (performance.now() ms) or `maxNodes` nodes: meant for the lock's settle wait, once
+   * the index is loaded. Read-only: trees are immutable, so nothing here depends on the lock.
+   */
+  async prefetch(deadline: number, maxNodes = 100_000): Promise<void> {
+    const parent = await this.findParent(this.o.time ?? BigInt(Date.now()) * 1_000_000n);
+    if (!parent) return;
+    const stack = [parent.tree];
+    let nodes = 0;
+    while (stack.length > 0 && nodes < maxNodes && performance.now() < deadline) {
+      const id = stack.pop()!;
+      if (this.treeCache.has(id)) continue;
+      let tree: Node[];
+      try {
+        tree = decodeTree(await this.repo.loadBlob('tree', id));
+      } catch {
+        continue; // loadTree will try again and cope
+      }
+      this.treeCache.set(id, tree);
+      nodes += tree.length;
+      for (let i = tree.length - 1; i >= 0; i--) {
+        const n = tree[i]!;
+        if (n.type === 'dir' && n.subtree) stack.push(n.subtree);
+      }
+    }
+  }
+
   async run(): Promise<ArchiveSummary> {
     const started = process.hrtime.bigint();
+    this.o.prescan?.stop();
     try {
       const o = this.o;
       const nowNs = o.time ?? BigInt(Date.now()) * 1_000_000n;
       const absPaths = [...new Set(o.targets.map((t) => path.resolve(t)))].sort();
       const host = o.host ?? hostname();
-      let parent: SnapshotWithId | null = null;
-      if (!o.force) parent = o.parent !== undefined ? o.parent : findParent(await this.repo.listSnapshots(), host, absPaths, nowNs);
+      const parent = await this.findParent(nowNs);
       if (parent) this.s.parent = parent.id;
 
       // the virtual root: targets placed by their path components
@@ -159,7 +201,9 @@ export class Archiver {
     const m = new Map<string, Node>();
     if (!id) return m;
     try {
-      for (const n of decodeTree(await this.repo.loadBlob('tree', id))) m.set(nameKey(n.name), n);
+      const cached = this.treeCache.get(id);
+      if (cached) this.treeCache.delete(id);
+      for (const n of cached ?? decodeTree(await this.repo.loadBlob('tree', id))) m.set(nameKey(n.name), n);
     } catch {
       // an unreadable parent tree only costs change detection
     }
@@ -225,23 +269,32 @@ export class Archiver {
     if (this.rootDev === null) {
       try { this.rootDev = lstatSync(dirB, { bigint: true }).dev; } catch { /* reported below */ }
     }
+    const pre = this.o.prescan?.takeDir(dirB);
     let names: Buffer[];
-    try {
-      names = readdirSync(dirB, { encoding: 'buffer' });
-    } catch (e) {
-      this.error(dirB, e as Error);
-      return { id: this.saveTree([]) };
+    if (pre) {
+      names = pre.names;
+    } else {
+      try {
+        names = readdirSync(dirB, { encoding: 'buffer' });
+      } catch (e) {
+        this.error(dirB, e as Error);
+        return { id: this.saveTree([]) };
+      }
+      names.sort(Buffer.compare);
     }
-    names.sort(Buffer.compare);
     const pmap = await this.loadTree(parentTree);
     const pending: Promise<Node | null>[] = [];
-    for (const name of names) {
-      const full = Buffer.concat([dirB, Buffer.from(dirB.at(-1) === 0x2f ? '' : '/'), name]);
+    const sep = Buffer.from(dirB.at(-1) === 0x2f ? '' : '/');
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      const full = Buffer.concat([dirB, sep, name]);
       let st: BigIntStats;
       try {
         // synchronous metadata calls: a cached lstat costs microseconds, an async one a thread-pool
         // round trip (10k small files: 1.5 s of latency on the walk)
-        st = lstatSync(full, { bigint: true });
+        const p = pre?.stats[i];
+        if (p instanceof Error) throw p;
+        st = p ?? lstatSync(full, { bigint: true });
       } catch (e) {
         this.error(full, e as Error);
         continue;

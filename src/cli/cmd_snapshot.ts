@@ -3,6 +3,9 @@ import type { Command } from 'commander';
 import { Archiver } from '../archiver/archiver.js';
 import { makeMatcher, parseExcludeFile } from '../archiver/exclude.js';
 import { scan } from '../archiver/scanner.js';
+import { Prescan } from '../archiver/prescan.js';
+import type { Repository } from '../repo/repository.js';
+import type { Lock } from '../repo/lock.js';
 import { UserError } from '../repo/errors.js';
 import { parseCompression } from '../repo/zstd.js';
 import { lockAndLoadIndex, openRepo, unlockRepo, type GlobalOpts } from './global.js';
@@ -49,20 +52,24 @@ export function register(program: Command, g: () => GlobalOpts): void {
       for (const f of o.iexcludeFile) iexcludes.push(...parseExcludeFile(readFileSync(f, 'utf8')));
       const matcher = makeMatcher(excludes, iexcludes);
       const compression = parseCompression(o.compression ?? 'auto');
-      const repo = await openRepo(opts, { compression });
-      const lock = await lockAndLoadIndex(repo, false, opts);
+      // read the targets' directories while the key is derived and the lock settles (main thread idle)
+      const prescan = new Prescan(targets, matcher, !!o.oneFileSystem);
+      let repo: Repository;
+      try {
+        repo = await openRepo(opts, { compression });
+      } catch (e) {
+        prescan.stop();
+        throw e;
+      }
+      let archiver: Archiver | null = null;
       const mode = opts.json ? 'json' : process.stderr.isTTY && !opts.quiet ? 'tty' : 'none';
       const progress = new Progress(mode);
       const stopScan = { stop: false };
+      const verbose = (opts.verbose ?? 0) > 0 && !opts.json;
+      let lock: Lock | null;
       try {
         const parent = o.parent ? await repo.findSnapshot(o.parent) : undefined;
-        if (mode !== 'none') {
-          void scan(targets, matcher, (f, b) => { progress.c.totalFiles += f; progress.c.totalBytes += b; }, stopScan)
-            .then(() => { progress.c.scanDone = true; });
-          progress.start();
-        }
-        const verbose = (opts.verbose ?? 0) > 0 && !opts.json;
-        const archiver = new Archiver(repo, {
+        archiver = new Archiver(repo, {
           targets,
           tags: o.tag.flatMap((t) => t.split(',')).filter(Boolean),
           host: o.host,
@@ -85,7 +92,21 @@ export function register(program: Command, g: () => GlobalOpts): void {
               else process.stderr.write(`${msg}\n`);
             },
           },
+          prescan,
         });
+        // the parent's trees are loaded during the rest of the lock's wait
+        const a = archiver;
+        lock = await lockAndLoadIndex(repo, false, opts, (deadline) => a.prefetch(deadline));
+      } catch (e) {
+        prescan.stop();
+        throw e;
+      }
+      try {
+        if (mode !== 'none') {
+          void scan(targets, matcher, (f, b) => { progress.c.totalFiles += f; progress.c.totalBytes += b; }, stopScan)
+            .then(() => { progress.c.scanDone = true; });
+          progress.start();
+        }
         const s = await archiver.run();
         stopScan.stop = true;
         progress.stop();

@@ -136,6 +136,8 @@ export async function openRepo(g: GlobalOpts, extra: RepoOptions = {}): Promise<
 }
 
 const held = new Set<Lock>();
+/** restic's wait between writing a lock and checking for others */
+const LOCK_WAIT_MS = 200;
 export async function lockRepo(repo: Repository, exclusive: boolean, g: GlobalOpts): Promise<Lock | null> {
   if (g.noLock) return null;
   const l = await Lock.acquire(repo, exclusive);
@@ -147,13 +149,18 @@ export async function lockRepo(repo: Repository, exclusive: boolean, g: GlobalOp
  * the lock holds, the index is loaded again if its files changed meanwhile (a prune finishing
  * between load and lock). Snapshot lists are always taken afresh; only their contents are cached.
  */
-export async function lockAndLoadIndex(repo: Repository, exclusive: boolean, g: GlobalOpts): Promise<Lock | null> {
+export async function lockAndLoadIndex(repo: Repository, exclusive: boolean, g: GlobalOpts, afterLoad?: (deadline: number) => Promise<void>): Promise<Lock | null> {
   if (g.noLock) {
     await repo.loadIndex();
     return null;
   }
-  // the snapshot files are read as well: the later listing after the lock only fetches new ones
-  const l = await Lock.acquire(repo, exclusive, 200, async () => { await Promise.all([repo.loadIndex(), repo.listSnapshots()]); });
+  // the snapshot files are read as well: the later listing after the lock only fetches new ones;
+  // `afterLoad` (read-only work that needs the index) may use the rest of the wait
+  const deadline = performance.now() + LOCK_WAIT_MS - 20;
+  const l = await Lock.acquire(repo, exclusive, LOCK_WAIT_MS, async () => {
+    await Promise.all([repo.loadIndex(), repo.listSnapshots()]);
+    await afterLoad?.(deadline);
+  });
   held.add(l);
   if (!(await repo.indexCurrent())) {
     repo.resetIndex();

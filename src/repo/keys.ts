@@ -1,10 +1,12 @@
 /** restic key files: scrypt(password) → user key → decrypts the master key JSON. */
-import { randomBytes, scrypt as scryptCb } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { keyFromKdf, masterKeyFromJSON, masterKeyToJSON, open, seal, type MasterKey } from '../crypto/crypto.js';
 import { formatTimeNs } from './tree.js';
 
-export interface KdfParams { N: number; r: number; p: number }
+import { scrypt, type KdfParams } from './kdf.js';
+
+export { scrypt, type KdfParams };
 
 /**
  * restic calibrates scrypt to ~500 ms with N=32768, r=8 and a CPU-dependent p (6 on our machines).
@@ -29,13 +31,6 @@ export interface KeyFile {
   p: number;
   salt: string;
   data: string;
-}
-
-export function scrypt(password: Buffer, salt: Buffer, k: KdfParams): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scryptCb(password, salt, 64, { N: k.N, r: k.r, p: k.p, maxmem: 256 * k.N * k.r + 64 * 1024 * 1024 }, (err, out) =>
-      err ? reject(err) : resolve(out));
-  });
 }
 
 export class WrongPasswordError extends Error {

@@ -373,8 +373,25 @@ export function goUnquote(s: string | Uint8Array): Buffer {
 // ---------------------------------------------------------------------------------------------
 // Go 1.19 encoding/json string encoding (with HTML escaping, as json.Marshal does)
 
+/** characters Go writes unescaped: printable ASCII (and DEL) except " \\ < > & */
+const PLAIN_JSON_RE = /^[^"\\<>&\x00-\x1f\u0080-\uffff]*$/;
+
+function plainJsonBytes(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c < 0x20 || c >= 0x80 || c === 0x22 || c === 0x5c || c === 0x3c || c === 0x3e || c === 0x26) return false;
+  }
+  return true;
+}
+
 /** A JSON string literal exactly as Go 1.19's encoding/json writes it. */
 export function goJsonString(b: Uint8Array | string): string {
+  // fast path (names, ids, times): printable ASCII that needs no escape is copied as it is
+  if (typeof b === 'string') {
+    if (PLAIN_JSON_RE.test(b)) return '"' + b + '"';
+  } else if (plainJsonBytes(b)) {
+    return '"' + Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1') + '"';
+  }
   const bytes = toBytes(b);
   let out = '"';
   for (let i = 0; i < bytes.length; ) {
