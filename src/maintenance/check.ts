@@ -2,7 +2,7 @@
  * check: structure (config, keys, index ↔ packs, sizes, every tree and blob reachable from snapshots)
  * and, with readData, every selected pack byte by byte (hash, header vs index, every blob's MAC and hash).
  */
-import { DecodePool } from '../repo/decodepool.js';
+import { BufferPool, DecodePool } from '../repo/decodepool.js';
 import { randomInt } from 'node:crypto';
 import type { Repository } from '../repo/repository.js';
 import { mapLimit } from '../repo/repository.js';
@@ -103,10 +103,13 @@ export async function checkRepository(repo: Repository, o: CheckOptions = {}): P
       const all = [...packFiles.keys()].filter((p) => packsInIndex.has(p)).sort();
       const sel = selectPacks(all, packFiles, o.readData);
       const pool = new DecodePool(repo.key);
+      // packs are read into recycled buffers (the workers hand them back): a fresh 16 MiB buffer
+      // per pack left ~200 MiB of garbage for V8 to find
+      const buffers = new BufferPool(PACK_BUFFER, 4);
       try {
         // one pack per core in the workers plus one being read
         await mapLimit(sel, Math.max(3, repo.backend.properties.connections), async (id) => {
-          await readPack(repo, pool, id, packsInIndex.get(id)!, err);
+          await readPack(repo, pool, buffers, id, packFiles.get(id) ?? 0, packsInIndex.get(id)!, err);
           packsRead++;
           o.progress?.packRead?.(packsRead, sel.length);
         });
@@ -198,12 +201,18 @@ function shuffle<T>(a: T[]): T[] {
   return b;
 }
 
-async function readPack(repo: Repository, pool: DecodePool, id: string, indexed: PackedBlob[], err: (o: string, m: string) => void): Promise<void> {
+/** a pack of the default 16 MiB target plus its last blob fits */
+const PACK_BUFFER = 26 * 1024 * 1024;
+
+async function readPack(repo: Repository, pool: DecodePool, buffers: BufferPool, id: string, size: number, indexed: PackedBlob[], err: (o: string, m: string) => void): Promise<void> {
   const obj = `data/${id}`;
   let bytes: Buffer;
+  const into = buffers.take(size);
   try {
-    bytes = await repo.backend.load({ type: 'data', name: id });
+    // the listed size: a pack that is shorter fails the read, a longer one the header and hash checks
+    bytes = await repo.backend.load({ type: 'data', name: id }, 0, size || undefined, into);
   } catch (e) {
+    buffers.give(into);
     err(obj, `pack cannot be read: ${(e as Error).message}`);
     return;
   }
@@ -217,7 +226,8 @@ async function readPack(repo: Repository, pool: DecodePool, id: string, indexed:
   }
   // the pack id and every blob are verified in a decode worker (bytes are handed over)
   const blobs = header ?? [];
-  const res = await pool.decode(bytes, blobs, { hashPack: true });
+  const res = await pool.decode(bytes, blobs, { hashPack: true, giveBack: bytes.buffer === into.buffer });
+  if (res.bytes) buffers.give(Buffer.from(res.bytes));
   if (res.packHash !== id) err(obj, `Pack ID does not match, want ${id.slice(0, 8)}, got ${(res.packHash ?? '').slice(0, 8)}`);
   if (!header) return;
   const key = (b: PackedBlob) => `${b.type}:${b.id}:${b.offset}:${b.length}:${b.uncompressedLength}`;

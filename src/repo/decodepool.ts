@@ -38,11 +38,12 @@ export interface DecodeOptions {
   giveBack?: boolean;
 }
 
-interface Slot { w: Worker; busy: number }
+/** busy: tasks queued; bytes: their size (work goes to the worker with the fewest bytes queued) */
+interface Slot { w: Worker; busy: number; bytes: number }
 
 export class DecodePool {
   private slots: Slot[] = [];
-  private tasks = new Map<number, { resolve: (r: DecodeResponse) => void; reject: (e: Error) => void }>();
+  private tasks = new Map<number, { resolve: (r: DecodeResponse) => void; reject: (e: Error) => void; bytes: number }>();
   private next = 1;
   private failed: Error | null = null;
 
@@ -51,12 +52,13 @@ export class DecodePool {
   private start(): void {
     const data = { encrypt: this.key.encrypt, macK: this.key.macK, macR: this.key.macR };
     for (let i = 0; i < this.threads; i++) {
-      const slot: Slot = { w: new Worker(workerModuleUrl(import.meta.url, 'repo/decodeworker'), { workerData: data, resourceLimits: WORKER_RESOURCE_LIMITS }), busy: 0 };
+      const slot: Slot = { w: new Worker(workerModuleUrl(import.meta.url, 'repo/decodeworker'), { workerData: data, resourceLimits: WORKER_RESOURCE_LIMITS }), busy: 0, bytes: 0 };
       slot.w.on('message', (m: DecodeResponse) => {
         const t = this.tasks.get(m.task);
         if (!t) return;
         this.tasks.delete(m.task);
         slot.busy--;
+        slot.bytes -= t.bytes;
         t.resolve(m);
       });
       slot.w.on('error', (e) => this.fail(e));
@@ -100,16 +102,18 @@ export class DecodePool {
   private leastBusy(): Slot {
     if (this.failed) throw this.failed;
     if (this.slots.length === 0) this.start();
-    return this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+    return this.slots.reduce((a, b) => (b.bytes < a.bytes || (b.bytes === a.bytes && b.busy < a.busy) ? b : a));
   }
 
   private send(slot: Slot, req: DecodeRequest | CloseFilesRequest, transfer: ArrayBuffer[]): Promise<DecodeResponse> {
     if (this.failed) return Promise.reject(this.failed);
     const task = this.next++;
     req.task = task;
+    const bytes = 'end' in req ? req.end - req.start : 0;
     slot.busy++;
+    slot.bytes += bytes;
     return new Promise<DecodeResponse>((resolve, reject) => {
-      this.tasks.set(task, { resolve, reject });
+      this.tasks.set(task, { resolve, reject, bytes });
       slot.w.postMessage(req, transfer);
     });
   }
@@ -118,5 +122,21 @@ export class DecodePool {
     const slots = this.slots;
     this.slots = [];
     await Promise.all(slots.map((s) => s.w.terminate()));
+  }
+}
+
+/** Recycled read buffers of one size (restore's ranges, check's packs); larger requests get their own. */
+export class BufferPool {
+  private free: Buffer[] = [];
+  constructor(readonly size: number, private max: number) {}
+
+  /** a buffer of at least `n` bytes */
+  take(n: number): Buffer {
+    return n <= this.size ? this.free.pop() ?? Buffer.allocUnsafeSlow(this.size) : Buffer.allocUnsafeSlow(n);
+  }
+
+  /** hand a buffer back (kept if it is of the pool's size and the pool has room) */
+  give(b: Buffer): void {
+    if (b.length === this.size && b.byteOffset === 0 && this.free.length < this.max) this.free.push(b);
   }
 }

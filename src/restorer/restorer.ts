@@ -15,7 +15,7 @@ import { plaintextLength, type BlobLocation } from '../repo/index.js';
 import { decodeTree, parseTimeNs, posixModeFromGo, type Node } from '../repo/tree.js';
 import { mknodSync, setTimesNs } from '../native/native.js';
 import type { Matcher } from '../archiver/exclude.js';
-import { DecodePool, type FileError } from '../repo/decodepool.js';
+import { BufferPool, DecodePool, type FileError } from '../repo/decodepool.js';
 
 /**
  * Restore reads pack ranges of up to MAX_RANGE bytes into recycled buffers of READ_BUFFER, at least
@@ -244,8 +244,7 @@ export class Restorer {
       this.err(this.files[fe.file]!.dest, new Error(fe.error));
     };
     // read buffers are recycled: each goes to a decode worker with its range and comes back
-    const free: Buffer[] = [];
-    const take = (n: number) => (n <= READ_BUFFER ? free.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER) : Buffer.allocUnsafeSlow(n));
+    const buffers = new BufferPool(READ_BUFFER, 16);
     try {
       await mapLimit([...packs], this.o.connections ?? Math.max(3, this.repo.backend.properties.connections), async ([packId, blobs]) => {
         const list = [...blobs.values()].sort((a, b) => a.loc.offset - b.loc.offset);
@@ -259,7 +258,7 @@ export class Restorer {
             end = list[j]!.loc.offset + list[j]!.loc.length;
             j++;
           }
-          const into = take(end - start);
+          const into = buffers.take(end - start);
           const buf = await this.repo.backend.load({ type: 'data', name: packId }, start, end - start, into);
           const group = list.slice(i, j);
           // decrypt, decompress, verify and write in the decode workers
@@ -269,7 +268,7 @@ export class Restorer {
             writes: group.map((b) => b.targets.map((t) => ({ file: t.file, path: this.files[t.file]!.dest, offset: t.offset }))),
             giveBack: buf.buffer === into.buffer,
           });
-          if (res.bytes && res.bytes.byteLength === READ_BUFFER && free.length < 16) free.push(Buffer.from(res.bytes));
+          if (res.bytes) buffers.give(Buffer.from(res.bytes));
           for (const fe of res.fileErrors ?? []) fileError(fe);
           group.forEach((b, k) => {
             const r = res.results[k]!;
