@@ -2,7 +2,7 @@
  * check: structure (config, keys, index ↔ packs, sizes, every tree and blob reachable from snapshots)
  * and, with readData, every selected pack byte by byte (hash, header vs index, every blob's MAC and hash).
  */
-import { BufferPool, DecodePool } from '../repo/decodepool.js';
+import { BufferPool, DecodePool, PACK_BUFFER } from '../repo/decodepool.js';
 import { randomInt } from 'node:crypto';
 import type { Repository } from '../repo/repository.js';
 import { mapLimit } from '../repo/repository.js';
@@ -201,8 +201,6 @@ function shuffle<T>(a: T[]): T[] {
   return b;
 }
 
-/** a pack of the default 16 MiB target plus its last blob fits */
-const PACK_BUFFER = 26 * 1024 * 1024;
 
 async function readPack(repo: Repository, pool: DecodePool, buffers: BufferPool, id: string, size: number, indexed: PackedBlob[], err: (o: string, m: string) => void): Promise<void> {
   const obj = `data/${id}`;

@@ -4,7 +4,7 @@
  * a repository in which every blob a snapshot needs is indexed and present.
  */
 import type { Repository } from '../repo/repository.js';
-import { DecodePool } from '../repo/decodepool.js';
+import { BufferPool, DecodePool, PACK_BUFFER } from '../repo/decodepool.js';
 import { mapLimit } from '../repo/repository.js';
 import { decodeIndex, type IndexFilePack } from '../repo/index.js';
 import type { PackedBlob } from '../repo/pack.js';
@@ -196,22 +196,33 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
     // encryption. Only --repack-uncompressed needs the plaintext, to compress it.
     const recompress = (b: PackedBlob) => !!o.repackUncompressed && repo.version >= 2 && b.uncompressedLength === 0;
     const pool = new DecodePool(repo.key);
+    // packs are read into recycled buffers; the worker hands each back with its verdicts, and the
+    // kept blobs' stored bytes are copied from it into the new pack (which copies them at once)
+    const buffers = new BufferPool(PACK_BUFFER, 3);
     try {
       await mapLimit(repack, 2, async (p) => {
         o.progress?.('repack', repacked, repack.length);
         await mutate('repack');
-        const bytes = await repo.backend.load({ type: 'data', name: p.id });
+        const into = buffers.take(p.size);
+        const bytes = await repo.backend.load({ type: 'data', name: p.id }, 0, p.size, into);
         const mine = p.blobs.filter((b) => keepHere.has(`${p.id}:${b.type}:${b.id}`));
-        const stored = mine.map((b) => (recompress(b) ? null : Buffer.from(bytes.subarray(b.offset, b.offset + b.length))));
-        const res = await pool.decode(bytes, mine, { wantPlain: mine.some(recompress) });
+        // a backend that ignored `into` (a download) returned its own buffer: keep a copy of it, since
+        // the worker may take it over
+        const own = bytes.buffer === into.buffer;
+        const copy = own ? null : Buffer.from(bytes);
+        // (read before the hand-over: a transferred buffer reads as empty)
+        const { byteOffset, length } = bytes;
+        const res = await pool.decode(bytes, mine, { wantPlain: mine.some(recompress), giveBack: own });
+        const back = res.bytes ? Buffer.from(res.bytes, byteOffset, length) : copy!;
+        if (back.length !== length) throw new PruneError(`pack ${p.id}: read buffer lost in hand-over`);
         for (let i = 0; i < mine.length; i++) {
           const b = mine[i]!;
           const r = res.results[i]!;
           if (r.error) throw new PruneError(`pack ${p.id}: blob ${b.id}: ${r.error}; run "jbackup check --read-data" and "jbackup repair index"`);
-          const st = stored[i];
-          if (st) await repo.addStoredBlob(b.type, b.id, st, b.uncompressedLength, true);
+          if (!recompress(b)) await repo.addStoredBlob(b.type, b.id, back.subarray(b.offset, b.offset + b.length), b.uncompressedLength, true);
           else await repo.saveBlobAgain(b.type, b.id, r.plain ? Buffer.from(r.plain) : Buffer.alloc(r.zero ?? 0));
         }
+        if (res.bytes) buffers.give(Buffer.from(res.bytes));
         o.progress?.('repack', ++repacked, repack.length);
       });
     } finally {
