@@ -8,8 +8,12 @@ import type { MasterKey } from '../crypto/crypto.js';
 import { WORKER_RESOURCE_LIMITS, workerModuleUrl } from '../util/worker.js';
 
 export interface DecodeBlob { id: string; offset: number; length: number; uncompressedLength: number }
-/** where a verified plaintext goes: `path` is the file (opened by the worker), `file` its number */
-export interface WriteTarget { file: number; path: Uint8Array; offset: number }
+/**
+ * where a verified plaintext goes: `path` is the file, `file` its number, `size` its final size.
+ * The worker creates the file if needed (no O_TRUNC: another worker may be writing it too) and
+ * sets its size; the caller has removed whatever was at `path` before.
+ */
+export interface WriteTarget { file: number; path: Uint8Array; size: number; offset: number }
 export interface DecodeRequest {
   task: number;
   /** the data read; blob offsets are relative to `start` */

@@ -8,12 +8,12 @@
  * Restore asks the worker to write each verified plaintext at its file offsets itself (pwrite on a
  * small cache of open descriptors): no plaintext crosses threads, and both cores write.
  */
-import { closeSync, constants as fsc, openSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { makeMasterKey } from '../crypto/crypto.js';
 import { decodeStoredBlob } from './blob.js';
 import { sha256hex } from './ids.js';
-import type { CloseFilesRequest, DecodeBlob, DecodeRequest, DecodeResponse, DecodeResult, FileError } from './decodepool.js';
+import type { CloseFilesRequest, DecodeBlob, DecodeRequest, DecodeResponse, DecodeResult, FileError, WriteTarget } from './decodepool.js';
 import { GcEvery } from '../util/gc.js';
 
 const init = workerData as { encrypt: Uint8Array; macK: Uint8Array; macR: Uint8Array };
@@ -33,19 +33,32 @@ function isZero(b: Uint8Array): boolean {
 const fds = new Map<number, number>();
 const MAX_FDS = 32;
 
-function fdFor(file: number, p: Uint8Array): number {
-  let fd = fds.get(file);
+/** files this worker has opened before (created and sized) */
+const sized = new Set<number>();
+
+function fdFor(t: WriteTarget): number {
+  let fd = fds.get(t.file);
   if (fd !== undefined) {
-    fds.delete(file);
+    fds.delete(t.file);
   } else {
     if (fds.size >= MAX_FDS) {
       const [k, old] = fds.entries().next().value as [number, number];
       fds.delete(k);
       closeSync(old);
     }
-    fd = openSync(Buffer.from(p.buffer, p.byteOffset, p.length), fsc.O_WRONLY | fsc.O_NOFOLLOW);
+    fd = openSync(Buffer.from(t.path.buffer, t.path.byteOffset, t.path.length), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o600);
+    if (!sized.has(t.file)) {
+      // the final size at once (holes for all-zero blobs; idempotent across workers)
+      try {
+        ftruncateSync(fd, t.size);
+      } catch (e) {
+        closeSync(fd);
+        throw e;
+      }
+      sized.add(t.file);
+    }
   }
-  fds.set(file, fd);
+  fds.set(t.file, fd);
   return fd;
 }
 
@@ -55,6 +68,7 @@ function closeFiles(): FileError[] {
     try { closeSync(fd); } catch (e) { errors.push({ file, error: (e as Error).message }); }
   }
   fds.clear();
+  sized.clear();
   return errors;
 }
 
@@ -70,16 +84,15 @@ function decode(bytes: Buffer, b: DecodeBlob, m: DecodeRequest, i: number, trans
   const zero = plain.length > 0 && plain[0] === 0 && plain[plain.length - 1] === 0 && isZero(plain);
   const targets = m.writes?.[i];
   if (targets) {
-    // all-zero blobs are not written: the files were created at their full size, so they stay holes
-    if (!zero) {
-      for (const t of targets) {
-        try {
-          const fd = fdFor(t.file, t.path);
-          let done = 0;
-          while (done < plain.length) done += writeSync(fd, plain, done, plain.length - done, t.offset + done);
-        } catch (e) {
-          fileErrors.push({ file: t.file, error: (e as Error).message });
-        }
+    // all-zero blobs are not written (the file has its full size: they stay holes), but their
+    // files are created all the same
+    for (const t of targets) {
+      try {
+        const fd = fdFor(t);
+        let done = 0;
+        if (!zero) while (done < plain.length) done += writeSync(fd, plain, done, plain.length - done, t.offset + done);
+      } catch (e) {
+        fileErrors.push({ file: t.file, error: (e as Error).message });
       }
     }
     return zero ? { zero: plain.length } : {};

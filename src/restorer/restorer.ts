@@ -189,13 +189,18 @@ export class Restorer {
           case 'file': {
             const size = Number(n.size ?? 0n);
             unlinkIfExists(it.dest);
-            const fd = openSync(it.dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
-            try {
-              if (size > 0) ftruncateSync(fd, size);
-            } finally {
-              closeSync(fd);
+            const content = n.content ?? [];
+            if (content.length === 0) {
+              // files with content are created by the decode worker that writes their first blob
+              // (one open per file instead of two: creating a file costs ~0.1 ms on ext4)
+              const fd = openSync(it.dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
+              try {
+                if (size > 0) ftruncateSync(fd, size);
+              } finally {
+                closeSync(fd);
+              }
             }
-            this.files.push({ dest: it.dest, size, content: n.content ?? [] });
+            this.files.push({ dest: it.dest, size, content });
             this.summary.files++;
             break;
           }
@@ -265,7 +270,7 @@ export class Restorer {
           const res = await pool.decode(buf, group.map((b) => ({
             id: b.loc.id, offset: b.loc.offset - start, length: b.loc.length, uncompressedLength: b.loc.uncompressedLength,
           })), {
-            writes: group.map((b) => b.targets.map((t) => ({ file: t.file, path: this.files[t.file]!.dest, offset: t.offset }))),
+            writes: group.map((b) => b.targets.map((t) => ({ file: t.file, path: this.files[t.file]!.dest, size: this.files[t.file]!.size, offset: t.offset }))),
             giveBack: buf.buffer === into.buffer,
           });
           if (res.bytes) buffers.give(Buffer.from(res.bytes));
