@@ -11,7 +11,7 @@ import { closeSync, fstatSync, openSync, promises as fsp, readSync } from 'node:
 import { createHash } from 'node:crypto';
 import { FastCDC, type ChunkerParams } from '../chunker/fastcdc.js';
 import { makeMasterKey, sealParts } from '../crypto/crypto.js';
-import { zstdCompressScratch, type CompressionMode } from '../repo/zstd.js';
+import { looksIncompressible, zstdCompressScratch, type CompressionMode } from '../repo/zstd.js';
 import { GcEvery } from '../util/gc.js';
 
 export interface WorkerInit {
@@ -99,9 +99,13 @@ function encode(job: number, seq: number, want: boolean): void {
   }
   let plain: Buffer = chunk;
   let ulen = 0;
-  if (init.compression !== 'off') {
-    plain = zstdCompressScratch(chunk, init.compression);
-    ulen = chunk.length;
+  if (init.compression === 'max' || (init.compression === 'auto' && !looksIncompressible(chunk))) {
+    const z = zstdCompressScratch(chunk, init.compression);
+    // a blob that does not shrink is stored as it is (format v2 allows both; reading it costs less)
+    if (z.length < chunk.length) {
+      plain = z;
+      ulen = chunk.length;
+    }
   }
   const { iv, ct, mac } = sealParts(key, plain);
   // the chunk (a view into a read buffer) is no longer needed

@@ -59,3 +59,31 @@ export function parseCompression(s: string): CompressionMode {
   if (s === 'auto' || s === 'off' || s === 'max') return s;
   throw new Error(`invalid compression mode "${s}" (use auto, off or max)`);
 }
+
+const SAMPLE = 16 * 1024;
+let sampleBuf: Buffer | null = null;
+
+/**
+ * For compression "auto": true when three 16 KiB samples of the chunk (start, middle, end) do
+ * not shrink by 3% at zstd level 1, as with photos, video and archives; the chunk is then stored
+ * without compressing it (~0.9 s of CPU per 480 MiB of such data at level 3, for a gain of 0-2%).
+ * Content that compresses at all is compressed in full, as restic does.
+ */
+export function looksIncompressible(data: Uint8Array): boolean {
+  if (data.length < 4 * SAMPLE) return false;
+  sampleBuf ??= Buffer.allocUnsafe(3 * SAMPLE);
+  sampleBuf.set(data.subarray(0, SAMPLE), 0);
+  const mid = (data.length >> 1) - (SAMPLE >> 1);
+  sampleBuf.set(data.subarray(mid, mid + SAMPLE), SAMPLE);
+  sampleBuf.set(data.subarray(data.length - SAMPLE), 2 * SAMPLE);
+  let s = scratches.get(1);
+  if (!s) {
+    const cctx = new binding.CCtx();
+    cctx.setParameter(binding.CParameter.compressionLevel, 1);
+    cctx.setParameter(binding.CParameter.checksumFlag, 0);
+    s = { cctx, buf: Buffer.allocUnsafe(binding.compressBound(3 * SAMPLE)) };
+    scratches.set(1, s);
+  }
+  const n = s.cctx.compress2(s.buf, sampleBuf);
+  return n > sampleBuf.length * 0.97;
+}

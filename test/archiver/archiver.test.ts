@@ -184,3 +184,24 @@ describe('archiver', () => {
     expect(st.blocks * 512).toBeLessThan(10 * 1024 * 1024);
   });
 });
+
+describe('compression auto', () => {
+  it('stores incompressible chunks as they are and compresses the rest (restic reads both)', async () => {
+    const dir = await tmpDir('archiver-compress');
+    const src = path.join(dir, 'src');
+    await fsp.mkdir(src, { recursive: true });
+    await fsp.writeFile(path.join(src, 'photo.jpg'), prngBytes('photo', 3 * 1024 * 1024));
+    await fsp.writeFile(path.join(src, 'text.txt'), 'the quick brown fox jumps over the lazy dog\n'.repeat(50_000));
+    const repo = await Repository.init(new MemoryBackend(), Buffer.from('pw'), { kdf: KDF });
+    const s = await new Archiver(repo, { targets: [src] }).run();
+    const snap = await repo.loadSnapshot(s.snapshot_id);
+    let nodes = decodeTree(await repo.loadBlob('tree', snap.tree));
+    for (const c of src.split('/').filter(Boolean)) nodes = decodeTree(await repo.loadBlob('tree', nodes.find((n) => n.name.toString() === c)!.subtree!));
+    const locs = (name: string) => nodes.find((n) => n.name.toString() === name)!.content!.map((id) => repo.index.get('data', id)!);
+    const photo = locs('photo.jpg');
+    const text = locs('text.txt');
+    expect(photo.length).toBeGreaterThan(0);
+    expect(photo.every((l) => l.uncompressedLength === 0)).toBe(true);
+    expect(text.every((l) => l.uncompressedLength > 0 && l.length < l.uncompressedLength)).toBe(true);
+  });
+});
