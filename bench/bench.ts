@@ -21,7 +21,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { existsSync, mkdirSync, promises as fsp } from 'node:fs';
+import { existsSync, mkdirSync, promises as fsp, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,7 +75,8 @@ function which(cmd: string): string | null {
 
 const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 
-interface Measured { seconds: number; rssMiB: number | null }
+/** cpuSeconds: user + system time of the command (its children included) */
+interface Measured { seconds: number; rssMiB: number | null; cpuSeconds?: number }
 
 interface RunSpec { cmd: string; args: string[]; env?: NodeJS.ProcessEnv; cwd?: string }
 
@@ -83,7 +84,7 @@ interface RunSpec { cmd: string; args: string[]; env?: NodeJS.ProcessEnv; cwd?: 
 async function run(spec: RunSpec, timed = false): Promise<Measured & { stdout: string }> {
   const timeFile = path.join(os.tmpdir(), `jbackup-bench-time-${process.pid}`);
   const [cmd, args] = timed && GNU_TIME
-    ? [GNU_TIME, ['-f', '%e %M', '-o', timeFile, spec.cmd, ...spec.args]]
+    ? [GNU_TIME, ['-f', '%e %M %U %S', '-o', timeFile, spec.cmd, ...spec.args]]
     : [spec.cmd, spec.args];
   const t0 = process.hrtime.bigint();
   const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
@@ -98,9 +99,9 @@ async function run(spec: RunSpec, timed = false): Promise<Measured & { stdout: s
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.code !== 0) throw new Error(`${path.basename(spec.cmd)} ${spec.args.join(' ')} exited ${r.code}\n${r.stderr.slice(-2000)}`);
   if (timed && GNU_TIME) {
-    const [e, m] = (await fsp.readFile(timeFile, 'utf8')).trim().split('\n').pop()!.split(' ');
+    const [e, m, u, sy] = (await fsp.readFile(timeFile, 'utf8')).trim().split('\n').pop()!.split(' ');
     await fsp.rm(timeFile, { force: true });
-    return { seconds: Number(e), rssMiB: Number(m) / 1024, stdout: r.stdout };
+    return { seconds: Number(e), rssMiB: Number(m) / 1024, cpuSeconds: Number(u) + Number(sy), stdout: r.stdout };
   }
   return { seconds: wall, rssMiB: null, stdout: r.stdout };
 }
@@ -233,7 +234,18 @@ function resticTool(bin: string, cacheDir: string, extraEnv: NodeJS.ProcessEnv):
 
 // ---------------------------------------------------------------- the emulator
 
-interface Emu { url: string; loginToken: string; caCert: string; stop(): Promise<void>; mint(): Promise<string> }
+interface Emu { url: string; loginToken: string; caCert: string; stop(): Promise<void>; mint(): Promise<string>; cpuSeconds(): number | null }
+
+/** user + system CPU seconds of a process so far (Linux /proc; null elsewhere) */
+function procCpuSeconds(pid: number | undefined): number | null {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
 
 async function startEmulatorProcess(stateDir: string): Promise<Emu> {
   const child = spawn(process.execPath, [EMULATOR, '--state', stateDir, '--tls', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -246,6 +258,7 @@ async function startEmulatorProcess(stateDir: string): Promise<Emu> {
   const ca = await fsp.readFile(info.caCert, 'utf8');
   return {
     ...info,
+    cpuSeconds: () => procCpuSeconds(child.pid),
     async mint() {
       const agent = new Agent({ connect: { ca } });
       try {
@@ -265,7 +278,7 @@ async function startEmulatorProcess(stateDir: string): Promise<Emu> {
 
 // ---------------------------------------------------------------- main
 
-interface Row { case: string; tool: string; seconds: number; rssMiB: number | null; mbps: number | null; note?: string }
+interface Row { case: string; tool: string; seconds: number; rssMiB: number | null; cpuSeconds?: number; mbps: number | null; note?: string }
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
@@ -284,9 +297,9 @@ async function main(): Promise<void> {
   spawnSync('sync');
   const rows: Row[] = [];
   const record = (c: string, tool: string, m: Measured, bytes: number | null, note?: string): void => {
-    const row: Row = { case: c, tool, seconds: m.seconds, rssMiB: m.rssMiB, mbps: bytes !== null && m.seconds > 0 ? bytes / MiB / m.seconds : null, ...(note ? { note } : {}) };
+    const row: Row = { case: c, tool, seconds: m.seconds, rssMiB: m.rssMiB, ...(m.cpuSeconds !== undefined ? { cpuSeconds: m.cpuSeconds } : {}), mbps: bytes !== null && m.seconds > 0 ? bytes / MiB / m.seconds : null, ...(note ? { note } : {}) };
     rows.push(row);
-    log(`  ${c.padEnd(14)} ${tool.padEnd(8)} ${m.seconds.toFixed(2).padStart(7)} s  ${row.mbps !== null ? `${row.mbps.toFixed(0).padStart(5)} MiB/s` : '          '}  ${m.rssMiB !== null ? `${m.rssMiB.toFixed(0)} MiB RSS` : ''}`);
+    log(`  ${c.padEnd(14)} ${tool.padEnd(8)} ${m.seconds.toFixed(2).padStart(7)} s  ${row.mbps !== null ? `${row.mbps.toFixed(0).padStart(5)} MiB/s` : '          '}  ${m.rssMiB !== null ? `${m.rssMiB.toFixed(0)} MiB RSS` : ''}${m.cpuSeconds !== undefined ? `  ${m.cpuSeconds.toFixed(2)} s CPU` : ''}${note ? `  (${note})` : ''}`);
   };
 
   const tools: Tool[] = [jbackupTool(path.join(base, 'jbackup-config'), {})];
@@ -368,13 +381,20 @@ async function main(): Promise<void> {
       } else log('restic or rclone missing: no restic → rclone → emulator comparison');
       for (const { tool, repo } of jtools) await run(tool.cmd(['init'], repo));
       for (const { tool, repo } of jtools) {
-        record('jotta', tool.name, await run({ ...tool.cmd(['backup', '-q', '.'], repo), cwd: photosDir }, true), photoBytes, tool.name === 'restic' ? 'via rclone serve restic' : 'native');
+        const c0 = emu.cpuSeconds();
+        const m = await run({ ...tool.cmd(['backup', '-q', '.'], repo), cwd: photosDir }, true);
+        const c1 = emu.cpuSeconds();
+        const emuCpu = c0 !== null && c1 !== null ? `; emulator CPU ${(c1 - c0).toFixed(2)} s` : '';
+        record('jotta', tool.name, m, photoBytes, `${tool.name === 'restic' ? 'via rclone serve restic' : 'native'}${emuCpu}`);
       }
       if (want('jotta-restore')) {
         for (const { tool, repo } of jtools) {
           const target = path.join(base, `jotta-restore-${tool.name}`);
           await removeSettled(target);
-          record('jotta-restore', tool.name, await run(tool.cmd(['restore', 'latest', '--target', target], repo), true), photoBytes);
+          const c0 = emu.cpuSeconds();
+          const m = await run(tool.cmd(['restore', 'latest', '--target', target], repo), true);
+          const c1 = emu.cpuSeconds();
+          record('jotta-restore', tool.name, m, photoBytes, c0 !== null && c1 !== null ? `emulator CPU ${(c1 - c0).toFixed(2)} s` : undefined);
           await removeSettled(target);
         }
       }

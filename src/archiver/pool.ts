@@ -131,7 +131,8 @@ export class ChunkPool {
         this.gc.add(m.ct.byteLength);
         // add blobs in arrival order; ack once the packer has accepted it (backpressure)
         this.blobChain = this.blobChain.then(async () => {
-          await this.repo.addStoredBlob('data', m.id, stored, m.ulen);
+          // the worker's buffers are ours to give away: a streaming backend takes them without a copy
+          await this.repo.addStoredBlob('data', m.id, stored, m.ulen, false, true);
           this.requested.delete(m.id);
           slot.w.postMessage({ op: 'ack', bytes: m.len });
         }).catch((e: Error) => this.fail(e)).finally(() => {

@@ -63,13 +63,19 @@ export interface Backend {
 export interface BackendStream {
   /** bytes written so far */
   readonly size: number;
-  /** append (synchronously: a pack's blob at a time) */
-  write(parts: readonly Uint8Array[]): void;
   /**
-   * make it durable, check what was stored against what was written, and publish it under `name`
-   * (an existing file of that name is kept: names are content hashes)
+   * append (a pack's blob at a time). With `handOver` the parts' buffers are given to the stream
+   * (they may be detached afterwards); without, they are copied.
    */
-  commit(name: string): Promise<void>;
+  write(parts: readonly Uint8Array[], handOver?: boolean): void;
+  /** resolves once little enough is waiting to be written (backpressure for the producer) */
+  drained(): Promise<void>;
+  /**
+   * make it durable, check what was stored against what was written, and publish it under the
+   * SHA-256 of its content (kept if a file of that name exists: names are content hashes); returns
+   * that id
+   */
+  commit(): Promise<string>;
   /** discard it */
   abort(): Promise<void>;
 }

@@ -1,5 +1,7 @@
-import { promises as fsp, constants as fsc, closeSync, mkdirSync, openSync, unlinkSync, writevSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
+import { promises as fsp, constants as fsc } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { WORKER_RESOURCE_LIMITS, workerModuleUrl } from '../util/worker.js';
+import type { WriterReply, WriterRequest } from './packwriter.js';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
@@ -187,8 +189,12 @@ export class LocalBackend implements Backend {
     }
   }
 
+  private writer: PackWriter | null = null;
+
   createStream(type: FileType): BackendStream {
-    return new LocalStream(this.location, type);
+    if (type !== 'data') throw new Error('only data files are streamed');
+    this.writer ??= new PackWriter();
+    return new LocalStream(this.writer, path.join(this.location, 'data'));
   }
 
   async remove(h: Handle): Promise<void> {
@@ -200,7 +206,11 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    const w = this.writer;
+    this.writer = null;
+    await w?.close();
+  }
 }
 
 async function readdirSafe(d: string): Promise<string[]> {
@@ -224,99 +234,136 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/** The local backend's pack writer thread (see packwriter.ts), started on the first stream. */
+class PackWriter {
+  private w: Worker;
+  private next = 1;
+  private waiting = new Map<number, { resolve: (id: string) => void; reject: (e: Error) => void }>();
+  private written = new Map<number, (bytes: number) => void>();
+  private failed: Error | null = null;
+
+  constructor() {
+    this.w = new Worker(workerModuleUrl(import.meta.url, 'backend/packwriter'), { resourceLimits: WORKER_RESOURCE_LIMITS });
+    this.w.on('message', (m: WriterReply) => {
+      if (m.op === 'written') { this.written.get(m.sid)?.(m.bytes); return; }
+      const t = this.waiting.get(m.sid);
+      if (!t) return;
+      this.waiting.delete(m.sid);
+      this.written.delete(m.sid);
+      this.hold(-1);
+      if (m.op === 'committed') t.resolve(m.id);
+      else t.reject(new Error(m.message));
+    });
+    const fail = (e: Error) => {
+      this.failed ??= e;
+      for (const t of this.waiting.values()) t.reject(e);
+      this.waiting.clear();
+      // release producers waiting on backpressure: their next write or commit reports the failure
+      for (const w of this.written.values()) w(Number.POSITIVE_INFINITY);
+      this.written.clear();
+      this.w.unref();
+    };
+    this.w.on('error', fail);
+    this.w.on('exit', (code) => fail(new Error(`pack writer exited with code ${code}`)));
+    // the thread keeps the process alive only while a stream is open or committing (a pending
+    // commit is just a promise: without the ref the process would exit in the middle of it)
+    this.w.unref();
+  }
+
+  private active = 0;
+  private hold(d: number): void {
+    this.active += d;
+    if (this.active === 1 && d > 0) this.w.ref();
+    if (this.active === 0) this.w.unref();
+  }
+
+  open(tmp: string, onWritten: (bytes: number) => void): number {
+    if (this.failed) throw this.failed;
+    const sid = this.next++;
+    this.written.set(sid, onWritten);
+    this.post({ op: 'open', sid, tmp });
+    this.hold(1);
+    return sid;
+  }
+
+  post(m: WriterRequest, transfer: ArrayBuffer[] = []): void {
+    if (this.failed) throw this.failed;
+    this.w.postMessage(m, transfer);
+  }
+
+  commit(sid: number, dataDir: string): Promise<string> {
+    if (this.failed) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => {
+      this.waiting.set(sid, { resolve, reject });
+      this.post({ op: 'commit', sid, dataDir });
+    });
+  }
+
+  abort(sid: number): void {
+    if (this.written.delete(sid)) this.hold(-1);
+    if (!this.failed) this.post({ op: 'abort', sid });
+  }
+
+  close(): Promise<number> {
+    return this.w.terminate();
+  }
+}
+
+/** bytes handed to the writer thread and not yet written, above which the producer waits */
+const STREAM_BACKLOG = 4 * 1024 * 1024;
+
 /**
- * A pack written blob by blob into `data/<xx>/pack-tmp-<random>` (same filesystem as its final
- * place; `list` ignores the name), with a CRC-32 of everything written. commit() fsyncs it, reads
- * it back and compares size and CRC (the read-back verification of the buffered save, without
- * keeping the bytes), links it to its final name and fsyncs the directory.
+ * A pack streamed to `data/<xx>/pack-tmp-<random>` through the writer thread (same filesystem as
+ * its final place; `list` ignores the name).
  */
 class LocalStream implements BackendStream {
   size = 0;
-  private crc = 0;
-  private fd: number;
-  private tmp: string;
-  private closed = false;
+  private sid: number;
+  private backlog = 0;
+  private waiters: (() => void)[] = [];
+  private done = false;
 
-  constructor(private location: string, private type: FileType) {
-    const dir = path.join(location, type, type === 'data' ? randomBytes(1).toString('hex') : '');
-    this.tmp = path.join(dir, `pack-tmp-${randomBytes(6).toString('hex')}`);
-    try {
-      this.fd = openSync(this.tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
-    } catch (e) {
-      if (!isENOENT(e)) throw e;
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      this.fd = openSync(this.tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
-    }
+  constructor(private writer: PackWriter, private dataDir: string) {
+    const tmp = path.join(dataDir, randomBytes(1).toString('hex'), `pack-tmp-${randomBytes(6).toString('hex')}`);
+    this.sid = writer.open(tmp, (bytes) => {
+      this.backlog -= bytes;
+      if (this.backlog < STREAM_BACKLOG) for (const w of this.waiters.splice(0)) w();
+    });
   }
 
-  write(parts: readonly Uint8Array[]): void {
-    let want = 0;
+  write(parts: readonly Uint8Array[], handOver = false): void {
+    if (this.done) throw new Error('stream already committed or aborted');
+    let n = 0;
+    const transfer: ArrayBuffer[] = [];
+    const send: Uint8Array[] = [];
     for (const p of parts) {
-      want += p.length;
-      this.crc = crc32(p, this.crc);
-    }
-    let done = writevSync(this.fd, parts as Uint8Array[], this.size);
-    // a short write (rare: a signal, a full disk reports ENOSPC instead) continues part by part
-    while (done < want) {
-      let skip = done;
-      const rest: Uint8Array[] = [];
-      for (const p of parts) {
-        if (skip >= p.length) { skip -= p.length; continue; }
-        rest.push(skip ? p.subarray(skip) : p);
-        skip = 0;
+      n += p.length;
+      if (handOver && p.buffer instanceof ArrayBuffer && p.byteLength > 4096 && p.byteOffset === 0 && p.byteLength === p.buffer.byteLength) {
+        if (!transfer.includes(p.buffer)) transfer.push(p.buffer);
+        send.push(p);
+      } else {
+        send.push(new Uint8Array(p)); // a copy: small parts, or buffers the caller keeps
       }
-      done += writevSync(this.fd, rest, this.size + done);
     }
-    this.size += want;
+    // only whole buffers are transferred (Node's small Buffers share one pool slab)
+    this.writer.post({ op: 'write', sid: this.sid, parts: send }, transfer);
+    this.size += n;
+    this.backlog += n;
   }
 
-  async commit(name: string): Promise<void> {
-    const final = path.join(this.location, ...layoutPath({ type: this.type, name }).split('/'));
-    try {
-      const fh = await fsp.open(this.tmp, 'r');
-      try {
-        await fh.sync();
-        if ((await fh.stat()).size !== this.size) throw new Error(`pack ${name}: stored size differs from the bytes written`);
-        const buf = Buffer.allocUnsafe(Math.min(this.size, VERIFY_READ) || 1);
-        let crc = 0;
-        let pos = 0;
-        while (pos < this.size) {
-          const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, this.size - pos), pos);
-          if (bytesRead === 0) break;
-          crc = crc32(buf.subarray(0, bytesRead), crc);
-          pos += bytesRead;
-        }
-        if (pos !== this.size || crc !== this.crc) throw new Error(`pack ${name}: verification after writing failed (the stored bytes differ)`);
-      } finally {
-        await fh.close();
-      }
-      this.close();
-      try {
-        await fsp.link(this.tmp, final);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-          await fsp.mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
-          await fsp.link(this.tmp, final);
-        } else if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw e;
-        }
-      }
-    } finally {
-      this.close();
-      await fsp.unlink(this.tmp).catch(() => {});
-    }
-    await syncDir(path.dirname(final));
-    await fsp.chmod(final, 0o400).catch(() => {});
+  drained(): Promise<void> {
+    if (this.backlog < STREAM_BACKLOG) return Promise.resolve();
+    return new Promise((r) => this.waiters.push(r));
   }
 
-  private close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    closeSync(this.fd);
+  async commit(): Promise<string> {
+    this.done = true;
+    return this.writer.commit(this.sid, this.dataDir);
   }
 
   async abort(): Promise<void> {
-    this.close();
-    try { unlinkSync(this.tmp); } catch { /* gone */ }
+    if (this.done) return;
+    this.done = true;
+    this.writer.abort(this.sid);
   }
 }

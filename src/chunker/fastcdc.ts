@@ -22,6 +22,7 @@
  * agree.
  */
 import { createHash } from 'node:crypto';
+import { nativeCdcCut } from '../native/native.js';
 
 const U64 = (1n << 64n) - 1n;
 
@@ -153,11 +154,15 @@ export class FastCDC {
   private readonly mlLo: number;
   private readonly mlHi: number;
 
+  /** the C loop (native addon) and its gear table, when available */
+  private readonly native: typeof nativeCdcCut;
+  private readonly gearTyped: BigUint64Array | undefined;
+
   // BigInt reference tables (built lazily, only for cutWithHash)
   private gear64: readonly bigint[] | undefined;
   private gearLs64: readonly bigint[] | undefined;
 
-  constructor(p: ChunkerParams) {
+  constructor(p: ChunkerParams, useNative = true) {
     const { min, avg, max, level } = p;
     const seed = p.seed ?? 0n;
     for (const [name, v] of [
@@ -202,6 +207,10 @@ export class FastCDC {
       this.gear64 = g;
     }
     this.gSplit = split;
+    if (useNative && nativeCdcCut) {
+      this.native = nativeCdcCut;
+      this.gearTyped = BigUint64Array.from(this.gear64!);
+    }
     this.msLo = Number(this.maskS & 0xff_ffffn);
     this.msHi = Number(this.maskS >> 24n);
     this.mlLo = Number(this.maskL & 0xff_ffffn);
@@ -215,6 +224,12 @@ export class FastCDC {
    * Returns 0 only when `start === end`.
    */
   cut(buf: Uint8Array, start: number, end: number): number {
+    if (this.native && end - start > this.min) return this.native(buf, start, end, this.min, this.avg, this.max, this.maskS, this.maskL, this.gearTyped!);
+    return this.cutJs(buf, start, end);
+  }
+
+  /** the JavaScript cut: the reference the native one is tested against, and the fallback */
+  cutJs(buf: Uint8Array, start: number, end: number): number {
     if (!(0 <= start && start <= end && end <= buf.length)) {
       throw new RangeError(`FastCDC.cut: bad range [${start}, ${end}) of ${buf.length}`);
     }

@@ -194,3 +194,11 @@ export function setMmapThreshold(bytes: number): boolean {
   const f = (addon as unknown as { mmapThreshold?: (b: number) => boolean } | undefined)?.mmapThreshold;
   return typeof f === 'function' ? f(bytes) : false;
 }
+
+type CdcCut = (buf: Uint8Array, start: number, end: number, min: number, avg: number, max: number, maskS: bigint, maskL: bigint, gear: BigUint64Array) => number;
+
+/**
+ * The FastCDC cut in C (same contract and results as FastCDC.cut's JavaScript loop, which tests
+ * compare it with), or undefined without the addon.
+ */
+export const nativeCdcCut: CdcCut | undefined = (addon as unknown as { cdcCut?: CdcCut } | undefined)?.cdcCut;

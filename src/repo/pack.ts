@@ -115,18 +115,20 @@ export class PackBuilder {
 
   get count(): number { return this.blobs.length; }
 
-  /** add one stored blob, given whole or as parts (iv, ciphertext, mac) */
-  add(id: string, stored: Uint8Array | readonly Uint8Array[], uncompressedLength: number): void {
+  /**
+   * add one stored blob, given whole or as parts (iv, ciphertext, mac); `handOver`: the parts'
+   * buffers are the caller's to give away (a stream may take them over instead of copying)
+   */
+  add(id: string, stored: Uint8Array | readonly Uint8Array[], uncompressedLength: number, handOver = false): void {
     const parts = stored instanceof Uint8Array ? [stored] : stored;
     let length = 0;
-    for (const p of parts) {
-      length += p.length;
-      this.hash.update(p);
-    }
+    for (const p of parts) length += p.length;
     if (this.sink.stream) {
+      // the stream hashes what it writes (the pack id comes from its commit)
       this.stream ??= this.sink.stream();
-      this.stream.write(parts);
+      this.stream.write(parts, handOver);
     } else {
+      for (const p of parts) this.hash.update(p);
       this.buf ??= this.sink.take?.() ?? Buffer.allocUnsafeSlow(256 * 1024);
       if (this.size + length > this.buf.length) {
         const next = Buffer.allocUnsafeSlow(Math.max(this.size + length, this.buf.length * 2));
@@ -155,22 +157,21 @@ export class PackBuilder {
 
   /**
    * close the pack: the header and its length follow the blobs. For a buffered pack, `parts` are
-   * the whole file in order and `buffer` (the blobs) may be recycled once it is stored; a streamed
-   * pack has everything written to `stream`, which the caller commits under `id`.
+   * the whole file in order, `id` its SHA-256, and `buffer` (the blobs) may be recycled once it is
+   * stored; a streamed pack has everything written to `stream`, whose commit gives the id.
    */
-  finish(key: MasterKey): { id: string; parts: Uint8Array[]; size: number; blobs: PackedBlob[]; buffer: Buffer | null; stream: BackendStream | null } {
+  finish(key: MasterKey): { id: string | null; parts: Uint8Array[]; size: number; blobs: PackedBlob[]; buffer: Buffer | null; stream: BackendStream | null } {
     const header = seal(key, encodeHeader(this.blobs));
     const len = Buffer.allocUnsafe(4);
     len.writeUInt32LE(header.length, 0);
+    const size = this.size + header.length + 4;
+    if (this.stream) {
+      this.stream.write([header, len], true);
+      return { id: null, parts: [], size, blobs: this.blobs, buffer: null, stream: this.stream };
+    }
     this.hash.update(header);
     this.hash.update(len);
-    let parts: Uint8Array[];
-    if (this.stream) {
-      this.stream.write([header, len]);
-      parts = [];
-    } else {
-      parts = [this.buf ? this.buf.subarray(0, this.size) : Buffer.alloc(0), header, len];
-    }
-    return { id: this.hash.digest('hex'), parts, size: this.size + header.length + 4, blobs: this.blobs, buffer: this.buf, stream: this.stream };
+    const parts = [this.buf ? this.buf.subarray(0, this.size) : Buffer.alloc(0), header, len];
+    return { id: this.hash.digest('hex'), parts, size, blobs: this.blobs, buffer: this.buf, stream: null };
   }
 }

@@ -230,7 +230,7 @@ export class Repository {
    * Add an already encrypted blob to the current pack of its type. Returns once the blob is
    * accepted (backpressure: waits while too many packs are uploading).
    */
-  async addStoredBlob(type: BlobType, id: string, stored: Uint8Array | readonly Uint8Array[], uncompressedLength: number, ignoreIndex = false): Promise<void> {
+  async addStoredBlob(type: BlobType, id: string, stored: Uint8Array | readonly Uint8Array[], uncompressedLength: number, ignoreIndex = false, handOver = false): Promise<void> {
     if (this.uploadError) throw this.uploadError;
     const key = type[0] + id;
     if ((!ignoreIndex && this.index.has(type, id)) || this.inFlight.has(key)) return;
@@ -245,10 +245,12 @@ export class Repository {
           : new PackBuilder(type, { take: () => this.packBuffers.pop() ?? Buffer.allocUnsafeSlow(this.packBufferSize()) });
       this.builders.set(type, b);
     }
-    b.add(id, stored, uncompressedLength);
+    b.add(id, stored, uncompressedLength, handOver);
     if (b.size + b.headerSize() >= this.packSize) {
       this.builders.delete(type);
       await this.startUpload(b);
+    } else if (b.stream) {
+      await b.stream.drained();
     }
   }
 
@@ -266,9 +268,11 @@ export class Repository {
     void p.finally(() => this.uploads.delete(p));
   }
 
-  private async storePack(id: string, data: Uint8Array[] | BackendStream, size: number, blobs: PackedBlob[]): Promise<void> {
-    const h = { type: 'data' as const, name: id };
+  private async storePack(packId: string | null, data: Uint8Array[] | BackendStream, size: number, blobs: PackedBlob[]): Promise<void> {
+    let id: string;
     if (Array.isArray(data)) {
+      id = packId!;
+      const h = { type: 'data' as const, name: id };
       await this.backend.save(h, data);
       // verify before anything references the pack: the stored file must equal the bytes whose
       // SHA-256 is its name (compared byte for byte with what we sent: no second hash pass). Backends
@@ -279,8 +283,9 @@ export class Repository {
       }
       data.length = 0;
     } else {
-      // a streamed pack verifies itself on commit (size and checksum read back before it is published)
-      await data.commit(id);
+      // a streamed pack hashes itself and verifies itself on commit (size and checksum read back
+      // before it is published under its hash)
+      id = await data.commit();
     }
     this.index.addPack(id, blobs);
     this.storedPacks.set(id, blobs);

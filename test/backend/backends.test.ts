@@ -55,48 +55,63 @@ it('local backend: many small parts are written in order, and verifySaved compar
   expect(await be.verifySaved(h, parts, whole.length)).toBe(false);
 });
 
-it('local backend: a streamed pack is written part by part, verified on commit, published under its name, and discarded on abort', async () => {
+it('local backend: a streamed pack is written by the writer thread, verified on commit, published under its hash, and discarded on abort', async () => {
   const root = path.join(await tmpDir('local-stream'), 'repo');
   const be = new LocalBackend(root);
   await be.create();
   const tmpFiles = async () => (await fsp.readdir(path.join(root, 'data'), { recursive: true })).filter((f) => String(f).includes('pack-tmp-'));
-  const parts: Buffer[] = [];
-  for (let i = 0; i < 2000; i++) parts.push(randomBytes(1 + (i * 53) % 3000));
-  parts.push(randomBytes(2 * 1024 * 1024 + 17));
-  const whole = Buffer.concat(parts);
-  const name = createHash('sha256').update(whole).digest('hex');
+  const waitForSize = async (n: number) => {
+    for (let i = 0; i < 500; i++) {
+      const [t] = await tmpFiles();
+      if (t && (await fsp.stat(path.join(root, 'data', String(t)))).size === n) return String(t);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error('the writer thread did not write');
+  };
+  try {
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 2000; i++) parts.push(randomBytes(1 + (i * 53) % 3000));
+    parts.push(randomBytes(2 * 1024 * 1024 + 17));
+    const whole = Buffer.concat(parts);
+    const name = createHash('sha256').update(whole).digest('hex');
 
-  const s = be.createStream('data');
-  for (let i = 0; i < parts.length; i += 3) s.write(parts.slice(i, i + 3));
-  expect(s.size).toBe(whole.length);
-  // while it is written, the temp file is not a listed data file
-  expect(await tmpFiles()).toHaveLength(1);
-  expect(await be.list('data')).toEqual([]);
-  await s.commit(name);
-  expect((await be.load({ type: 'data', name })).equals(whole)).toBe(true);
-  expect((await fsp.stat(path.join(root, 'data', name.slice(0, 2), name))).mode & 0o777).toBe(0o400);
-  expect(await tmpFiles()).toEqual([]);
+    const s = be.createStream('data');
+    // some parts handed over (transferred to the thread), some copied
+    for (let i = 0; i < parts.length; i += 3) s.write(parts.slice(i, i + 3).map((p) => Buffer.from(p)), i % 2 === 0);
+    await s.drained();
+    expect(s.size).toBe(whole.length);
+    // while it is written, the temp file is not a listed data file
+    await waitForSize(whole.length);
+    expect(await be.list('data')).toEqual([]);
+    expect(await s.commit()).toBe(name);
+    expect((await be.load({ type: 'data', name })).equals(whole)).toBe(true);
+    expect((await fsp.stat(path.join(root, 'data', name.slice(0, 2), name))).mode & 0o777).toBe(0o400);
+    expect(await tmpFiles()).toEqual([]);
 
-  // committing the same content again keeps the existing file
-  const again = be.createStream('data');
-  again.write([whole]);
-  await again.commit(name);
-  expect((await be.list('data')).map((f) => f.name)).toEqual([name]);
+    // committing the same content again keeps the existing file
+    const again = be.createStream('data');
+    again.write([whole]);
+    expect(await again.commit()).toBe(name);
+    expect((await be.list('data')).map((f) => f.name)).toEqual([name]);
 
-  // stored bytes that differ from the bytes written (changed under us before commit): refused, nothing published
-  const bad = be.createStream('data');
-  bad.write([Buffer.from('hello '), Buffer.from('world')]);
-  const [tmp] = await tmpFiles();
-  await fsp.writeFile(path.join(root, 'data', String(tmp)), 'hello World');
-  const badName = createHash('sha256').update('hello world').digest('hex');
-  await expect(bad.commit(badName)).rejects.toThrow(/verification after writing failed/);
-  await expect(be.stat({ type: 'data', name: badName })).rejects.toThrow(/does not exist/);
-  expect(await tmpFiles()).toEqual([]);
+    // stored bytes that differ from the bytes written (changed under us before commit): refused, nothing published
+    const bad = be.createStream('data');
+    bad.write([Buffer.from('hello '), Buffer.from('world')]);
+    const tmp = await waitForSize(11);
+    await fsp.writeFile(path.join(root, 'data', tmp), 'hello World');
+    const badName = createHash('sha256').update('hello world').digest('hex');
+    await expect(bad.commit()).rejects.toThrow(/verification after writing failed/);
+    await expect(be.stat({ type: 'data', name: badName })).rejects.toThrow(/does not exist/);
+    expect(await tmpFiles()).toEqual([]);
 
-  // abort removes the temp file
-  const ab = be.createStream('data');
-  ab.write([randomBytes(1000)]);
-  expect(await tmpFiles()).toHaveLength(1);
-  await ab.abort();
-  expect(await tmpFiles()).toEqual([]);
+    // abort removes the temp file
+    const ab = be.createStream('data');
+    ab.write([randomBytes(1000)]);
+    await waitForSize(1000);
+    await ab.abort();
+    for (let i = 0; i < 100 && (await tmpFiles()).length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await tmpFiles()).toEqual([]);
+  } finally {
+    await be.close();
+  }
 });

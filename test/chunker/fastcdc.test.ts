@@ -11,6 +11,7 @@ import {
   StreamChunker,
   type ChunkerParams,
 } from '../../src/chunker/fastcdc.js';
+import { nativeCdcCut } from '../../src/native/native.js';
 
 // ---------------------------------------------------------------------------------------
 // fixtures
@@ -249,6 +250,10 @@ describe('v2020 synthetic vectors', () => {
 });
 
 describe('cut vs cutWithHash (BigInt reference) differential', () => {
+  it('uses the native (C) loop when the addon is built (npm ci builds it)', () => {
+    expect(typeof nativeCdcCut).toBe('function');
+  });
+
   const configs: ChunkerParams[] = [
     { min: 64, avg: 256, max: 1024, level: 0 },
     { min: 64, avg: 256, max: 1024, level: 3 },
@@ -276,16 +281,17 @@ describe('cut vs cutWithHash (BigInt reference) differential', () => {
     '%s',
     (_name, p) => {
       const cdc = new FastCDC(p);
+      const js = new FastCDC(p, false);
       for (const data of [random, lowEntropy, fixture]) {
         const fast = chunkBuffer(data, p);
         const ref = chunkWithHashes(cdc, data).map(({ offset, length }) => ({ offset, length }));
         expect(fast).toEqual(ref);
-        // tail lengths around min/center/max, odd and even, both paths
+        // tail lengths around min/center/max, odd and even, both paths; native (C) and JavaScript loops
         const step = Math.max(3, Math.floor(p.max / 97));
         for (let n = 0; n <= p.max + 3; n += n < p.min + 8 ? 1 : step + (n & 1)) {
-          expect(cdc.cut(data, 1000, Math.min(data.length, 1000 + n))).toBe(
-            cdc.cutWithHash(data, 1000, Math.min(data.length, 1000 + n)).length,
-          );
+          const want = cdc.cutWithHash(data, 1000, Math.min(data.length, 1000 + n)).length;
+          expect(cdc.cut(data, 1000, Math.min(data.length, 1000 + n))).toBe(want);
+          expect(js.cut(data, 1000, Math.min(data.length, 1000 + n))).toBe(want);
         }
       }
     },
