@@ -136,6 +136,21 @@ interopDescribe('restic', 'prune with restic as judge', () => {
 
   it(`a prune killed with SIGKILL at ${KILLS} random moments never loses data`, async () => {
     const hit: number[] = [];
+    // how long an unkilled prune takes on this machine right now (load varies): the kills spread over it
+    // (from start-up to the first mutation, and from there to the last one)
+    const calib = await copyRepo('kill-calibrate');
+    const t0 = Date.now();
+    const marks: number[] = [];
+    const cal = spawn(process.execPath, [JBACKUP_BIN, 'prune', '--max-unused', '0%'], {
+      env: { ...process.env, ...env(calib), JBACKUP_TEST_PRUNE_DELAY_MS: '40', JBACKUP_TEST_PRUNE_TRACE: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    cal.stderr!.on('data', (b: Buffer) => { for (const l of b.toString().split('\n')) if (l.startsWith('phase')) marks.push(Date.now() - t0); });
+    expect(await new Promise<number | null>((r) => cal.on('exit', (c) => r(c)))).toBe(0);
+    await fsp.rm(calib, { recursive: true, force: true });
+    expect(marks.length).toBeGreaterThanOrEqual(5);
+    const first = marks[0]!;
+    const span = marks[marks.length - 1]! - first;
     for (let k = 0; k < KILLS; k++) {
       const repo = await copyRepo(`kill-${k}`);
       const child = spawn(process.execPath, [JBACKUP_BIN, 'prune', '--max-unused', '0%'], {
@@ -146,7 +161,7 @@ interopDescribe('restic', 'prune with restic as judge', () => {
       child.stderr!.on('data', (b: Buffer) => { trace += b.toString(); });
       const exited = new Promise<void>((r) => child.on('exit', () => r()));
       // spread the kills over the whole run: from before the first mutation to the last deletes
-      const at = 250 + Math.floor(((k + Math.random()) / KILLS) * 900);
+      const at = Math.max(0, first - 150) + Math.floor(((k + Math.random()) / KILLS) * (span + 150));
       await new Promise((r) => setTimeout(r, at));
       child.kill('SIGKILL');
       await exited;

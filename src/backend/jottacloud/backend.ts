@@ -256,7 +256,7 @@ export class JottaBackend implements Backend {
     return err;
   }
 
-  async load(h: Handle, offset = 0, length?: number): Promise<Buffer> {
+  async load(h: Handle, offset = 0, length?: number, into?: Buffer): Promise<Buffer> {
     const c = await this.ctx();
     if (length === 0) {
       await this.stat(h);
@@ -267,7 +267,7 @@ export class JottaBackend implements Backend {
     const ranged = offset > 0 || length !== undefined;
     if (ranged) headers['range'] = `bytes=${offset}-${length !== undefined ? offset + length - 1 : ''}`;
     const label = `GET ${short(h)}${ranged ? ` [${headers['range']}]` : ''}`;
-    const r = await c.client.call(label, { method: 'GET', url, headers });
+    const r = await c.client.call(label, { method: 'GET', url, headers, ...(into ? { into } : {}) });
     if (r.status === 404) throw new NotFoundError(h);
     if (r.status === 416) {
       if (length === undefined) {

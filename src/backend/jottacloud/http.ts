@@ -135,6 +135,8 @@ export interface HttpRequest {
   unlimited?: boolean;
   /** a short label for log lines, e.g. "GET data/ab/ab12…" */
   label?: string;
+  /** read the response body into this buffer when it fits (the body is then a view of it) */
+  into?: Buffer;
 }
 
 export interface HttpResponse {
@@ -252,19 +254,28 @@ export class Http {
         if (isNetworkError(e)) throw new RetryableError(`${(e as Error).message}${(e as NodeJS.ErrnoException).code ? ` (${(e as NodeJS.ErrnoException).code})` : ''}`, undefined, undefined, e);
         throw e;
       }
-      const chunks: Buffer[] = [];
+      // the body goes into req.into while it fits (restore's recycled read buffers), else into chunks
+      const into = req.into;
+      let pos = 0;
+      let chunks: Buffer[] | null = into ? null : [];
       try {
         for await (const c of res.body) {
           const b = c as Buffer;
           if (this.down) await this.down.take(b.length);
-          chunks.push(b);
+          if (chunks === null && pos + b.length <= into!.length) {
+            b.copy(into!, pos);
+            pos += b.length;
+          } else {
+            chunks ??= [Buffer.from(into!.subarray(0, pos))];
+            chunks.push(b);
+          }
           this.stats.bytesDown += b.length;
         }
       } catch (e) {
         if (isNetworkError(e)) throw new RetryableError(`connection broke while reading the response: ${(e as Error).message}`, undefined, undefined, e);
         throw e;
       }
-      return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) };
+      return { status: res.statusCode, headers: res.headers, body: chunks === null ? into!.subarray(0, pos) : Buffer.concat(chunks) };
     } finally {
       release();
     }
