@@ -3,6 +3,7 @@
  *   utimens(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec, noFollow)
  *   mknod(path, mode, dev)
  *   mmapThreshold(bytes): glibc mallopt(M_MMAP_THRESHOLD); false where unavailable
+ *   trimThreshold(bytes): glibc mallopt(M_TRIM_THRESHOLD); false where unavailable
  *   cdcCut(buf, start, end, min, avg, max, maskS, maskL, gear): FastCDC-2020 cut (the chunker's
  *     hot loop, ~4x the JavaScript version; src/chunker/fastcdc.ts has the reference and the rules)
  */
@@ -319,12 +320,35 @@ done:
   return result;
 }
 
+/*
+ * glibc's trim threshold: free memory at the top of a heap beyond this goes back to the OS (the
+ * default rises dynamically with the mmap threshold, up to 64 MiB). See main.ts for the settings
+ * jbackup uses and what they measured.
+ */
+static napi_value js_trim_threshold(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_value result;
+  int64_t bytes = 0;
+  int ok = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return NULL;
+  if (napi_get_value_int64(env, argv[0], &bytes) != napi_ok) return NULL;
+#if defined(__GLIBC__) && defined(M_TRIM_THRESHOLD)
+  ok = mallopt(M_TRIM_THRESHOLD, (int)bytes) == 1;
+#else
+  (void)bytes;
+#endif
+  napi_get_boolean(env, ok, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "utimens", NULL, js_utimens, NULL, NULL, NULL, napi_enumerable, NULL },
     { "mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL },
     { "mmapThreshold", NULL, js_mmap_threshold, NULL, NULL, NULL, napi_enumerable, NULL },
     { "cdcCut", NULL, js_cdc_cut, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "trimThreshold", NULL, js_trim_threshold, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok)
     return NULL;

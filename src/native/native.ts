@@ -202,3 +202,12 @@ type CdcCut = (buf: Uint8Array, start: number, end: number, min: number, avg: nu
  * compare it with), or undefined without the addon.
  */
 export const nativeCdcCut: CdcCut | undefined = (addon as unknown as { cdcCut?: CdcCut } | undefined)?.cdcCut;
+
+/**
+ * glibc: memory freed at the top of a heap beyond `bytes` goes back to the OS (mallopt
+ * M_TRIM_THRESHOLD; a no-op returning false elsewhere or without the addon). main() sets 1 MiB.
+ */
+export function setTrimThreshold(bytes: number): boolean {
+  const f = (addon as unknown as { trimThreshold?: (b: number) => boolean } | undefined)?.trimThreshold;
+  return typeof f === 'function' ? f(bytes) : false;
+}

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { hasNative, mknodSync, nativeLoadError, setMmapThreshold, setTimesNs, splitNs } from '../../src/native/native.js';
+import { hasNative, mknodSync, nativeLoadError, setMmapThreshold, setTimesNs, setTrimThreshold, splitNs } from '../../src/native/native.js';
 
 type NativeModule = typeof import('../../src/native/native.js');
 
@@ -102,9 +102,10 @@ describe('native addon', () => {
     expect(fs.lstatSync(name, { bigint: true }).mtimeNs).toBe(ns);
   });
 
-  it.runIf(process.platform === 'linux')('sets glibc\'s mmap threshold', () => {
-    if (!hasNative) return;
-    expect(setMmapThreshold(2 * 1024 * 1024)).toBe(true);
+  it.runIf(process.platform === 'linux')('sets glibc\'s mmap and trim thresholds', () => {
+    expect(hasNative).toBe(true);
+    expect(setMmapThreshold(16 * 1024 * 1024)).toBe(true);
+    expect(setTrimThreshold(1024 * 1024)).toBe(true);
   });
 
   it('creates a FIFO', () => {
