@@ -150,20 +150,28 @@ interopDescribe('restic', 'prune with restic as judge', () => {
     await fsp.rm(calib, { recursive: true, force: true });
     expect(marks.length).toBeGreaterThanOrEqual(5);
     const first = marks[0]!;
-    const span = marks[marks.length - 1]! - first;
+    const total = marks.length;
     for (let k = 0; k < KILLS; k++) {
       const repo = await copyRepo(`kill-${k}`);
       const child = spawn(process.execPath, [JBACKUP_BIN, 'prune', '--max-unused', '0%'], {
         env: { ...process.env, ...env(repo), JBACKUP_TEST_PRUNE_DELAY_MS: '40', JBACKUP_TEST_PRUNE_TRACE: '1' },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
+      // spread the kills over the whole run, counted in mutations (timing varies with the machine's
+      // load): the first kill lands before any mutation, the others right after mutation
+      // `target`, somewhere inside the 40 ms that follow it, the last after the final deletes began
+      const target = Math.round((k / (KILLS - 1)) * (total - 1));
       let trace = '';
-      child.stderr!.on('data', (b: Buffer) => { trace += b.toString(); });
+      let seen = 0;
+      const kill = () => { if (child.exitCode === null) child.kill('SIGKILL'); };
+      child.stderr!.on('data', (b: Buffer) => {
+        trace += b.toString();
+        const now = trace.split('\n').filter((l) => l.startsWith('phase')).length;
+        if (target > 0 && seen < target && now >= target) setTimeout(kill, Math.random() * 30);
+        seen = now;
+      });
       const exited = new Promise<void>((r) => child.on('exit', () => r()));
-      // spread the kills over the whole run: from before the first mutation to the last deletes
-      const at = Math.max(0, first - 150) + Math.floor(((k + Math.random()) / KILLS) * (span + 150));
-      await new Promise((r) => setTimeout(r, at));
-      child.kill('SIGKILL');
+      if (target === 0) setTimeout(kill, Math.random() * first * 0.8);
       await exited;
       const phases = trace.split('\n').filter((l) => l.startsWith('phase')).length;
       hit.push(phases);
