@@ -56,6 +56,11 @@ export interface Backend {
    * (a pack, blob by blob): nothing of it stays in memory. The local backend writes a temp file.
    */
   createStream?(type: FileType): BackendStream;
+  /**
+   * optional: delete temp files a killed writer left behind (never listed, never referenced), older
+   * than `olderThanMs`. Only under an exclusive lock (prune), when no other writer can be running.
+   */
+  removeStaleTemp?(olderThanMs: number): Promise<{ files: number; bytes: number }>;
   close(): Promise<void>;
 }
 

@@ -18,6 +18,8 @@ function isENOENT(e: unknown): boolean {
  * and the file made read-only (0400), as restic 0.14 does.
  */
 const STAGE_SIZE = 1024 * 1024;
+/** temp files of save (`<name>-tmp-<hex>`) and of streamed packs (`pack-tmp-<hex>`) */
+const TEMP_RE = /^(?:[0-9a-f]{64}|config|pack)-tmp-[0-9a-f]+$/;
 const VERIFY_READ = 2 * 1024 * 1024;
 const COALESCE_BELOW = 256 * 1024;
 
@@ -195,6 +197,31 @@ export class LocalBackend implements Backend {
     if (type !== 'data') throw new Error('only data files are streamed');
     this.writer ??= new PackWriter();
     return new LocalStream(this.writer, path.join(this.location, 'data'));
+  }
+
+  async removeStaleTemp(olderThanMs: number): Promise<{ files: number; bytes: number }> {
+    const cutoff = Date.now() - olderThanMs;
+    const dirs = ['keys', 'locks', 'snapshots', 'index'].map((d) => path.join(this.location, d));
+    const data = path.join(this.location, 'data');
+    for (const d of await readdirSafe(data)) dirs.push(path.join(data, d));
+    let files = 0;
+    let bytes = 0;
+    for (const d of dirs) {
+      for (const n of await readdirSafe(d)) {
+        if (!TEMP_RE.test(n)) continue;
+        const f = path.join(d, n);
+        try {
+          const st = await fsp.lstat(f);
+          if (!st.isFile() || st.mtimeMs > cutoff) continue;
+          await fsp.unlink(f);
+          files++;
+          bytes += st.size;
+        } catch (e) {
+          if (!isENOENT(e)) throw e;
+        }
+      }
+    }
+    return { files, bytes };
   }
 
   async remove(h: Handle): Promise<void> {

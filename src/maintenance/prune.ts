@@ -44,6 +44,8 @@ export interface PruneStats {
   sizeFreed: number;
   indexFilesOld: number;
   indexFilesNew: number;
+  /** temp files of interrupted runs deleted (local backend) */
+  tempFilesRemoved?: number;
   unusedAfter: number;
 }
 
@@ -75,6 +77,9 @@ interface PackInfo {
   uncompressed: boolean;
   mixed: boolean;
 }
+
+/** temp files older than this are left by dead writers */
+const STALE_TEMP_MS = 60 * 60 * 1000;
 
 export async function prune(repo: Repository, o: PruneOptions = {}): Promise<PruneStats> {
   const log = o.log ?? (() => {});
@@ -172,6 +177,13 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
   };
   stats.sizeFreed = stats.sizeRemove + repack.reduce((a, p) => a + p.unusedSize, 0);
   if (o.dryRun) return stats;
+  // temp files of killed runs (an exclusive lock is held: no writer is running); an hour's margin
+  // for writers that ignore locks
+  if (repo.backend.removeStaleTemp) {
+    const t = await repo.backend.removeStaleTemp(STALE_TEMP_MS);
+    stats.tempFilesRemoved = t.files;
+    if (t.files > 0) log(`removed ${t.files} temporary files of interrupted runs (${t.bytes} bytes)`);
+  }
   if (remove.length === 0 && repack.length === 0 && unreferenced.length === 0) return stats;
 
   // 4. repack: copy every kept blob of those packs into new packs (verified on the way)

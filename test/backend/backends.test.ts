@@ -115,3 +115,28 @@ it('local backend: a streamed pack is written by the writer thread, verified on 
     await be.close();
   }
 });
+
+it('local backend: removeStaleTemp deletes only old temp files of killed writers', async () => {
+  const root = path.join(await tmpDir('local-stale'), 'repo');
+  const be = new LocalBackend(root);
+  await be.create();
+  const b = randomBytes(100);
+  const name = createHash('sha256').update(b).digest('hex');
+  await be.save({ type: 'data', name }, b);
+  const old = new Date(Date.now() - 2 * 3600_000);
+  const files = {
+    oldPack: path.join(root, 'data', 'ab', 'pack-tmp-0123456789ab'),
+    oldSave: path.join(root, 'index', `${name}-tmp-aabbcc`),
+    freshPack: path.join(root, 'data', 'cd', 'pack-tmp-ba9876543210'),
+    oddName: path.join(root, 'data', 'ab', 'notes-tmp-x'),
+  };
+  for (const f of Object.values(files)) await fsp.writeFile(f, 'partial');
+  for (const f of [files.oldPack, files.oldSave, files.oddName]) await fsp.utimes(f, old, old);
+  expect(await be.removeStaleTemp(3600_000)).toEqual({ files: 2, bytes: 14 });
+  const exists = async (f: string) => fsp.stat(f).then(() => true, () => false);
+  expect(await exists(files.oldPack)).toBe(false);
+  expect(await exists(files.oldSave)).toBe(false);
+  expect(await exists(files.freshPack)).toBe(true);
+  expect(await exists(files.oddName)).toBe(true);
+  expect((await be.list('data')).map((f) => f.name)).toEqual([name]);
+});
