@@ -228,12 +228,8 @@ static napi_value js_mknod(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/*
- * Fix glibc's mmap threshold. By default it rises to the largest freed mmapped block (up to
- * 32 MiB), after which multi-MiB chunk and pack buffers come from per-thread arenas and freed
- * memory is not returned to the OS: RSS grew by ~100 MiB on a backup.
- */
-static napi_value js_mmap_threshold(napi_env env, napi_callback_info info) {
+/* mallopt(param, bytes) for the JS argument; false where glibc (or the parameter) is missing */
+static napi_value set_mallopt(napi_env env, napi_callback_info info, int param) {
   size_t argc = 1;
   napi_value argv[1];
   napi_value result;
@@ -241,13 +237,31 @@ static napi_value js_mmap_threshold(napi_env env, napi_callback_info info) {
   int ok = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return NULL;
   if (napi_get_value_int64(env, argv[0], &bytes) != napi_ok) return NULL;
-#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
-  ok = mallopt(M_MMAP_THRESHOLD, (int)bytes) == 1;
+#if defined(__GLIBC__)
+  if (param != 0) ok = mallopt(param, (int)bytes) == 1;
 #else
   (void)bytes;
+  (void)param;
 #endif
   napi_get_boolean(env, ok, &result);
   return result;
+}
+
+#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
+#define JB_M_MMAP_THRESHOLD M_MMAP_THRESHOLD
+#define JB_M_TRIM_THRESHOLD M_TRIM_THRESHOLD
+#else
+#define JB_M_MMAP_THRESHOLD 0
+#define JB_M_TRIM_THRESHOLD 0
+#endif
+
+/*
+ * glibc's mmap threshold: allocations of at least this size are mmapped (and unmapped when freed).
+ * Setting it also turns off glibc's dynamic adjustment, which raises it to the largest freed
+ * mmapped block (up to 32 MiB). See src/cli/main.ts for the settings jbackup uses and what they measured.
+ */
+static napi_value js_mmap_threshold(napi_env env, napi_callback_info info) {
+  return set_mallopt(env, info, JB_M_MMAP_THRESHOLD);
 }
 
 /*
@@ -322,24 +336,10 @@ done:
 
 /*
  * glibc's trim threshold: free memory at the top of a heap beyond this goes back to the OS (the
- * default rises dynamically with the mmap threshold, up to 64 MiB). See main.ts for the settings
- * jbackup uses and what they measured.
+ * default rises dynamically with the mmap threshold, up to 64 MiB).
  */
 static napi_value js_trim_threshold(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_value result;
-  int64_t bytes = 0;
-  int ok = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return NULL;
-  if (napi_get_value_int64(env, argv[0], &bytes) != napi_ok) return NULL;
-#if defined(__GLIBC__) && defined(M_TRIM_THRESHOLD)
-  ok = mallopt(M_TRIM_THRESHOLD, (int)bytes) == 1;
-#else
-  (void)bytes;
-#endif
-  napi_get_boolean(env, ok, &result);
-  return result;
+  return set_mallopt(env, info, JB_M_TRIM_THRESHOLD);
 }
 
 static napi_value init(napi_env env, napi_value exports) {

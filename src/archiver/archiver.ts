@@ -98,7 +98,11 @@ export class Archiver {
 
   constructor(private repo: Repository, private o: SnapshotOptions) {
     this.pool = new ChunkPool(repo, o.chunker ?? DEFAULT_PARAMS, o.threads);
+    this.absPaths = [...new Set(o.targets.map((t) => path.resolve(t)))].sort();
   }
+
+  /** the targets as absolute cleaned paths, sorted (the snapshot's `paths`, and the parent's) */
+  private readonly absPaths: string[];
 
   /** parent trees loaded ahead (prefetch), by id; each is used once */
   private treeCache = new Map<string, Node[]>();
@@ -107,8 +111,7 @@ export class Archiver {
     const o = this.o;
     if (o.force) return null;
     if (o.parent !== undefined) return o.parent;
-    const absPaths = [...new Set(o.targets.map((t) => path.resolve(t)))].sort();
-    return findParent(await this.repo.listSnapshots(), o.host ?? hostname(), absPaths, nowNs);
+    return findParent(await this.repo.listSnapshots(), o.host ?? hostname(), this.absPaths, nowNs);
   }
 
   /**
@@ -145,7 +148,7 @@ export class Archiver {
     try {
       const o = this.o;
       const nowNs = o.time ?? BigInt(Date.now()) * 1_000_000n;
-      const absPaths = [...new Set(o.targets.map((t) => path.resolve(t)))].sort();
+      const absPaths = this.absPaths;
       const host = o.host ?? hostname();
       const parent = await this.findParent(nowNs);
       if (parent) this.s.parent = parent.id;

@@ -70,8 +70,9 @@ export class ChunkPool {
   private drainWaiters: (() => void)[] = [];
   readonly stats: PoolStats = { dataBlobs: 0, dataAdded: 0, dataAddedPacked: 0 };
   /**
-   * the workers' ciphertext buffers die young here (copied into a pack buffer at once): a minor GC
-   * every few MiB frees them, instead of V8 letting external memory pile up to ~100 MiB
+   * the workers' ciphertext buffers die young here (handed to a pack stream or copied into a pack
+   * buffer at once): a minor GC every few MiB frees them, instead of V8 letting external memory
+   * pile up to ~100 MiB
    */
   private gc = new GcEvery(8 * 1024 * 1024, 'minor');
 

@@ -2,15 +2,13 @@ import { promises as fsp, constants as fsc } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { WORKER_RESOURCE_LIMITS, workerModuleUrl } from '../util/worker.js';
 import type { WriterReply, WriterRequest } from './packwriter.js';
+import { isENOENT, syncDir, VERIFY_READ } from './localfs.js';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
   AlreadyExistsError, type Backend, type BackendStream, partsOf, type FileInfo, type FileType, type Handle, ID_RE, layoutPath, listConfig, NotFoundError, PartsComparer,
 } from './backend.js';
 
-function isENOENT(e: unknown): boolean {
-  return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
-}
 
 /**
  * A repository in a local directory, laid out exactly as restic's local backend does.
@@ -20,7 +18,6 @@ function isENOENT(e: unknown): boolean {
 const STAGE_SIZE = 1024 * 1024;
 /** temp files of save (`<name>-tmp-<hex>`) and of streamed packs (`pack-tmp-<hex>`) */
 const TEMP_RE = /^(?:[0-9a-f]{64}|config|pack)-tmp-[0-9a-f]+$/;
-const VERIFY_READ = 2 * 1024 * 1024;
 const COALESCE_BELOW = 256 * 1024;
 
 export class LocalBackend implements Backend {
@@ -246,18 +243,6 @@ async function readdirSafe(d: string): Promise<string[]> {
   } catch (e) {
     if (isENOENT(e) || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
     throw e;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  let fh: fsp.FileHandle | undefined;
-  try {
-    fh = await fsp.open(dir, 'r');
-    await fh.sync();
-  } catch {
-    // some filesystems refuse fsync on directories; the rename itself is still atomic
-  } finally {
-    await fh?.close();
   }
 }
 

@@ -7,13 +7,14 @@
  *
  * Protocol (main → thread): {op:'open', sid, tmp} | {op:'write', sid, parts: Uint8Array[]} |
  *   {op:'commit', sid, dataDir} | {op:'abort', sid}
- * (thread → main): {op:'written', sid, bytes} | {op:'committed', sid, id, size} | {op:'error', sid, message}
+ * (thread → main): {op:'written', sid, bytes} | {op:'committed', sid, id} | {op:'error', sid, message}
  */
 import { closeSync, constants as fsc, fsync, mkdirSync, openSync, promises as fsp, unlinkSync, writevSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
 import * as path from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
+import { syncDir, VERIFY_READ } from './localfs.js';
 
 export type WriterRequest =
   | { op: 'open'; sid: number; tmp: string }
@@ -22,14 +23,13 @@ export type WriterRequest =
   | { op: 'abort'; sid: number };
 export type WriterReply =
   | { op: 'written'; sid: number; bytes: number }
-  | { op: 'committed'; sid: number; id: string; size: number }
+  | { op: 'committed'; sid: number; id: string }
   | { op: 'error'; sid: number; message: string };
 
 interface Open { fd: number; tmp: string; hash: Hash; crc: number; size: number; error: Error | null }
 
 const port = parentPort!;
 const files = new Map<number, Open>();
-const VERIFY_READ = 2 * 1024 * 1024;
 
 function writeAll(f: Open, parts: Uint8Array[]): number {
   let want = 0;
@@ -63,7 +63,7 @@ function close(f: Open): void {
  * Durable, verified, published. Asynchronous (fsync and reads in the thread pool), so the thread
  * keeps writing the next pack meanwhile: a blocking fsync per pack stalled the whole pipeline.
  */
-async function commit(f: Open, dataDir: string): Promise<{ id: string; size: number }> {
+async function commit(f: Open, dataDir: string): Promise<string> {
   const fd = f.fd;
   f.fd = -1;
   try {
@@ -99,12 +99,9 @@ async function commit(f: Open, dataDir: string): Promise<{ id: string; size: num
         throw e;
       }
     }
-    try {
-      const d = await fsp.open(dir, 'r');
-      try { await d.sync(); } finally { await d.close(); }
-    } catch { /* some filesystems refuse fsync on directories */ }
+    await syncDir(dir);
     await fsp.chmod(final, 0o400).catch(() => {});
-    return { id, size: f.size };
+    return id;
   } finally {
     if (fd >= 0) try { closeSync(fd); } catch { /* already */ }
     await fsp.unlink(f.tmp).catch(() => {});
@@ -152,7 +149,7 @@ port.on('message', (m: WriterRequest) => {
         break;
       }
       commit(f, m.dataDir).then(
-        (r) => port.postMessage({ op: 'committed', sid: m.sid, id: r.id, size: r.size } satisfies WriterReply),
+        (id) => port.postMessage({ op: 'committed', sid: m.sid, id } satisfies WriterReply),
         (e: Error) => port.postMessage({ op: 'error', sid: m.sid, message: e.message } satisfies WriterReply),
       );
       break;

@@ -8,13 +8,14 @@ import type { SnapshotWithId } from '../repo/snapshot.js';
 import { lockAndLoadIndex, lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';
 import { formatBytes } from './progress.js';
 import type { Repository } from '../repo/repository.js';
+import type { Lock } from '../repo/lock.js';
 import { setExitCode } from './exit.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 async function withRepo<T>(g: GlobalOpts, exclusive: boolean | null, fn: (r: Repository) => Promise<T>): Promise<T> {
   const repo = await openRepo(g);
-  let lock = null;
+  let lock: Lock | null = null;
   if (exclusive === null) await repo.loadIndex();
   else lock = await lockAndLoadIndex(repo, exclusive, g);
   try {

@@ -7,9 +7,8 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { ID_RE } from '../backend/backend.js';
 import { scryptEarly } from '../repo/kdf.js';
-
-const ID = /^[0-9a-f]{64}$/;
 
 function flag(argv: string[], short: string | null, long: string): string | undefined {
   for (let i = 0; i < argv.length; i++) {
@@ -35,7 +34,7 @@ function start(argv: string[]): void {
   else if (process.env['JBACKUP_PASSWORD_FILE']) password = Buffer.from(readFileSync(process.env['JBACKUP_PASSWORD_FILE'], 'utf8').replace(/\r?\n$/, ''));
   else return;
   const dir = path.join(repo, 'keys');
-  for (const name of readdirSync(dir).filter((n) => ID.test(n)).slice(0, 2)) {
+  for (const name of readdirSync(dir).filter((n) => ID_RE.test(n)).slice(0, 2)) {
     const kf = JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as { kdf?: string; N?: number; r?: number; p?: number; salt?: string };
     if (kf.kdf !== 'scrypt' || !kf.N || !kf.r || !kf.p || !kf.salt) continue;
     // plausible parameters only: a head start must not cost more than a few restic-sized derivations

@@ -21,6 +21,10 @@ interface NativeAddon {
     noFollow: boolean,
   ): void;
   mknod(path: Buffer, mode: number, dev: bigint): void;
+  /** glibc mallopt(M_MMAP_THRESHOLD / M_TRIM_THRESHOLD); false where unavailable */
+  mmapThreshold?(bytes: number): boolean;
+  trimThreshold?(bytes: number): boolean;
+  cdcCut?: CdcCut;
 }
 
 // The module runs either from src/native/native.ts (vitest, tsx) or from
@@ -187,12 +191,11 @@ export function mknodSync(path: Buffer | string, mode: number, dev: bigint): voi
 }
 
 /**
- * Allocations of at least `bytes` are mmapped and go back to the OS when freed (glibc; a no-op
- * returning false elsewhere or without the addon). The CLI calls it only when JBACKUP_MMAP_THRESHOLD is set.
+ * glibc: allocations of at least `bytes` are mmapped (and the dynamic threshold is off); a no-op
+ * returning false elsewhere or without the addon. main() sets 16 MiB.
  */
 export function setMmapThreshold(bytes: number): boolean {
-  const f = (addon as unknown as { mmapThreshold?: (b: number) => boolean } | undefined)?.mmapThreshold;
-  return typeof f === 'function' ? f(bytes) : false;
+  return addon?.mmapThreshold?.(bytes) ?? false;
 }
 
 type CdcCut = (buf: Uint8Array, start: number, end: number, min: number, avg: number, max: number, maskS: bigint, maskL: bigint, gear: BigUint64Array) => number;
@@ -201,13 +204,12 @@ type CdcCut = (buf: Uint8Array, start: number, end: number, min: number, avg: nu
  * The FastCDC cut in C (same contract and results as FastCDC.cut's JavaScript loop, which tests
  * compare it with), or undefined without the addon.
  */
-export const nativeCdcCut: CdcCut | undefined = (addon as unknown as { cdcCut?: CdcCut } | undefined)?.cdcCut;
+export const nativeCdcCut: CdcCut | undefined = addon?.cdcCut;
 
 /**
  * glibc: memory freed at the top of a heap beyond `bytes` goes back to the OS (mallopt
  * M_TRIM_THRESHOLD; a no-op returning false elsewhere or without the addon). main() sets 1 MiB.
  */
 export function setTrimThreshold(bytes: number): boolean {
-  const f = (addon as unknown as { trimThreshold?: (b: number) => boolean } | undefined)?.trimThreshold;
-  return typeof f === 'function' ? f(bytes) : false;
+  return addon?.trimThreshold?.(bytes) ?? false;
 }

@@ -295,7 +295,6 @@ export class Repository {
     if (this.pendingIndex.length >= INDEX_FLUSH_PACKS) await this.writeIndex();
   }
 
-  /** re-read a stored file in 4 MiB slices and check its size and SHA-256 against its name */
   /** the stored file has exactly these bytes (read back in 4 MiB ranges) */
   private async storedEquals(h: { type: 'data'; name: string }, parts: readonly Uint8Array[], size: number): Promise<boolean> {
     if (this.backend.verifySaved) return this.backend.verifySaved(h, parts, size);

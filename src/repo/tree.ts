@@ -779,7 +779,6 @@ const DAYS_IN_MONTH = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 const RFC3339_RE =
   /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
 
-/** Parses RFC 3339 (0–9+ fraction digits, Z or ±hh:mm) to nanoseconds since the epoch. */
 interface TimeParts { y: number; mo: number; d: number; h: number; mi: number; sec: number; frac: string | undefined; off: number }
 
 function parseTimeParts(s: string): TimeParts {
@@ -810,6 +809,7 @@ export function validateTime(s: string): void {
   parseTimeParts(s);
 }
 
+/** Parses RFC 3339 (0–9+ fraction digits, Z or ±hh:mm) to nanoseconds since the epoch. */
 export function parseTimeNs(s: string): bigint {
   const { y, mo, d, h, mi, sec, frac: f, off } = parseTimeParts(s);
   const frac = f !== undefined ? BigInt(f.slice(0, 9).padEnd(9, '0')) : 0n;

@@ -24,15 +24,10 @@ export function zstdCompress(data: Uint8Array, mode: Exclude<CompressionMode, 'o
 }
 
 interface Scratch { cctx: ZstdBinding.CCtx; buf: Buffer }
+/** compression contexts with their output buffers, by level (1: the incompressibility probe) */
 const scratches = new Map<number, Scratch>();
 
-/**
- * Compress into a scratch buffer owned by this module: the result is only valid until the next
- * call (the chunk workers encrypt it at once). Saves one output allocation per blob, which was a
- * third of the workers' garbage.
- */
-export function zstdCompressScratch(data: Uint8Array, mode: Exclude<CompressionMode, 'off'> = 'auto'): Buffer {
-  const level = LEVELS[mode];
+function scratchFor(level: number): Scratch {
   let s = scratches.get(level);
   if (!s) {
     const cctx = new binding.CCtx();
@@ -43,6 +38,16 @@ export function zstdCompressScratch(data: Uint8Array, mode: Exclude<CompressionM
     s = { cctx, buf: Buffer.alloc(0) };
     scratches.set(level, s);
   }
+  return s;
+}
+
+/**
+ * Compress into a scratch buffer owned by this module: the result is only valid until the next
+ * call (the chunk workers encrypt it at once). Saves one output allocation per blob, which was a
+ * third of the workers' garbage.
+ */
+export function zstdCompressScratch(data: Uint8Array, mode: Exclude<CompressionMode, 'off'> = 'auto'): Buffer {
+  const s = scratchFor(LEVELS[mode]);
   const bound = binding.compressBound(data.length);
   if (s.buf.length < bound) s.buf = Buffer.allocUnsafe(Math.max(bound, binding.compressBound(1 << 20)));
   const n = s.cctx.compress2(s.buf, data);
@@ -76,14 +81,8 @@ export function looksIncompressible(data: Uint8Array): boolean {
   const mid = (data.length >> 1) - (SAMPLE >> 1);
   sampleBuf.set(data.subarray(mid, mid + SAMPLE), SAMPLE);
   sampleBuf.set(data.subarray(data.length - SAMPLE), 2 * SAMPLE);
-  let s = scratches.get(1);
-  if (!s) {
-    const cctx = new binding.CCtx();
-    cctx.setParameter(binding.CParameter.compressionLevel, 1);
-    cctx.setParameter(binding.CParameter.checksumFlag, 0);
-    s = { cctx, buf: Buffer.allocUnsafe(binding.compressBound(3 * SAMPLE)) };
-    scratches.set(1, s);
-  }
+  const s = scratchFor(1);
+  if (s.buf.length < binding.compressBound(3 * SAMPLE)) s.buf = Buffer.allocUnsafe(binding.compressBound(3 * SAMPLE));
   const n = s.cctx.compress2(s.buf, sampleBuf);
   return n > sampleBuf.length * 0.97;
 }
