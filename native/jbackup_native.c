@@ -6,6 +6,10 @@
  *   trimThreshold(bytes): glibc mallopt(M_TRIM_THRESHOLD); false where unavailable
  *   cdcCut(buf, start, end, min, avg, max, maskS, maskL, gear): FastCDC-2020 cut (the chunker's
  *     hot loop, ~4x the JavaScript version; src/chunker/fastcdc.ts has the reference and the rules)
+ *   aesCtr(key, iv, src, dst): AES-128/256-CTR of src into dst (dst may be src: in place), through
+ *     the OpenSSL that Node itself carries (found with dlsym at load; absent when it is not there).
+ *     node:crypto's update() returns a fresh, zero-filled buffer per call: for every blob of a
+ *     restore or check that was a page-faulting allocation and a memset, here it is neither.
  */
 #define _GNU_SOURCE 1
 #include <node_api.h>
@@ -23,6 +27,9 @@
 #include <unistd.h>
 #if defined(__GLIBC__) || defined(__linux__)
 #include <malloc.h>
+#endif
+#ifndef _WIN32
+#include <dlfcn.h>
 #endif
 
 static const char *errno_name(int e) {
@@ -342,6 +349,89 @@ static napi_value js_trim_threshold(napi_env env, napi_callback_info info) {
   return set_mallopt(env, info, JB_M_TRIM_THRESHOLD);
 }
 
+
+/*
+ * OpenSSL's EVP cipher calls, resolved at load time from the running process (Node links OpenSSL in
+ * and exports its symbols for addons; a Node built against a shared libcrypto has it loaded too).
+ * Declared here rather than included so the addon neither needs OpenSSL headers nor fails to load
+ * where the symbols are missing: aesCtr is then simply not exported and callers use node:crypto.
+ */
+typedef struct jb_evp_ctx jb_evp_ctx;
+typedef struct jb_evp_cipher jb_evp_cipher;
+static struct {
+  jb_evp_ctx *(*ctx_new)(void);
+  void (*ctx_free)(jb_evp_ctx *);
+  int (*init)(jb_evp_ctx *, const jb_evp_cipher *, void *, const unsigned char *, const unsigned char *);
+  int (*update)(jb_evp_ctx *, unsigned char *, int *, const unsigned char *, int);
+  const jb_evp_cipher *(*aes128ctr)(void);
+  const jb_evp_cipher *(*aes256ctr)(void);
+} evp;
+
+static bool evp_resolve(void) {
+#ifdef _WIN32
+  return false;
+#else
+  *(void **)&evp.ctx_new = dlsym(RTLD_DEFAULT, "EVP_CIPHER_CTX_new");
+  *(void **)&evp.ctx_free = dlsym(RTLD_DEFAULT, "EVP_CIPHER_CTX_free");
+  *(void **)&evp.init = dlsym(RTLD_DEFAULT, "EVP_EncryptInit_ex");
+  *(void **)&evp.update = dlsym(RTLD_DEFAULT, "EVP_EncryptUpdate");
+  *(void **)&evp.aes128ctr = dlsym(RTLD_DEFAULT, "EVP_aes_128_ctr");
+  *(void **)&evp.aes256ctr = dlsym(RTLD_DEFAULT, "EVP_aes_256_ctr");
+  return evp.ctx_new && evp.ctx_free && evp.init && evp.update && evp.aes128ctr && evp.aes256ctr;
+#endif
+}
+
+static bool get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  napi_typedarray_type t;
+  void *d = NULL;
+  if (napi_get_typedarray_info(env, v, &t, len, &d, NULL, NULL) != napi_ok || t != napi_uint8_array) return false;
+  *data = (uint8_t *)d;
+  return true;
+}
+
+/* aesCtr(key: 16 or 32 bytes, iv: 16 bytes, src, dst): dst.length >= src.length; returns undefined. */
+static napi_value js_aes_ctr(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) {
+    napi_throw_type_error(env, NULL, "aesCtr: 4 arguments expected");
+    return NULL;
+  }
+  uint8_t *key, *iv, *src, *dst;
+  size_t klen, ivlen, slen, dlen;
+  if (!get_bytes(env, argv[0], &key, &klen) || !get_bytes(env, argv[1], &iv, &ivlen) ||
+      !get_bytes(env, argv[2], &src, &slen) || !get_bytes(env, argv[3], &dst, &dlen)) {
+    napi_throw_type_error(env, NULL, "aesCtr: Uint8Array arguments expected");
+    return NULL;
+  }
+  if ((klen != 16 && klen != 32) || ivlen != 16 || dlen < slen) {
+    napi_throw_range_error(env, NULL, "aesCtr: bad key, iv or output length");
+    return NULL;
+  }
+  /* CTR in place is allowed; a partial overlap is not */
+  if (src != dst && src < dst + slen && dst < src + slen) {
+    napi_throw_range_error(env, NULL, "aesCtr: src and dst overlap");
+    return NULL;
+  }
+  jb_evp_ctx *ctx = evp.ctx_new();
+  if (ctx == NULL) {
+    napi_throw_error(env, NULL, "aesCtr: out of memory");
+    return NULL;
+  }
+  bool ok = evp.init(ctx, klen == 32 ? evp.aes256ctr() : evp.aes128ctr(), NULL, key, iv) == 1;
+  size_t done = 0;
+  while (ok && done < slen) {
+    size_t n = slen - done;
+    if (n > (1u << 30)) n = 1u << 30;
+    int outl = 0;
+    ok = evp.update(ctx, dst + done, &outl, src + done, (int)n) == 1 && (size_t)outl == n;
+    done += n;
+  }
+  evp.ctx_free(ctx);
+  if (!ok) napi_throw_error(env, NULL, "aesCtr: OpenSSL failed");
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "utimens", NULL, js_utimens, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -352,6 +442,10 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok)
     return NULL;
+  if (evp_resolve()) {
+    napi_property_descriptor aes = { "aesCtr", NULL, js_aes_ctr, NULL, NULL, NULL, napi_enumerable, NULL };
+    if (napi_define_properties(env, exports, 1, &aes) != napi_ok) return NULL;
+  }
   return exports;
 }
 

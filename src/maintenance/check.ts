@@ -224,7 +224,9 @@ async function readPack(repo: Repository, pool: DecodePool, buffers: BufferPool,
   }
   // the pack id and every blob are verified in a decode worker (bytes are handed over)
   const blobs = header ?? [];
-  const res = await pool.decode(bytes, blobs, { hashPack: true, giveBack: bytes.buffer === into.buffer });
+  // our own buffer (not one a backend returned) can be decrypted in place
+  const own = bytes.buffer === into.buffer;
+  const res = await pool.decode(bytes, blobs, { hashPack: true, giveBack: own, scratch: own });
   if (res.bytes) buffers.give(Buffer.from(res.bytes));
   if (res.packHash !== id) err(obj, `Pack ID does not match, want ${id.slice(0, 8)}, got ${(res.packHash ?? '').slice(0, 8)}`);
   if (!header) return;

@@ -25,6 +25,7 @@ interface NativeAddon {
   mmapThreshold?(bytes: number): boolean;
   trimThreshold?(bytes: number): boolean;
   cdcCut?: CdcCut;
+  aesCtr?: AesCtr;
 }
 
 // The module runs either from src/native/native.ts (vitest, tsx) or from
@@ -213,3 +214,12 @@ export const nativeCdcCut: CdcCut | undefined = addon?.cdcCut;
 export function setTrimThreshold(bytes: number): boolean {
   return addon?.trimThreshold?.(bytes) ?? false;
 }
+
+type AesCtr = (key: Uint8Array, iv: Uint8Array, src: Uint8Array, dst: Uint8Array) => void;
+
+/**
+ * AES-128/256-CTR (by key length) of src into dst, which may be src itself, through the OpenSSL in
+ * the Node process; undefined without the addon or where Node's OpenSSL symbols are not visible.
+ * Unlike node:crypto's update() it allocates nothing (src/crypto/crypto.ts uses it when present).
+ */
+export const nativeAesCtr: AesCtr | undefined = addon?.aesCtr;

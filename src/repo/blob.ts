@@ -5,9 +5,12 @@ import { sha256hex } from './ids.js';
 import { plaintextLength } from './index.js';
 import { zstdDecompress } from './zstd.js';
 
-/** The plaintext of a stored blob; throws with a one-line reason when it does not verify. */
-export function decodeStoredBlob(key: MasterKey, stored: Uint8Array, id: string, loc: { uncompressedLength: number; length: number }): Buffer {
-  let plain = open(key, stored);
+/**
+ * The plaintext of a stored blob; throws with a one-line reason when it does not verify. With
+ * inPlace, `stored` is overwritten (an uncompressed blob's plaintext is returned as a view of it).
+ */
+export function decodeStoredBlob(key: MasterKey, stored: Uint8Array, id: string, loc: { uncompressedLength: number; length: number }, inPlace = false): Buffer {
+  let plain = open(key, stored, inPlace);
   if (loc.uncompressedLength) plain = zstdDecompress(plain);
   if (plain.length !== plaintextLength(loc)) throw new Error(`wrong length ${plain.length}`);
   if (sha256hex(plain) !== id) throw new Error('hash mismatch (pack is corrupt)');

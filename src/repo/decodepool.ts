@@ -25,6 +25,8 @@ export interface DecodeRequest {
   writes?: WriteTarget[][];
   /** transfer `bytes` back with the response, for the caller's next read */
   giveBack?: boolean;
+  /** the worker may overwrite `bytes` (blobs are decrypted in place) */
+  scratch?: boolean;
 }
 export interface CloseFilesRequest { task: number; closeFiles: true }
 export interface FileError { file: number; error: string }
@@ -40,6 +42,11 @@ export interface DecodeOptions {
    * to the worker and comes back as the response's `bytes`
    */
   giveBack?: boolean;
+  /**
+   * the caller wants the bytes themselves no more (only, with giveBack, their buffer): blobs are
+   * decrypted in place instead of into a fresh buffer each
+   */
+  scratch?: boolean;
 }
 
 /** busy: tasks queued; bytes: their size (work goes to the worker with the fewest bytes queued) */
@@ -93,6 +100,7 @@ export class DecodePool {
     const req: DecodeRequest = {
       task: 0, bytes: own, start, end: start + bytes.length, blobs, hashPack: !!opts.hashPack, wantPlain: !!opts.wantPlain,
       ...(opts.writes ? { writes: opts.writes } : {}), ...(opts.giveBack ? { giveBack: true } : {}),
+      ...(opts.scratch ? { scratch: true } : {}),
     };
     return this.send(this.leastBusy(), req, [own]);
   }

@@ -72,15 +72,25 @@ function closeFiles(): FileError[] {
   return errors;
 }
 
-function decode(bytes: Buffer, b: DecodeBlob, m: DecodeRequest, i: number, transfer: ArrayBuffer[], fileErrors: FileError[]): DecodeResult {
+/** blobs in increasing offset order without overlaps: each can be decrypted in place */
+function disjoint(blobs: DecodeBlob[]): boolean {
+  let end = 0;
+  for (const b of blobs) {
+    if (b.offset < end) return false;
+    end = b.offset + b.length;
+  }
+  return true;
+}
+
+function decode(bytes: Buffer, b: DecodeBlob, m: DecodeRequest, i: number, transfer: ArrayBuffer[], fileErrors: FileError[], inPlace: boolean): DecodeResult {
   let plain: Buffer;
   try {
     if (b.offset < 0 || b.offset + b.length > bytes.length) return { error: 'blob lies outside the data read' };
-    plain = decodeStoredBlob(key, bytes.subarray(b.offset, b.offset + b.length), b.id, b);
+    plain = decodeStoredBlob(key, bytes.subarray(b.offset, b.offset + b.length), b.id, b, inPlace);
   } catch (e) {
     return { error: (e as Error).message };
   }
-  gc.add(plain.length);
+  if (plain.buffer !== bytes.buffer) gc.add(plain.length);
   const zero = plain.length > 0 && plain[0] === 0 && plain[plain.length - 1] === 0 && isZero(plain);
   const targets = m.writes?.[i];
   if (targets) {
@@ -113,8 +123,11 @@ port.on('message', (m: DecodeRequest | CloseFilesRequest) => {
   const bytes = Buffer.from(m.bytes, m.start, m.end - m.start);
   const transfer: ArrayBuffer[] = [];
   const fileErrors: FileError[] = [];
-  const results = m.blobs.map((b, i) => decode(bytes, b, m, i, transfer, fileErrors));
-  const res: DecodeResponse = { task: m.task, results, ...(m.hashPack ? { packHash: sha256hex(bytes) } : {}) };
+  // the pack's hash first: blobs may be decrypted in place
+  const packHash = m.hashPack ? sha256hex(bytes) : undefined;
+  const inPlace = !!m.scratch && disjoint(m.blobs);
+  const results = m.blobs.map((b, i) => decode(bytes, b, m, i, transfer, fileErrors, inPlace));
+  const res: DecodeResponse = { task: m.task, results, ...(packHash !== undefined ? { packHash } : {}) };
   if (fileErrors.length) res.fileErrors = fileErrors;
   if (m.giveBack) {
     res.bytes = m.bytes;

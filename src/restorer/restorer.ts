@@ -271,7 +271,8 @@ export class Restorer {
             id: b.loc.id, offset: b.loc.offset - start, length: b.loc.length, uncompressedLength: b.loc.uncompressedLength,
           })), {
             writes: group.map((b) => b.targets.map((t) => ({ file: t.file, path: this.files[t.file]!.dest, size: this.files[t.file]!.size, offset: t.offset }))),
-            giveBack: buf.buffer === into.buffer,
+            // our own buffer (not one a backend returned): decrypted in place, then reused
+            giveBack: buf.buffer === into.buffer, scratch: buf.buffer === into.buffer,
           });
           if (res.bytes) buffers.give(Buffer.from(res.bytes));
           for (const fe of res.fileErrors ?? []) fileError(fe);

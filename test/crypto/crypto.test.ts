@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { poly1305 } from '@noble/ciphers/_poly1305.js';
 import { ctr } from '@noble/ciphers/aes.js';
+import { nativeAesCtr } from '../../src/native/native.js';
 import { clampR, keyFromKdf, makeMasterKey, masterKeyFromJSON, open, poly1305Aes, seal } from '../../src/crypto/crypto.js';
 import { openKeyFile, scrypt, createKeyFile, WrongPasswordError } from '../../src/repo/keys.js';
 import { decodeConfig } from '../../src/repo/config.js';
@@ -74,6 +75,50 @@ describe('fast path vs @noble (the audited reference)', () => {
       const c = createCipheriv('aes-256-ctr', k, iv);
       const a = Buffer.concat([c.update(msg), c.final()]);
       expect(a.equals(Buffer.from(ctr(k, iv).encrypt(msg)))).toBe(true);
+    }
+  });
+
+  it('AES-CTR of the native addon (OpenSSL, into a buffer and in place) equals noble ctr; AES-128 too', () => {
+    if (process.env.JBACKUP_REQUIRE_INTEROP === '1') expect(nativeAesCtr, 'native aesCtr missing').toBeDefined();
+    if (!nativeAesCtr) return;
+    for (const klen of [16, 32]) {
+      const k = randomBytes(klen);
+      for (const iv of [randomBytes(16), Buffer.from('ffffffffffffffffffffffffffffffff', 'hex'), Buffer.from('00000000000000ffffffffffffffffff', 'hex')]) {
+        for (const n of [0, 1, 16, 17, 1000, (1 << 20) + 5]) {
+          const msg = randomBytes(n);
+          const want = Buffer.from(ctr(k, iv).encrypt(msg));
+          const out = Buffer.alloc(n + 3, 0xee);
+          nativeAesCtr(k, iv, msg, out);
+          expect(out.subarray(0, n).equals(want)).toBe(true);
+          expect(out.subarray(n).equals(Buffer.alloc(3, 0xee))).toBe(true); // nothing beyond src's length
+          const inPlace = Buffer.from(msg);
+          nativeAesCtr(k, iv, inPlace, inPlace);
+          expect(inPlace.equals(want)).toBe(true);
+        }
+      }
+    }
+    const b = randomBytes(64);
+    expect(() => nativeAesCtr!(randomBytes(32), randomBytes(16), b.subarray(0, 32), b.subarray(16, 48))).toThrow(/overlap/);
+    expect(() => nativeAesCtr!(randomBytes(24), randomBytes(16), b, Buffer.alloc(64))).toThrow(/length/);
+    expect(() => nativeAesCtr!(randomBytes(32), randomBytes(16), b, Buffer.alloc(63))).toThrow(/length/);
+  });
+
+  it('open in place leaves the plaintext in the stored bytes; a bad MAC leaves them untouched', () => {
+    const key = makeMasterKey(randomBytes(32), randomBytes(16), randomBytes(16));
+    for (const n of [0, 5, 4096, (1 << 20) + 3]) {
+      const m = randomBytes(n);
+      const s = seal(key, m);
+      const copy = Buffer.from(s);
+      expect(open(key, copy).equals(m)).toBe(true);
+      expect(copy.equals(s)).toBe(true); // not in place: unchanged
+      const p = open(key, copy, true);
+      expect(p.equals(m)).toBe(true);
+      if (nativeAesCtr) expect(p.buffer === copy.buffer && p.byteOffset === copy.byteOffset + 16).toBe(true);
+      const bad = Buffer.from(s);
+      bad[bad.length - 1]! ^= 1;
+      const before = Buffer.from(bad);
+      expect(() => open(key, bad, true)).toThrow(/verification failed/);
+      expect(bad.equals(before)).toBe(true);
     }
   });
 
