@@ -6,6 +6,8 @@
  *   trimThreshold(bytes): glibc mallopt(M_TRIM_THRESHOLD); false where unavailable
  *   cdcCut(buf, start, end, min, avg, max, maskS, maskL, gear): FastCDC-2020 cut (the chunker's
  *     hot loop, ~4x the JavaScript version; src/chunker/fastcdc.ts has the reference and the rules)
+ *   discard(buf): gives the whole pages inside buf back to the OS (madvise MADV_DONTNEED: they read
+ *     as zeros afterwards); for recycled buffers that sit idle. Returns the bytes discarded.
  *   aesCtr(key, iv, src, dst): AES-128/256-CTR of src into dst (dst may be src: in place), through
  *     the OpenSSL that Node itself carries (found with dlsym at load; absent when it is not there).
  *     node:crypto's update() returns a fresh, zero-filled buffer per call: for every blob of a
@@ -30,6 +32,7 @@
 #endif
 #ifndef _WIN32
 #include <dlfcn.h>
+#include <sys/mman.h>
 #endif
 
 static const char *errno_name(int e) {
@@ -432,6 +435,29 @@ static napi_value js_aes_ctr(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_discard(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_value result;
+  uint8_t *data;
+  size_t len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !get_bytes(env, argv[0], &data, &len)) {
+    napi_throw_type_error(env, NULL, "discard: a Uint8Array expected");
+    return NULL;
+  }
+  size_t done = 0;
+#if !defined(_WIN32) && defined(MADV_DONTNEED)
+  long page = sysconf(_SC_PAGESIZE);
+  if (page > 0 && len > 0) {
+    uintptr_t a = ((uintptr_t)data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t b = ((uintptr_t)data + len) & ~((uintptr_t)page - 1);
+    if (b > a && madvise((void *)a, b - a, MADV_DONTNEED) == 0) done = b - a;
+  }
+#endif
+  napi_create_int64(env, (int64_t)done, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "utimens", NULL, js_utimens, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -439,6 +465,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "mmapThreshold", NULL, js_mmap_threshold, NULL, NULL, NULL, napi_enumerable, NULL },
     { "cdcCut", NULL, js_cdc_cut, NULL, NULL, NULL, napi_enumerable, NULL },
     { "trimThreshold", NULL, js_trim_threshold, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "discard", NULL, js_discard, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok)
     return NULL;

@@ -125,17 +125,21 @@ export class ChunkPool {
       }
       case 'blob': {
         const ivmac = new Uint8Array(m.ivmac);
-        const stored = [ivmac.subarray(0, 16), new Uint8Array(m.ct), ivmac.subarray(16, 32)];
+        const stored = [ivmac.subarray(0, 16), m.ct, ivmac.subarray(16, 32)];
         this.stats.dataBlobs++;
         this.stats.dataAdded += m.len;
         this.stats.dataAddedPacked += m.ct.byteLength + 32;
-        this.gc.add(m.ct.byteLength);
+        if (!(m.ct.buffer instanceof SharedArrayBuffer)) this.gc.add(m.ct.byteLength);
+        // the ciphertext may be a view of the worker's shared read buffer: the ack, which lets the
+        // worker reuse it, waits until the packer no longer needs the bytes (written or copied)
+        let released!: () => void;
+        const done = new Promise<void>((r) => { released = r; });
         // add blobs in arrival order; ack once the packer has accepted it (backpressure)
         this.blobChain = this.blobChain.then(async () => {
           // the worker's buffers are ours to give away: a streaming backend takes them without a copy
-          await this.repo.addStoredBlob('data', m.id, stored, m.ulen, false, true);
+          await this.repo.addStoredBlob('data', m.id, stored, m.ulen, false, true, released);
           this.requested.delete(m.id);
-          slot.w.postMessage({ op: 'ack', bytes: m.len });
+          void done.then(() => slot.w.postMessage({ op: 'ack', job: m.job, seq: m.seq, bytes: m.len }));
         }).catch((e: Error) => this.fail(e)).finally(() => {
           this.outstandingBlobs--;
           if (this.outstandingBlobs === 0) for (const w of this.drainWaiters.splice(0)) w();
@@ -218,6 +222,6 @@ export class ChunkPool {
 
 type Msg =
   | { op: 'chunk'; job: number; seq: number; id: string; len: number }
-  | { op: 'blob'; job: number; seq: number; id: string; ct: ArrayBuffer; ivmac: ArrayBuffer; ulen: number; len: number }
+  | { op: 'blob'; job: number; seq: number; id: string; ct: Uint8Array; ivmac: ArrayBuffer; ulen: number; len: number }
   | { op: 'done'; job: number; size: number; chunks: number }
   | { op: 'error'; job: number; message: string; code: string };

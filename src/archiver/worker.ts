@@ -2,17 +2,26 @@
  * Chunking worker: reads files, cuts them with FastCDC, hashes every chunk, and — when the main
  * thread says the blob is new — compresses and encrypts it. Runs in a worker_thread so both cores work.
  *
- * Protocol (main → worker): {op:'file', job, path: Uint8Array}, {op:'want', job, seq, want}, {op:'ack', bytes}
- * (worker → main): {op:'chunk', job, seq, id, len}, {op:'blob', job, seq, id, stored, ulen},
+ * Protocol (main → worker): {op:'file', job, path: Uint8Array}, {op:'want', job, seq, want},
+ *   {op:'ack', job, seq, bytes} (the blob is stored: its bytes are no longer referenced)
+ * (worker → main): {op:'chunk', job, seq, id, len}, {op:'blob', job, seq, id, ct: Uint8Array, ivmac, ulen, len},
  * {op:'done', job, size}, {op:'error', job, message, code}
+ *
+ * Large files are read into recycled SharedArrayBuffers ("leases"), and a new blob is compressed and
+ * encrypted in place, in its chunk's own bytes: its ciphertext goes to the main thread and on to the
+ * pack writer as a view of that shared memory (no copy, no allocation per blob), and the chunk's
+ * part of the lease is reused only after the ack says the blob was written. A fresh buffer per
+ * blob, transferred from thread to thread, was garbage in whichever isolate saw it last, freed
+ * only when that isolate next collected: tens of MiB resident at any time.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { closeSync, fstatSync, openSync, promises as fsp, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { FastCDC, type ChunkerParams } from '../chunker/fastcdc.js';
-import { makeMasterKey, sealParts } from '../crypto/crypto.js';
+import { makeMasterKey, sealInto, sealParts } from '../crypto/crypto.js';
 import { looksIncompressible, zstdCompressScratch, type CompressionMode } from '../repo/zstd.js';
 import { GcEvery } from '../util/gc.js';
+import { discardPages } from '../native/native.js';
 
 export interface WorkerInit {
   key: { encrypt: Uint8Array; macK: Uint8Array; macR: Uint8Array };
@@ -33,12 +42,14 @@ const READ_SIZE = 1024 * 1024;
 if (process.env['JBACKUP_DEBUG_MEM']) {
   setInterval(() => {
     const m = process.memoryUsage();
-    process.stderr.write(`worker heap=${m.heapUsed >> 20} ext=${m.external >> 20} ab=${m.arrayBuffers >> 20} outstanding=${outstanding >> 20} MiB\n`);
+    process.stderr.write(`worker heap=${m.heapUsed >> 20} ext=${m.external >> 20} ab=${m.arrayBuffers >> 20} outstanding=${outstanding >> 20} MiB leases=${leasesMade} free=${freeBuffers.length} unwritten=${unwritten.size}\n`);
   }, 200).unref();
 }
 
 const gc = new GcEvery(8 * 1024 * 1024, 'minor');
 const pending = new Map<string, { chunk: Buffer; id: string; lease?: Lease }>();
+/** blobs encrypted in place in a lease, until their ack: the lease stays referenced */
+const unwritten = new Map<string, Lease>();
 
 /**
  * Read buffers for large files are recycled: a buffer goes back to the free list once its file is
@@ -46,19 +57,63 @@ const pending = new Map<string, { chunk: Buffer; id: string; lease?: Lease }>();
  * per file made ~500 MiB of garbage per 500 MiB backed up.
  */
 interface Lease { buf: Buffer; refs: number; done: boolean }
+/**
+ * A lease holds a few average chunks and a read: chunks are cut as soon as their boundary has been
+ * read (FastCDC.cutIfFound), so only a chunk without a boundary in its first LEASE_SIZE - READ_SIZE
+ * bytes (rare: the loose mask makes one likely soon after avg) needs a one-off buffer of max chunk
+ * + read. At most MAX_LEASES exist: the reader waits for one to come back (its blobs written)
+ * rather than allocating more. Leases of max chunk + two reads kept ~20 MiB more per worker resident.
+ */
+const LEASE_SIZE = 4 * READ_SIZE;
+const MAX_LEASES = 4;
 const freeBuffers: Buffer[] = [];
-const MAX_FREE = 1;
-const poolBufferSize = (): number => init.chunker.max + 2 * READ_SIZE;
+let leases = 0;
+let leaseWaiters: (() => void)[] = [];
 
-function takeLease(): Lease {
-  return { buf: freeBuffers.pop() ?? Buffer.allocUnsafe(poolBufferSize()), refs: 0, done: false };
+let leasesMade = 0;
+const sharedBuffer = (n: number): Buffer => {
+  leasesMade++;
+  return Buffer.from(new SharedArrayBuffer(n));
+};
+
+async function takeLease(need = 0): Promise<Lease> {
+  if (need > LEASE_SIZE) return { buf: sharedBuffer(Math.max(need, init.chunker.max + READ_SIZE)), refs: 0, done: false };
+  while (freeBuffers.length === 0 && leases >= MAX_LEASES) await new Promise<void>((r) => leaseWaiters.push(r));
+  const buf = freeBuffers.pop();
+  if (buf) return { buf, refs: 0, done: false };
+  leases++;
+  return { buf: sharedBuffer(LEASE_SIZE), refs: 0, done: false };
+}
+
+/**
+ * Idle leases give their pages back: the buffers stay (views of them may still wait for a GC in
+ * other threads, so dropping them would not free anything soon), their memory does not. Without
+ * this, ~30 MiB of read buffers stayed resident through a long run of small files after large ones.
+ */
+let largeFiles = 0;
+let idleTimer: NodeJS.Timeout | null = null;
+function idleSoon(): void {
+  if (idleTimer) clearTimeout(idleTimer);
+  idleTimer = setTimeout(() => {
+    idleTimer = null;
+    if (largeFiles === 0) for (const b of freeBuffers) discardPages(b);
+  }, 100);
+  idleTimer.unref();
 }
 
 function settle(l: Lease): void {
-  if (l.done && l.refs === 0 && freeBuffers.length < MAX_FREE) {
+  if (l.done && l.refs === 0) {
     l.done = false; // never twice
     l.refs = -1;
+    if (l.buf.length !== LEASE_SIZE) {
+      discardPages(l.buf); // a one-off large buffer
+      return;
+    }
     freeBuffers.push(l.buf);
+    if (largeFiles === 0) idleSoon();
+    const w = leaseWaiters;
+    leaseWaiters = [];
+    for (const f of w) f();
   }
 }
 let outstanding = 0;
@@ -107,15 +162,39 @@ function encode(job: number, seq: number, want: boolean): void {
       ulen = chunk.length;
     }
   }
-  const { iv, ct, mac } = sealParts(key, plain);
-  // the chunk (a view into a read buffer) is no longer needed
-  if (lease) { lease.refs--; settle(lease); }
-  // the bytes stay counted until the main thread acknowledges the blob (backpressure to packing/upload)
-  const ab = ct.byteOffset === 0 && ct.buffer.byteLength === ct.length ? ct.buffer : new Uint8Array(ct).buffer;
   const ivmac = new Uint8Array(32);
-  ivmac.set(iv, 0);
-  ivmac.set(mac, 16);
-  port.postMessage({ op: 'blob', job, seq, id, ct: ab, ivmac: ivmac.buffer, ulen, len: chunk.length }, [ab as ArrayBuffer, ivmac.buffer]);
+  let ct: Uint8Array;
+  const transfer: ArrayBuffer[] = [ivmac.buffer];
+  if (lease) {
+    // in place: the ciphertext (no longer than the chunk) overwrites the chunk's own bytes, which
+    // stay referenced until the ack
+    const { iv, mac } = sealInto(key, plain, chunk);
+    ct = chunk.subarray(0, plain.length);
+    ivmac.set(iv, 0);
+    ivmac.set(mac, 16);
+    unwritten.set(k, lease);
+  } else {
+    const sealed = sealParts(key, plain);
+    const c = sealed.ct;
+    const ab = c.byteOffset === 0 && c.buffer.byteLength === c.length ? c.buffer as ArrayBuffer : new Uint8Array(c).buffer;
+    ct = new Uint8Array(ab);
+    transfer.push(ab);
+    ivmac.set(sealed.iv, 0);
+    ivmac.set(sealed.mac, 16);
+  }
+  // the bytes stay counted until the main thread acknowledges the blob (backpressure to packing/upload)
+  port.postMessage({ op: 'blob', job, seq, id, ct, ivmac: ivmac.buffer, ulen, len: chunk.length }, transfer);
+}
+
+function written(job: number, seq: number, bytes: number): void {
+  const k = `${job}:${seq}`;
+  const lease = unwritten.get(k);
+  if (lease) {
+    unwritten.delete(k);
+    lease.refs--;
+    settle(lease);
+  }
+  release(bytes);
 }
 
 /** A small file in one synchronous read (no thread-pool round trips); null when it is (or has grown) larger than init.smallFile. */
@@ -150,17 +229,23 @@ async function chunkSmall(job: number, data: Buffer): Promise<void> {
 }
 
 /**
- * Read a file straight into one buffer (no per-read allocation), keep one read in flight while the
- * chunker works on what is already there, and emit chunks as soon as `max` bytes (or EOF) are buffered.
+ * Read a file straight into recycled buffers (no per-read allocation), keep one read in flight while
+ * the chunker works on what is already there, and emit each chunk as soon as its boundary (or `max`
+ * bytes, or EOF) has been read.
  */
 async function chunkFile(job: number, path: Buffer): Promise<void> {
-  const fh = await fsp.open(path, 'r');
-  // one recycled buffer of max chunk + two reads: chunks are cut once `max` bytes are buffered,
-  // so the unchunked rest always fits
-  let lease = takeLease();
+  largeFiles++;
+  try {
+    await chunkOpenFile(job, await fsp.open(path, 'r'));
+  } finally {
+    if (--largeFiles === 0) idleSoon();
+  }
+}
+
+async function chunkOpenFile(job: number, fh: fsp.FileHandle): Promise<void> {
+  let lease = await takeLease();
   let inflight: Promise<number> | null = null;
   try {
-    const max = init.chunker.max;
     let buf = lease.buf;
     let start = 0;
     let end = 0;
@@ -174,16 +259,16 @@ async function chunkFile(job: number, path: Buffer): Promise<void> {
       inflight = fh.read(buf, end, want, null).then((r) => r.bytesRead);
     };
     for (;;) {
-      // room for a read: compact (only while no read is in flight) or grow
+      // room for a read: compact (only while no read is in flight and nothing points into buf) or
+      // move the unchunked rest to another buffer (a larger one when the rest itself is large)
       if (!eof && inflight === null) {
-        if (buf.length - end < Math.min(READ_SIZE, 64 * 1024)) {
-          if (start > 0 && !shared) {
+        if (buf.length - end < 64 * 1024) {
+          if (start >= READ_SIZE && !shared) {
             buf.copyWithin(0, start, end);
             end -= start;
             start = 0;
           } else {
-            // emitted chunks still point into buf: move the unchunked rest to another buffer
-            const next = takeLease();
+            const next = await takeLease(end - start + READ_SIZE);
             buf.copy(next.buf, 0, start, end);
             end -= start;
             start = 0;
@@ -196,11 +281,9 @@ async function chunkFile(job: number, path: Buffer): Promise<void> {
         }
         startRead();
       }
-      if (eof || end - start >= max) {
-        if (start === end) {
-          if (eof) break;
-        } else {
-          const n = cdc.cut(buf, start, end);
+      if (start < end) {
+        const n = eof ? cdc.cut(buf, start, end) : cdc.cutIfFound(buf, start, end);
+        if (n > 0) {
           await room();
           // no copy: the chunk is a view of the read buffer, which is never compacted under it
           emit(job, seq++, buf.subarray(start, start + n), lease);
@@ -208,6 +291,8 @@ async function chunkFile(job: number, path: Buffer): Promise<void> {
           start += n;
           continue;
         }
+      } else if (eof) {
+        break;
       }
       const got: number = await inflight!;
       inflight = null;
@@ -242,7 +327,7 @@ port.on('message', (m: { op: string; job: number; seq: number; want: boolean; pa
       encode(m.job, m.seq, m.want);
       break;
     case 'ack':
-      release(m.bytes);
+      written(m.job, m.seq, m.bytes);
       break;
     default:
       break;

@@ -70,9 +70,12 @@ export interface BackendStream {
   readonly size: number;
   /**
    * append (a pack's blob at a time). With `handOver` the parts' buffers are given to the stream
-   * (they may be detached afterwards); without, they are copied.
+   * (they may be detached afterwards); without, they are copied. Parts that are views of a
+   * SharedArrayBuffer are neither copied nor detached when `released` is given: the stream reads
+   * them where they are and calls `released` once it no longer needs them (the caller must not
+   * change them before). `released` is called in every case, also after a failure or an abort.
    */
-  write(parts: readonly Uint8Array[], handOver?: boolean): void;
+  write(parts: readonly Uint8Array[], handOver?: boolean, released?: () => void): void;
   /** resolves once little enough is waiting to be written (backpressure for the producer) */
   drained(): Promise<void>;
   /**

@@ -334,23 +334,38 @@ class LocalStream implements BackendStream {
   private backlog = 0;
   private waiters: (() => void)[] = [];
   private done = false;
+  /** per write sent, in order: what to call when the thread has written it (acks come in order) */
+  private onWrite: ((() => void) | undefined)[] = [];
 
   constructor(private writer: PackWriter, private dataDir: string) {
     const tmp = path.join(dataDir, randomBytes(1).toString('hex'), `pack-tmp-${randomBytes(6).toString('hex')}`);
     this.sid = writer.open(tmp, (bytes) => {
       this.backlog -= bytes;
+      if (bytes === Number.POSITIVE_INFINITY) this.releaseAll(); // the thread is gone
+      else this.onWrite.shift()?.();
       if (this.backlog < STREAM_BACKLOG) for (const w of this.waiters.splice(0)) w();
     });
   }
 
-  write(parts: readonly Uint8Array[], handOver = false): void {
-    if (this.done) throw new Error('stream already committed or aborted');
+  private releaseAll(): void {
+    for (const r of this.onWrite.splice(0)) r?.();
+  }
+
+  write(parts: readonly Uint8Array[], handOver = false, released?: () => void): void {
+    if (this.done) {
+      released?.();
+      throw new Error('stream already committed or aborted');
+    }
     let n = 0;
     const transfer: ArrayBuffer[] = [];
     const send: Uint8Array[] = [];
+    let shared = false;
     for (const p of parts) {
       n += p.length;
-      if (handOver && p.buffer instanceof ArrayBuffer && p.byteLength > 4096 && p.byteOffset === 0 && p.byteLength === p.buffer.byteLength) {
+      if (released && p.buffer instanceof SharedArrayBuffer) {
+        send.push(p); // read in place by the writer thread; released once written
+        shared = true;
+      } else if (handOver && p.buffer instanceof ArrayBuffer && p.byteLength > 4096 && p.byteOffset === 0 && p.byteLength === p.buffer.byteLength) {
         if (!transfer.includes(p.buffer)) transfer.push(p.buffer);
         send.push(p);
       } else {
@@ -358,7 +373,14 @@ class LocalStream implements BackendStream {
       }
     }
     // only whole buffers are transferred (Node's small Buffers share one pool slab)
-    this.writer.post({ op: 'write', sid: this.sid, parts: send }, transfer);
+    try {
+      this.writer.post({ op: 'write', sid: this.sid, parts: send }, transfer);
+    } catch (e) {
+      released?.();
+      throw e;
+    }
+    this.onWrite.push(shared ? released : undefined);
+    if (!shared) released?.();
     this.size += n;
     this.backlog += n;
   }
@@ -377,5 +399,7 @@ class LocalStream implements BackendStream {
     if (this.done) return;
     this.done = true;
     this.writer.abort(this.sid);
+    // the writes still queued go to a file that is being deleted: whatever they read no longer matters
+    this.releaseAll();
   }
 }

@@ -228,6 +228,23 @@ export class FastCDC {
     return this.cutJs(buf, start, end);
   }
 
+  /**
+   * The next cut when `buf[start..end)` already decides it, else -1 (more data is needed). Unlike
+   * cut() the caller may pass fewer than `max` bytes before the end of the data: a boundary found
+   * before `end` is the one the whole data gives (positions below `avg` are tested with the strict
+   * mask and those above with the loose one whatever the window; the scan stops at the last even
+   * position before `end`, so a result below `end - start` is always a real boundary). With at
+   * least `max` bytes it is cut(). Lets a reader cut as soon as a boundary arrives instead of
+   * buffering `max` bytes first (a rescan from `start` after each read costs little).
+   */
+  cutIfFound(buf: Uint8Array, start: number, end: number): number {
+    const n = end - start;
+    if (n >= this.max) return this.cut(buf, start, end);
+    if (n <= this.min) return -1;
+    const c = this.cut(buf, start, end);
+    return c < n ? c : -1;
+  }
+
   /** the JavaScript cut: the reference the native one is tested against, and the fallback */
   cutJs(buf: Uint8Array, start: number, end: number): number {
     if (!(0 <= start && start <= end && end <= buf.length)) {

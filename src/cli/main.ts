@@ -76,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
   if (process.env['JBACKUP_DEBUG_MEM']) {
     const t = setInterval(() => {
       const m = process.memoryUsage();
-      process.stderr.write(`mem rss=${m.rss >> 20} heap=${m.heapUsed >> 20} ext=${m.external >> 20} ab=${m.arrayBuffers >> 20} MiB\n`);
+      process.stderr.write(`mem rss=${m.rss >> 20} heap=${m.heapUsed >> 20}/${m.heapTotal >> 20} ext=${m.external >> 20} ab=${m.arrayBuffers >> 20} MiB\n`);
     }, 200);
     t.unref();
   }

@@ -110,6 +110,18 @@ export function sealParts(key: MasterKey, plaintext: Uint8Array, iv: Uint8Array 
   return { iv, ct, mac: poly1305Aes(key, iv, ct) };
 }
 
+/**
+ * Encrypt plaintext into `out` (at least as long; it may be plaintext itself: in place) and return
+ * the nonce and MAC that go around it. No allocation with the native AES.
+ */
+export function sealInto(key: MasterKey, plaintext: Uint8Array, out: Uint8Array, iv: Uint8Array = randomBytes(IV_SIZE)): { iv: Uint8Array; mac: Buffer } {
+  if (iv.length !== IV_SIZE || iv.every((x) => x === 0)) throw new CryptoError('invalid nonce');
+  if (out.length < plaintext.length) throw new CryptoError('output too short');
+  const ct = Buffer.from(out.buffer, out.byteOffset, plaintext.length);
+  ctr(key.encrypt, iv, plaintext, ct, 0);
+  return { iv, mac: poly1305Aes(key, iv, ct) };
+}
+
 /** Encrypt plaintext into a fresh buffer IV || CT || MAC. */
 export function seal(key: MasterKey, plaintext: Uint8Array, iv: Uint8Array = randomBytes(IV_SIZE)): Buffer {
   if (iv.length !== IV_SIZE || iv.every((x) => x === 0)) throw new CryptoError('invalid nonce');

@@ -26,6 +26,7 @@ interface NativeAddon {
   trimThreshold?(bytes: number): boolean;
   cdcCut?: CdcCut;
   aesCtr?: AesCtr;
+  discard?(buf: Uint8Array): number;
 }
 
 // The module runs either from src/native/native.ts (vitest, tsx) or from
@@ -223,3 +224,12 @@ type AesCtr = (key: Uint8Array, iv: Uint8Array, src: Uint8Array, dst: Uint8Array
  * Unlike node:crypto's update() it allocates nothing (src/crypto/crypto.ts uses it when present).
  */
 export const nativeAesCtr: AesCtr | undefined = addon?.aesCtr;
+
+/**
+ * Gives the whole memory pages inside `buf` back to the OS (madvise MADV_DONTNEED): the buffer stays
+ * usable and reads as zeros where discarded. For recycled buffers that sit idle; returns the bytes
+ * discarded (0 without the addon or off Linux/BSD/macOS).
+ */
+export function discardPages(buf: Uint8Array): number {
+  return addon?.discard?.(buf) ?? 0;
+}

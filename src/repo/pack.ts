@@ -117,16 +117,17 @@ export class PackBuilder {
 
   /**
    * add one stored blob, given whole or as parts (iv, ciphertext, mac); `handOver`: the parts'
-   * buffers are the caller's to give away (a stream may take them over instead of copying)
+   * buffers are the caller's to give away (a stream may take them over instead of copying);
+   * `released`: called once the parts are no longer referenced (see BackendStream.write)
    */
-  add(id: string, stored: Uint8Array | readonly Uint8Array[], uncompressedLength: number, handOver = false): void {
+  add(id: string, stored: Uint8Array | readonly Uint8Array[], uncompressedLength: number, handOver = false, released?: () => void): void {
     const parts = stored instanceof Uint8Array ? [stored] : stored;
     let length = 0;
     for (const p of parts) length += p.length;
     if (this.sink.stream) {
       // the stream hashes what it writes (the pack id comes from its commit)
       this.stream ??= this.sink.stream();
-      this.stream.write(parts, handOver);
+      this.stream.write(parts, handOver, released);
     } else {
       for (const p of parts) this.hash.update(p);
       this.buf ??= this.sink.take?.() ?? Buffer.allocUnsafeSlow(256 * 1024);
@@ -140,6 +141,7 @@ export class PackBuilder {
         this.buf.set(p, at);
         at += p.length;
       }
+      released?.();
     }
     this.blobs.push({ type: this.type, id, offset: this.size, length, uncompressedLength });
     this.size += length;

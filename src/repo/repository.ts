@@ -228,12 +228,20 @@ export class Repository {
 
   /**
    * Add an already encrypted blob to the current pack of its type. Returns once the blob is
-   * accepted (backpressure: waits while too many packs are uploading).
+   * accepted (backpressure: waits while too many packs are uploading). `released`, when given, is
+   * called once nothing refers to the parts any more (copied, or written by a stream that took
+   * them as they are: views of a SharedArrayBuffer the caller reuses afterwards).
    */
-  async addStoredBlob(type: BlobType, id: string, stored: Uint8Array | readonly Uint8Array[], uncompressedLength: number, ignoreIndex = false, handOver = false): Promise<void> {
-    if (this.uploadError) throw this.uploadError;
+  async addStoredBlob(type: BlobType, id: string, stored: Uint8Array | readonly Uint8Array[], uncompressedLength: number, ignoreIndex = false, handOver = false, released?: () => void): Promise<void> {
+    if (this.uploadError) {
+      released?.();
+      throw this.uploadError;
+    }
     const key = type[0] + id;
-    if ((!ignoreIndex && this.index.has(type, id)) || this.inFlight.has(key)) return;
+    if ((!ignoreIndex && this.index.has(type, id)) || this.inFlight.has(key)) {
+      released?.();
+      return;
+    }
     this.inFlight.add(key);
     let b = this.builders.get(type);
     if (!b) {
@@ -245,7 +253,7 @@ export class Repository {
           : new PackBuilder(type, { take: () => this.packBuffers.pop() ?? Buffer.allocUnsafeSlow(this.packBufferSize()) });
       this.builders.set(type, b);
     }
-    b.add(id, stored, uncompressedLength, handOver);
+    b.add(id, stored, uncompressedLength, handOver, released);
     if (b.size + b.headerSize() >= this.packSize) {
       this.builders.delete(type);
       await this.startUpload(b);

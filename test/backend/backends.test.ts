@@ -116,6 +116,48 @@ it('local backend: a streamed pack is written by the writer thread, verified on 
   }
 });
 
+it('local backend: parts in shared memory are written where they are and released only once written (also on abort)', async () => {
+  const root = path.join(await tmpDir('local-shared'), 'repo');
+  const be = new LocalBackend(root);
+  await be.create();
+  try {
+    // one shared buffer, reused for every write as soon as its write is released (as the chunk
+    // workers reuse their read buffers): a release before the write would put other bytes in the pack
+    const shared = Buffer.from(new SharedArrayBuffer(1 << 20));
+    const expected: Buffer[] = [];
+    const s = be.createStream('data');
+    let pending = 0;
+    for (let i = 0; i < 40; i++) {
+      const part = shared.subarray(0, 100_000 + i * 997);
+      randomBytes(part.length).copy(part);
+      expected.push(Buffer.from(part));
+      let released = false;
+      pending++;
+      const done = new Promise<void>((r) => s.write([Buffer.from('iv'), part], true, () => { released = true; pending--; r(); }));
+      expect(released).toBe(false); // not before the thread wrote it
+      await done;
+      part.fill(0xee); // scribbled over once released
+    }
+    expect(pending).toBe(0);
+    const whole = Buffer.concat(expected.flatMap((e) => [Buffer.from('iv'), e]));
+    const name = await s.commit();
+    expect(name).toBe(createHash('sha256').update(whole).digest('hex'));
+    expect((await be.load({ type: 'data', name })).equals(whole)).toBe(true);
+
+    // parts not in shared memory are released at once; an abort releases what is still queued
+    const c = be.createStream('data');
+    let plain = false;
+    c.write([randomBytes(5000)], false, () => { plain = true; });
+    expect(plain).toBe(true);
+    const queued: boolean[] = [];
+    for (let i = 0; i < 20; i++) c.write([shared.subarray(0, 500_000)], true, () => { queued[i] = true; });
+    await c.abort();
+    expect(queued.filter(Boolean).length).toBe(20);
+  } finally {
+    await be.close();
+  }
+});
+
 it('local backend: removeStaleTemp deletes only old temp files of killed writers', async () => {
   const root = path.join(await tmpDir('local-stale'), 'repo');
   const be = new LocalBackend(root);

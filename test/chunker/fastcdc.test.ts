@@ -317,6 +317,49 @@ describe('cut vs cutWithHash (BigInt reference) differential', () => {
   });
 });
 
+describe('cutIfFound on growing windows == chunkBuffer (the backup reader cuts as soon as a boundary arrives)', () => {
+  /** the reader's loop: windows grow by random reads; cut whenever the window decides it */
+  function byWindows(cdc: FastCDC, data: Uint8Array, next: () => number, maxRead: number): number[] {
+    const out: number[] = [];
+    let start = 0;
+    let end = 0;
+    while (start < data.length) {
+      const n = end === data.length ? cdc.cut(data, start, end) : cdc.cutIfFound(data, start, end);
+      if (n > 0) {
+        out.push(n);
+        start += n;
+        continue;
+      }
+      expect(n).toBe(-1);
+      end = Math.min(data.length, end + 1 + (next() % maxRead));
+    }
+    return out;
+  }
+  const mixed = (): Uint8Array => {
+    // random, then a long run of zeros (no boundary until max), then text-like low entropy
+    const a = randomBytes(12 * 1024 * 1024, 7);
+    const z = new Uint8Array(9 * 1024 * 1024 + 3);
+    const t = randomBytes(6 * 1024 * 1024, 8).map((x) => 97 + (x % 4));
+    const d = new Uint8Array(a.length + z.length + t.length);
+    d.set(a, 0); d.set(z, a.length); d.set(t, a.length + z.length);
+    return d;
+  };
+  const data = mixed();
+  const cases: [string, ChunkerParams, boolean][] = [
+    ['default params, native cut', DEFAULT_PARAMS, true],
+    ['default params, JavaScript cut', DEFAULT_PARAMS, false],
+    ['small params, level 1', { ...DEFAULT_PARAMS, min: 2048, avg: 8192, max: 65536, level: 1 }, true],
+    ['small odd params, level 2', { ...DEFAULT_PARAMS, min: 1001, avg: 4099, max: 30001, level: 2 }, true],
+  ];
+  it.each(cases)('%s', (_name, p, useNative) => {
+    const ref = chunkBuffer(data, p).map((c) => c.length);
+    const cdc = new FastCDC(p, useNative);
+    for (const maxRead of [p.avg >> 3, p.avg, 3 * p.max]) {
+      expect(byWindows(cdc, data, prng(maxRead), maxRead)).toEqual(ref);
+    }
+  });
+});
+
 describe('StreamChunker == chunkBuffer on ~40 MiB, default params', () => {
   const SIZE = 40 * 1024 * 1024 + 12345;
   const data = randomBytes(SIZE, 0x5eed);

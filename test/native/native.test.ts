@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { hasNative, mknodSync, nativeLoadError, setMmapThreshold, setTimesNs, setTrimThreshold, splitNs } from '../../src/native/native.js';
+import { discardPages, hasNative, mknodSync, nativeLoadError, setMmapThreshold, setTimesNs, setTrimThreshold, splitNs } from '../../src/native/native.js';
 
 type NativeModule = typeof import('../../src/native/native.js');
 
@@ -106,6 +106,30 @@ describe('native addon', () => {
     expect(hasNative).toBe(true);
     expect(setMmapThreshold(16 * 1024 * 1024)).toBe(true);
     expect(setTrimThreshold(1024 * 1024)).toBe(true);
+  });
+
+  it.runIf(process.platform === 'linux')('discards the whole pages inside a buffer (RSS drops, zeros read back, the edges kept)', () => {
+    expect(hasNative).toBe(true);
+    const n = 32 * 1024 * 1024;
+    const b = Buffer.from(new SharedArrayBuffer(n + 100));
+    const u = b.subarray(50, 50 + n); // unaligned on both ends
+    u.fill(7);
+    b[0] = 1;
+    b[b.length - 1] = 2;
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+    const before = rss();
+    const done = discardPages(u);
+    expect(done).toBeGreaterThan(n - 8192);
+    expect(done).toBeLessThanOrEqual(n);
+    expect(before - rss()).toBeGreaterThan(n / 2);
+    // bytes of partial pages at the ends stay; whole pages read as zeros
+    expect(b[0]).toBe(1);
+    expect(b[b.length - 1]).toBe(2);
+    expect(u[0]).toBe(7);
+    expect(u[n - 1]).toBe(7);
+    expect(u[n >> 1]).toBe(0);
+    u.fill(9);
+    expect(u[n >> 1]).toBe(9); // still usable
   });
 
   it('creates a FIFO', () => {
