@@ -59,6 +59,20 @@ export async function checkRepository(repo: Repository, o: CheckOptions = {}): P
   const problems: CheckProblem[] = [];
   const err = (object: string, message: string) => problems.push({ kind: 'error', object, message });
   const hint = (object: string, message: string) => problems.push({ kind: 'hint', object, message });
+  // the decode workers load while the index is read and compared with the packs
+  const pool = o.readData ? new DecodePool(repo.key) : null;
+  pool?.warm();
+  try {
+    return await checkWith(repo, o, problems, err, hint, pool);
+  } finally {
+    await pool?.close();
+  }
+}
+
+async function checkWith(
+  repo: Repository, o: CheckOptions, problems: CheckProblem[],
+  err: (object: string, message: string) => void, hint: (object: string, message: string) => void, pool: DecodePool | null,
+): Promise<CheckResult> {
 
   // index files: each loaded on its own so one bad file is named
   const packsInIndex = new Map<string, PackedBlob[]>();
@@ -99,23 +113,18 @@ export async function checkRepository(repo: Repository, o: CheckOptions = {}): P
   // read data: runs in the decode workers while the main thread walks the trees below
   let packsRead = 0;
   const readDataDone = (async () => {
-    if (o.readData) {
+    if (o.readData && pool) {
       const all = [...packFiles.keys()].filter((p) => packsInIndex.has(p)).sort();
       const sel = selectPacks(all, packFiles, o.readData);
-      const pool = new DecodePool(repo.key);
       // packs are read into recycled buffers (the workers hand them back): a fresh 16 MiB buffer
       // per pack left ~200 MiB of garbage for V8 to find
       const buffers = new BufferPool(PACK_BUFFER, 4);
-      try {
-        // one pack per core in the workers plus one being read
-        await mapLimit(sel, Math.max(3, repo.backend.properties.connections), async (id) => {
-          await readPack(repo, pool, buffers, id, packFiles.get(id) ?? 0, packsInIndex.get(id)!, err);
-          packsRead++;
-          o.progress?.packRead?.(packsRead, sel.length);
-        });
-      } finally {
-        await pool.close();
-      }
+      // one pack per core in the workers plus one being read
+      await mapLimit(sel, Math.max(3, repo.backend.properties.connections), async (id) => {
+        await readPack(repo, pool, buffers, id, packFiles.get(id) ?? 0, packsInIndex.get(id)!, err);
+        packsRead++;
+        o.progress?.packRead?.(packsRead, sel.length);
+      });
     }
   })();
   readDataDone.catch(() => {}); // awaited after the walk
@@ -222,12 +231,16 @@ async function readPack(repo: Repository, pool: DecodePool, buffers: BufferPool,
   } catch (e) {
     err(obj, `pack header cannot be read: ${(e as Error).message}`);
   }
-  // the pack id and every blob are verified in a decode worker (bytes are handed over)
+  // the pack id and every blob are verified in a decode worker, which reads our own buffer where
+  // it is (shared memory) and may decrypt it in place; a buffer a backend returned is handed over
   const blobs = header ?? [];
-  // our own buffer (not one a backend returned) can be decrypted in place
   const own = bytes.buffer === into.buffer;
-  const res = await pool.decode(bytes, blobs, { hashPack: true, giveBack: own, scratch: own });
-  if (res.bytes) buffers.give(Buffer.from(res.bytes));
+  let res;
+  try {
+    res = await pool.decode(bytes, blobs, { hashPack: true, scratch: own });
+  } finally {
+    buffers.give(into);
+  }
   if (res.packHash !== id) err(obj, `Pack ID does not match, want ${id.slice(0, 8)}, got ${(res.packHash ?? '').slice(0, 8)}`);
   if (!header) return;
   const key = (b: PackedBlob) => `${b.type}:${b.id}:${b.offset}:${b.length}:${b.uncompressedLength}`;

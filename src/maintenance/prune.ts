@@ -208,7 +208,7 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
     // encryption. Only --repack-uncompressed needs the plaintext, to compress it.
     const recompress = (b: PackedBlob) => !!o.repackUncompressed && repo.version >= 2 && b.uncompressedLength === 0;
     const pool = new DecodePool(repo.key);
-    // packs are read into recycled buffers; the worker hands each back with its verdicts, and the
+    // packs are read into recycled shared buffers; once the worker has verified a pack there, the
     // kept blobs' stored bytes are copied from it into the new pack (which copies them at once)
     const buffers = new BufferPool(PACK_BUFFER, 3);
     try {
@@ -218,23 +218,22 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
         const into = buffers.take(p.size);
         const bytes = await repo.backend.load({ type: 'data', name: p.id }, 0, p.size, into);
         const mine = p.blobs.filter((b) => keepHere.has(`${p.id}:${b.type}:${b.id}`));
-        // a backend that ignored `into` (a download) returned its own buffer: keep a copy of it, since
-        // the worker may take it over
+        // our own buffer is shared memory the worker reads where it is; a backend that ignored
+        // `into` (a download) returned its own buffer, which the worker takes over: keep a copy
         const own = bytes.buffer === into.buffer;
-        const copy = own ? null : Buffer.from(bytes);
-        // (read before the hand-over: a transferred buffer reads as empty)
-        const { byteOffset, length } = bytes;
-        const res = await pool.decode(bytes, mine, { wantPlain: mine.some(recompress), giveBack: own });
-        const back = res.bytes ? Buffer.from(res.bytes, byteOffset, length) : copy!;
-        if (back.length !== length) throw new PruneError(`pack ${p.id}: read buffer lost in hand-over`);
-        for (let i = 0; i < mine.length; i++) {
-          const b = mine[i]!;
-          const r = res.results[i]!;
-          if (r.error) throw new PruneError(`pack ${p.id}: blob ${b.id}: ${r.error}; run "jbackup check --read-data" and "jbackup repair index"`);
-          if (!recompress(b)) await repo.addStoredBlob(b.type, b.id, back.subarray(b.offset, b.offset + b.length), b.uncompressedLength, true);
-          else await repo.saveBlobAgain(b.type, b.id, r.plain ? Buffer.from(r.plain) : Buffer.alloc(r.zero ?? 0));
+        const back = own ? bytes : Buffer.from(bytes);
+        try {
+          const res = await pool.decode(bytes, mine, { wantPlain: mine.some(recompress) });
+          for (let i = 0; i < mine.length; i++) {
+            const b = mine[i]!;
+            const r = res.results[i]!;
+            if (r.error) throw new PruneError(`pack ${p.id}: blob ${b.id}: ${r.error}; run "jbackup check --read-data" and "jbackup repair index"`);
+            if (!recompress(b)) await repo.addStoredBlob(b.type, b.id, back.subarray(b.offset, b.offset + b.length), b.uncompressedLength, true);
+            else await repo.saveBlobAgain(b.type, b.id, r.plain ? Buffer.from(r.plain) : Buffer.alloc(r.zero ?? 0));
+          }
+        } finally {
+          buffers.give(into);
         }
-        if (res.bytes) buffers.give(Buffer.from(res.bytes));
         o.progress?.('repack', ++repacked, repack.length);
       });
     } finally {

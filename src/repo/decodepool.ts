@@ -16,15 +16,17 @@ export interface DecodeBlob { id: string; offset: number; length: number; uncomp
 export interface WriteTarget { file: number; path: Uint8Array; size: number; offset: number }
 export interface DecodeRequest {
   task: number;
-  /** the data read; blob offsets are relative to `start` */
-  bytes: ArrayBuffer; start: number; end: number;
+  /**
+   * the data read; blob offsets are relative to `start`. `bytes` is a transferred ArrayBuffer, or
+   * absent for shared memory: `shared` numbers a recycled SharedArrayBuffer, sent along (as `sab`)
+   * only when the worker does not hold it yet (see SharedCache); a one-off one comes as `sab` alone
+   */
+  bytes?: ArrayBuffer; shared?: number; sab?: SharedArrayBuffer; start: number; end: number;
   blobs: DecodeBlob[];
   hashPack: boolean;
   wantPlain: boolean;
   /** per blob: write the plaintext to these targets in the worker (restore) */
   writes?: WriteTarget[][];
-  /** transfer `bytes` back with the response, for the caller's next read */
-  giveBack?: boolean;
   /** the worker may overwrite `bytes` (blobs are decrypted in place) */
   scratch?: boolean;
 }
@@ -32,25 +34,45 @@ export interface CloseFilesRequest { task: number; closeFiles: true }
 export interface FileError { file: number; error: string }
 /** one blob: an error, or (when plaintext was asked for) the plaintext or the length of an all-zero one */
 export interface DecodeResult { error?: string; plain?: ArrayBuffer; zero?: number }
-export interface DecodeResponse { task: number; results: DecodeResult[]; packHash?: string; bytes?: ArrayBuffer; fileErrors?: FileError[] }
+export interface DecodeResponse { task: number; results: DecodeResult[]; packHash?: string; fileErrors?: FileError[] }
 export interface DecodeOptions {
   hashPack?: boolean;
   wantPlain?: boolean;
   writes?: WriteTarget[][];
   /**
-   * `bytes.buffer` belongs to the caller as a whole (a recycled read buffer): it is transferred
-   * to the worker and comes back as the response's `bytes`
-   */
-  giveBack?: boolean;
-  /**
-   * the caller wants the bytes themselves no more (only, with giveBack, their buffer): blobs are
-   * decrypted in place instead of into a fresh buffer each
+   * the caller wants the bytes themselves no more (the buffer is its own, read into for the
+   * request): blobs are decrypted in place instead of into a fresh buffer each
    */
   scratch?: boolean;
 }
 
+/**
+ * Which SharedArrayBuffers a worker holds, by number: the last CAPACITY used, least recently used
+ * dropped first. Both sides keep one and update it identically for every request (messages arrive
+ * in order), so a buffer crosses to a worker once, not per request: each crossing makes a new
+ * buffer object there, and V8 counted every one as fresh external memory (a full GC every few
+ * packs on the receiving side; when whole ArrayBuffers went back and forth, ~300 ms of GC on the
+ * main thread of a 540 MiB check).
+ */
+export class SharedCache {
+  static readonly CAPACITY = 16;
+  private m = new Map<number, SharedArrayBuffer | null>();
+  /** note that `id` is used; returns whether it was held already */
+  use(id: number, sab: SharedArrayBuffer | null = null): boolean {
+    const had = this.m.get(id);
+    const known = had !== undefined;
+    this.m.delete(id);
+    this.m.set(id, had ?? sab);
+    if (this.m.size > SharedCache.CAPACITY) this.m.delete(this.m.keys().next().value as number);
+    return known;
+  }
+  get(id: number): SharedArrayBuffer | undefined {
+    return this.m.get(id) ?? undefined;
+  }
+}
+
 /** busy: tasks queued; bytes: their size (work goes to the worker with the fewest bytes queued) */
-interface Slot { w: Worker; busy: number; bytes: number }
+interface Slot { w: Worker; busy: number; bytes: number; shared: SharedCache }
 
 export class DecodePool {
   private slots: Slot[] = [];
@@ -63,7 +85,7 @@ export class DecodePool {
   private start(): void {
     const data = { encrypt: this.key.encrypt, macK: this.key.macK, macR: this.key.macR };
     for (let i = 0; i < this.threads; i++) {
-      const slot: Slot = { w: new Worker(workerModuleUrl(import.meta.url, 'repo/decodeworker'), { workerData: data, resourceLimits: WORKER_RESOURCE_LIMITS }), busy: 0, bytes: 0 };
+      const slot: Slot = { w: new Worker(workerModuleUrl(import.meta.url, 'repo/decodeworker'), { workerData: data, resourceLimits: WORKER_RESOURCE_LIMITS }), busy: 0, bytes: 0, shared: new SharedCache() };
       slot.w.on('message', (m: DecodeResponse) => {
         const t = this.tasks.get(m.task);
         if (!t) return;
@@ -85,24 +107,42 @@ export class DecodePool {
   }
 
   /**
-   * Decode blobs out of `bytes` (blob offsets relative to it). `bytes` is handed over to a worker:
-   * the caller must not use it afterwards (with `giveBack`, until the response returns its buffer).
+   * Decode blobs out of `bytes` (blob offsets relative to it). Bytes in shared memory (BufferPool's
+   * buffers) are read where they are, and are the caller's again when the promise settles; other
+   * bytes are handed over to the worker (transferred when they fill their ArrayBuffer, else copied):
+   * the caller must not use them afterwards.
    */
   decode(bytes: Buffer, blobs: DecodeBlob[], opts: DecodeOptions = {}): Promise<DecodeResponse> {
-    let own: ArrayBuffer;
-    let start = 0;
-    if (opts.giveBack) {
-      own = bytes.buffer as ArrayBuffer;
-      start = bytes.byteOffset;
-    } else {
-      own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length ? bytes.buffer as ArrayBuffer : new Uint8Array(bytes).buffer;
-    }
-    const req: DecodeRequest = {
-      task: 0, bytes: own, start, end: start + bytes.length, blobs, hashPack: !!opts.hashPack, wantPlain: !!opts.wantPlain,
-      ...(opts.writes ? { writes: opts.writes } : {}), ...(opts.giveBack ? { giveBack: true } : {}),
-      ...(opts.scratch ? { scratch: true } : {}),
+    const slot = this.leastBusy();
+    const base = {
+      task: 0, start: bytes.byteOffset, end: bytes.byteOffset + bytes.length, blobs, hashPack: !!opts.hashPack, wantPlain: !!opts.wantPlain,
+      ...(opts.writes ? { writes: opts.writes } : {}), ...(opts.scratch ? { scratch: true } : {}),
     };
-    return this.send(this.leastBusy(), req, [own]);
+    if (bytes.buffer instanceof SharedArrayBuffer && !recycled.has(bytes.buffer)) {
+      // a one-off buffer: shared for this request only (a worker holding on to it would keep it alive)
+      return this.send(slot, { ...base, sab: bytes.buffer }, []);
+    }
+    if (bytes.buffer instanceof SharedArrayBuffer) {
+      const sab = bytes.buffer;
+      let id = this.sabIds.get(sab);
+      if (id === undefined) this.sabIds.set(sab, (id = this.nextSab++));
+      const known = slot.shared.use(id);
+      return this.send(slot, { ...base, shared: id, ...(known ? {} : { sab }) }, []);
+    }
+    const whole = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;
+    const own = whole ? bytes.buffer as ArrayBuffer : new Uint8Array(bytes).buffer;
+    return this.send(slot, { ...base, bytes: own, start: 0, end: bytes.length }, [own]);
+  }
+
+  private sabIds = new WeakMap<SharedArrayBuffer, number>();
+  private nextSab = 1;
+
+  /**
+   * start the workers now (they take ~0.1 s of a core each to load): callers do this before their
+   * own preparation (index, trees) so the workers are ready when the first pack arrives
+   */
+  warm(): void {
+    if (this.slots.length === 0 && !this.failed) this.start();
   }
 
   /** close the descriptors the workers opened for writes; returns the errors closing reported */
@@ -141,17 +181,28 @@ export class DecodePool {
 export const PACK_BUFFER = 26 * 1024 * 1024;
 
 /** Recycled read buffers of one size (restore's ranges, check's packs); larger requests get their own. */
+/** the shared buffers BufferPools recycle: the only ones decode workers keep (see SharedCache) */
+const recycled = new WeakSet<SharedArrayBuffer>();
+
 export class BufferPool {
   private free: Buffer[] = [];
   constructor(readonly size: number, private max: number) {}
 
-  /** a buffer of at least `n` bytes */
+  /**
+   * a buffer of at least `n` bytes, in shared memory: DecodePool lets its workers read it where it
+   * is (no transfer to the worker and back)
+   */
   take(n: number): Buffer {
-    return n <= this.size ? this.free.pop() ?? Buffer.allocUnsafeSlow(this.size) : Buffer.allocUnsafeSlow(n);
+    if (n > this.size) return Buffer.from(new SharedArrayBuffer(n)); // one-off
+    const b = this.free.pop();
+    if (b) return b;
+    const sab = new SharedArrayBuffer(this.size);
+    recycled.add(sab);
+    return Buffer.from(sab);
   }
 
-  /** hand a buffer back (kept if it is of the pool's size and the pool has room) */
+  /** hand a buffer back (kept if it is one of the pool's and the pool has room) */
   give(b: Buffer): void {
-    if (b.length === this.size && b.byteOffset === 0 && this.free.length < this.max) this.free.push(b);
+    if (b.length === this.size && b.byteOffset === 0 && this.free.length < this.max && b.buffer instanceof SharedArrayBuffer && recycled.has(b.buffer)) this.free.push(b);
   }
 }

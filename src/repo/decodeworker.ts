@@ -13,7 +13,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { makeMasterKey } from '../crypto/crypto.js';
 import { decodeStoredBlob } from './blob.js';
 import { sha256hex } from './ids.js';
-import type { CloseFilesRequest, DecodeBlob, DecodeRequest, DecodeResponse, DecodeResult, FileError, WriteTarget } from './decodepool.js';
+import { SharedCache, type CloseFilesRequest, type DecodeBlob, type DecodeRequest, type DecodeResponse, type DecodeResult, type FileError, type WriteTarget } from './decodepool.js';
 import { GcEvery } from '../util/gc.js';
 
 const init = workerData as { encrypt: Uint8Array; macK: Uint8Array; macR: Uint8Array };
@@ -28,6 +28,9 @@ function isZero(b: Uint8Array): boolean {
   for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
   return true;
 }
+
+/** the main thread's shared read buffers this worker holds (kept in step with the pool's copy) */
+const shared = new SharedCache();
 
 /** open descriptors of restore targets, least recently used first */
 const fds = new Map<number, number>();
@@ -120,7 +123,16 @@ port.on('message', (m: DecodeRequest | CloseFilesRequest) => {
     port.postMessage(res);
     return;
   }
-  const bytes = Buffer.from(m.bytes, m.start, m.end - m.start);
+  let mem: ArrayBuffer | SharedArrayBuffer;
+  if (m.shared !== undefined) {
+    shared.use(m.shared, m.sab ?? null);
+    const sab = shared.get(m.shared);
+    if (!sab) throw new Error(`decode worker: shared buffer ${m.shared} unknown`);
+    mem = sab;
+  } else {
+    mem = m.sab ?? m.bytes!;
+  }
+  const bytes = Buffer.from(mem, m.start, m.end - m.start);
   const transfer: ArrayBuffer[] = [];
   const fileErrors: FileError[] = [];
   // the pack's hash first: blobs may be decrypted in place
@@ -129,9 +141,5 @@ port.on('message', (m: DecodeRequest | CloseFilesRequest) => {
   const results = m.blobs.map((b, i) => decode(bytes, b, m, i, transfer, fileErrors, inPlace));
   const res: DecodeResponse = { task: m.task, results, ...(packHash !== undefined ? { packHash } : {}) };
   if (fileErrors.length) res.fileErrors = fileErrors;
-  if (m.giveBack) {
-    res.bytes = m.bytes;
-    transfer.push(m.bytes);
-  }
   port.postMessage(res, transfer);
 });

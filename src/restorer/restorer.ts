@@ -86,6 +86,19 @@ export class Restorer {
   constructor(private repo: Repository, private o: RestoreOptions) {}
 
   async run(rootTree: string): Promise<RestoreSummary> {
+    // the decode workers load while the trees are read and the files created
+    this.pool = new DecodePool(this.repo.key);
+    this.pool.warm();
+    try {
+      return await this.runWith(rootTree);
+    } finally {
+      await this.pool.close();
+    }
+  }
+
+  private pool!: DecodePool;
+
+  private async runWith(rootTree: string): Promise<RestoreSummary> {
     const target = Buffer.from(path.resolve(this.o.target));
     await fsp.mkdir(target, { recursive: true, mode: 0o700 });
     // descend to the subpath
@@ -241,7 +254,7 @@ export class Restorer {
         off += plaintextLength(loc);
       }
     });
-    const pool = new DecodePool(this.repo.key);
+    const pool = this.pool;
     const failedFiles = new Set<number>();
     const fileError = (fe: FileError) => {
       if (failedFiles.has(fe.file)) return;
@@ -267,14 +280,19 @@ export class Restorer {
           const buf = await this.repo.backend.load({ type: 'data', name: packId }, start, end - start, into);
           const group = list.slice(i, j);
           // decrypt, decompress, verify and write in the decode workers
-          const res = await pool.decode(buf, group.map((b) => ({
-            id: b.loc.id, offset: b.loc.offset - start, length: b.loc.length, uncompressedLength: b.loc.uncompressedLength,
-          })), {
-            writes: group.map((b) => b.targets.map((t) => ({ file: t.file, path: this.files[t.file]!.dest, size: this.files[t.file]!.size, offset: t.offset }))),
-            // our own buffer (not one a backend returned): decrypted in place, then reused
-            giveBack: buf.buffer === into.buffer, scratch: buf.buffer === into.buffer,
-          });
-          if (res.bytes) buffers.give(Buffer.from(res.bytes));
+          // our own buffer (shared memory, not one a backend returned): read where it is and
+          // decrypted in place, then reused
+          let res;
+          try {
+            res = await pool.decode(buf, group.map((b) => ({
+              id: b.loc.id, offset: b.loc.offset - start, length: b.loc.length, uncompressedLength: b.loc.uncompressedLength,
+            })), {
+              writes: group.map((b) => b.targets.map((t) => ({ file: t.file, path: this.files[t.file]!.dest, size: this.files[t.file]!.size, offset: t.offset }))),
+              scratch: buf.buffer === into.buffer,
+            });
+          } finally {
+            buffers.give(into);
+          }
           for (const fe of res.fileErrors ?? []) fileError(fe);
           group.forEach((b, k) => {
             const r = res.results[k]!;
