@@ -104,8 +104,6 @@ export class Archiver {
   /** the targets as absolute cleaned paths, sorted (the snapshot's `paths`, and the parent's) */
   private readonly absPaths: string[];
 
-  /** parent trees loaded ahead (prefetch), by id; each is used once */
-  private treeCache = new Map<string, Node[]>();
 
   private async findParent(nowNs: bigint): Promise<SnapshotWithId | null> {
     const o = this.o;
@@ -119,27 +117,12 @@ export class Archiver {
    * `deadline` (performance.now() ms) or `maxNodes` nodes: meant for the lock's settle wait, once
    * the index is loaded. Read-only: trees are immutable, so nothing here depends on the lock.
    */
-  async prefetch(deadline: number, maxNodes = 100_000): Promise<void> {
-    const parent = await this.findParent(this.o.time ?? BigInt(Date.now()) * 1_000_000n);
-    if (!parent) return;
-    const stack = [parent.tree];
-    let nodes = 0;
-    while (stack.length > 0 && nodes < maxNodes && performance.now() < deadline) {
-      const id = stack.pop()!;
-      if (this.treeCache.has(id)) continue;
-      let tree: Node[];
-      try {
-        tree = decodeTree(await this.repo.loadBlob('tree', id));
-      } catch {
-        continue; // loadTree will try again and cope
-      }
-      this.treeCache.set(id, tree);
-      nodes += tree.length;
-      for (let i = tree.length - 1; i >= 0; i--) {
-        const n = tree[i]!;
-        if (n.type === 'dir' && n.subtree) stack.push(n.subtree);
-      }
-    }
+  private aborted: Error | null = null;
+
+  /** stop a run early (its lock failed): the walk and the workers' jobs fail with `e` */
+  abort(e: Error): void {
+    this.aborted ??= e;
+    this.pool.abort(e);
   }
 
   async run(): Promise<ArchiveSummary> {
@@ -195,6 +178,11 @@ export class Archiver {
       this.s.data_added += this.pool.stats.dataAdded;
       this.s.total_duration = Number(process.hrtime.bigint() - started) / 1e9;
       return this.s;
+    } catch (e) {
+      // a failed run leaves no temp files of unfinished packs behind
+      await this.pool.close();
+      await this.repo.discard();
+      throw e;
     } finally {
       await this.pool.close();
     }
@@ -204,9 +192,7 @@ export class Archiver {
     const m = new Map<string, Node>();
     if (!id) return m;
     try {
-      const cached = this.treeCache.get(id);
-      if (cached) this.treeCache.delete(id);
-      for (const n of cached ?? decodeTree(await this.repo.loadBlob('tree', id))) m.set(nameKey(n.name), n);
+      for (const n of decodeTree(await this.repo.loadBlob('tree', id))) m.set(nameKey(n.name), n);
     } catch {
       // an unreadable parent tree only costs change detection
     }
@@ -268,6 +254,7 @@ export class Archiver {
    * The walk never waits for a directory's files, so the workers stay fed across directories.
    */
   private async saveDirContents(dir: string | Buffer, parentTree: string | undefined): Promise<{ id: Promise<string> }> {
+    if (this.aborted) throw this.aborted;
     const dirB = Buffer.isBuffer(dir) ? dir : Buffer.from(dir);
     if (this.rootDev === null) {
       try { this.rootDev = lstatSync(dirB, { bigint: true }).dev; } catch { /* reported below */ }
@@ -322,6 +309,7 @@ export class Archiver {
    * are chunked in the workers, so the returned promise may settle later.
    */
   private async saveEntry(full: Buffer, name: Buffer, st: BigIntStats, pnode: Node | undefined): Promise<{ done: Promise<Node | null> } | null> {
+    if (this.aborted) throw this.aborted;
     if (st.isSocket()) return null; // restic 0.14 does not save sockets
     let linktarget: Buffer | undefined;
     if (st.isSymbolicLink()) {

@@ -99,6 +99,11 @@ export class ChunkPool {
     }
   }
 
+  /** fail every job (and the ones started later) with `e` */
+  abort(e: Error): void {
+    this.fail(e);
+  }
+
   private fail(e: Error): void {
     this.fatal ??= e;
     for (const j of this.jobs.values()) j.reject(e);
@@ -217,6 +222,8 @@ export class ChunkPool {
 
   async close(): Promise<void> {
     await Promise.all(this.slots.map((s) => s.w.terminate()));
+    // blobs received before are still being added to packs
+    await this.blobChain.catch(() => {});
   }
 }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { Archiver } from '../archiver/archiver.js';
+import { Archiver, type ArchiveSummary } from '../archiver/archiver.js';
 import { makeMatcher, parseExcludeFile } from '../archiver/exclude.js';
 import { scan } from '../archiver/scanner.js';
 import { Prescan } from '../archiver/prescan.js';
@@ -67,6 +67,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
       const stopScan = { stop: false };
       const verbose = (opts.verbose ?? 0) > 0 && !opts.json;
       let lock: Lock | null;
+      let running: Promise<ArchiveSummary> | null = null;
       try {
         const parent = o.parent ? await repo.findSnapshot(o.parent) : undefined;
         archiver = new Archiver(repo, {
@@ -94,9 +95,27 @@ export function register(program: Command, g: () => GlobalOpts): void {
           },
           prescan,
         });
-        // the parent's trees are loaded during the rest of the lock's wait
+        // The walk starts while the lock settles (its 200 ms wait), once the index is loaded; nothing
+        // it produces is published before the lock holds (the repository's write gate), and if the
+        // lock fails the run is stopped and its pending writes fail.
         const a = archiver;
-        lock = await lockAndLoadIndex(repo, false, opts, (deadline) => a.prefetch(deadline));
+        let open!: () => void;
+        let refuse!: (e: Error) => void;
+        repo.gateWrites(new Promise<void>((resolve, reject) => { open = resolve; refuse = reject; }));
+        try {
+          lock = await lockAndLoadIndex(repo, false, opts, async () => {
+            running = a.run();
+            running.catch(() => {});
+          });
+        } catch (e) {
+          refuse(e as Error);
+          if (running) {
+            a.abort(e as Error);
+            await (running as Promise<unknown>).catch(() => {});
+          }
+          throw e;
+        }
+        open();
       } catch (e) {
         prescan.stop();
         throw e;
@@ -107,7 +126,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
             .then(() => { progress.c.scanDone = true; });
           progress.start();
         }
-        const s = await archiver.run();
+        const s = await (running ?? archiver.run());
         stopScan.stop = true;
         progress.stop();
         if (opts.json) {

@@ -10,6 +10,17 @@ import * as path from 'node:path';
 import { ID_RE } from '../backend/backend.js';
 import { scryptEarly } from '../repo/kdf.js';
 
+// bin/jbackup hands NODE_EXTRA_CA_CERTS over under another name so that node does not load the file
+// at start-up: restore it for the Jottacloud client (src/backend/jottacloud/http.ts reads it when it
+// connects) and for child processes (hooks, password commands)
+const extraCa = process.env['JBACKUP_NODE_EXTRA_CA_CERTS'];
+if (extraCa !== undefined) {
+  process.env['NODE_EXTRA_CA_CERTS'] = extraCa;
+  delete process.env['JBACKUP_NODE_EXTRA_CA_CERTS'];
+} else if (process.env['NODE_EXTRA_CA_CERTS'] === '') {
+  delete process.env['NODE_EXTRA_CA_CERTS'];
+}
+
 function flag(argv: string[], short: string | null, long: string): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;

@@ -162,10 +162,8 @@ export async function lockAndLoadIndex(repo: Repository, exclusive: boolean, g: 
     await afterLoad?.(deadline);
   });
   held.add(l);
-  if (!(await repo.indexCurrent())) {
-    repo.resetIndex();
-    await repo.loadIndex();
-  }
+  // index files written by others while the lock settled
+  await repo.refreshIndex();
   return l;
 }
 

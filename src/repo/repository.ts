@@ -87,8 +87,22 @@ export class Repository {
   async saveUnpacked(type: Exclude<FileType, 'data' | 'config' | 'keys'>, json: Uint8Array): Promise<string> {
     const stored = encodeUnpacked(this.key, json, this.version);
     const id = sha256hex(stored);
+    if (type !== 'locks') await this.writeGate;
     await this.backend.save({ type, name: id }, stored);
     return id;
+  }
+
+  private writeGate: Promise<void> | null = null;
+
+  /**
+   * Hold every write that publishes something (packs, index, snapshots; not lock files, nor the temp
+   * file a streamed pack is written to) until `gate` settles: a snapshot walks its sources while its
+   * lock settles, and nothing it produces is stored unless the lock holds. A rejected gate fails the
+   * held writes with its error.
+   */
+  gateWrites(gate: Promise<void>): void {
+    gate.catch(() => {});
+    this.writeGate = gate;
   }
 
   async loadUnpacked(type: FileType, id: string): Promise<Buffer> {
@@ -157,6 +171,22 @@ export class Repository {
     return sameSet((await this.backend.list('index')).map((f) => f.name), [...this.indexFiles.keys()]);
   }
 
+  /**
+   * Bring the loaded index up to date after a lock was taken: index files added meanwhile are loaded;
+   * if one that was loaded is gone (only an exclusive lock holder removes any, and then the lock
+   * would not have been granted), everything is loaded again. Safe while an archiver runs: a blob
+   * missing for a moment is at worst stored twice, a parent tree at worst read again.
+   */
+  async refreshIndex(): Promise<void> {
+    const names = new Set((await this.backend.list('index')).map((f) => f.name));
+    if ([...this.indexFiles.keys()].some((n) => !names.has(n))) {
+      this.resetIndex();
+      await this.loadIndex();
+      return;
+    }
+    await mapLimit([...names].filter((n) => !this.indexFiles.has(n)), 8, (name) => this.loadIndexFile(name));
+  }
+
   /** forget the loaded index (before loading it again) */
   resetIndex(): void {
     this.index = new MasterIndex();
@@ -165,11 +195,13 @@ export class Repository {
 
   async loadIndex(): Promise<void> {
     const files = await this.backend.list('index');
-    await mapLimit(files, 8, async (f) => {
-      const idx = decodeIndex(await this.loadUnpacked('index', f.name));
-      for (const p of idx.packs) this.index.addPack(p.id, p.blobs);
-      this.indexFiles.set(f.name, idx.packs.map((p) => p.id));
-    });
+    await mapLimit(files, 8, (f) => this.loadIndexFile(f.name));
+  }
+
+  private async loadIndexFile(name: string): Promise<void> {
+    const idx = decodeIndex(await this.loadUnpacked('index', name));
+    for (const p of idx.packs) this.index.addPack(p.id, p.blobs);
+    this.indexFiles.set(name, idx.packs.map((p) => p.id));
   }
 
   // ---------- blobs ----------
@@ -265,7 +297,10 @@ export class Repository {
   private async startUpload(b: PackBuilder): Promise<void> {
     while (this.uploads.size >= Math.max(1, this.backend.properties.connections)) {
       await Promise.race(this.uploads);
-      if (this.uploadError) throw this.uploadError;
+      if (this.uploadError) {
+        await b.abort(); // no longer anyone's: its stream (temp file, writer thread) would stay open
+        throw this.uploadError;
+      }
     }
     const { id, parts, size, blobs, buffer, stream } = b.finish(this.key);
     const p = this.storePack(id, stream ?? parts, size, blobs).catch((e) => { this.uploadError ??= e; }).finally(() => {
@@ -277,6 +312,12 @@ export class Repository {
   }
 
   private async storePack(packId: string | null, data: Uint8Array[] | BackendStream, size: number, blobs: PackedBlob[]): Promise<void> {
+    try {
+      await this.writeGate;
+    } catch (e) {
+      if (!Array.isArray(data)) await data.abort(); // its temp file goes
+      throw e;
+    }
     let id: string;
     if (Array.isArray(data)) {
       id = packId!;
@@ -322,6 +363,17 @@ export class Repository {
     this.pendingIndex = [];
     const id = await this.saveUnpacked('index', encodeIndex({ packs }));
     this.indexFiles.set(id, packs.map((p) => p.id));
+  }
+
+  /**
+   * Give up the open packs (a failed run): streamed ones lose their temp files. What was stored
+   * stays (unreferenced packs are harmless; prune removes them).
+   */
+  async discard(): Promise<void> {
+    const open = [...this.builders.values()];
+    this.builders.clear();
+    await Promise.all(open.map((b) => b.abort().catch(() => {})));
+    await Promise.allSettled([...this.uploads]);
   }
 
   /** Store all open packs and write the index for everything stored so far. */
