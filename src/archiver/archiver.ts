@@ -42,6 +42,9 @@ export interface ArchiveProgress {
   error?(path: string, err: Error): void;
 }
 
+/** parent trees read ahead of the walk at most */
+const READ_AHEAD_TREES = 32;
+
 export interface ArchiveSummary {
   files_new: number;
   files_changed: number;
@@ -188,11 +191,33 @@ export class Archiver {
     }
   }
 
+  /** parent trees being read ahead of the walk, by id (each is taken once) */
+  private treeLoads = new Map<string, Promise<Node[]>>();
+
+  private fetchTree(id: string): Promise<Node[]> {
+    let p = this.treeLoads.get(id);
+    if (!p) {
+      p = this.repo.loadBlob('tree', id).then((b) => decodeTree(b));
+      p.catch(() => {}); // reported (ignored) where it is taken
+      this.treeLoads.set(id, p);
+    }
+    return p;
+  }
+
   private async loadTree(id: string | undefined): Promise<Map<string, Node>> {
     const m = new Map<string, Node>();
     if (!id) return m;
     try {
-      for (const n of decodeTree(await this.repo.loadBlob('tree', id))) m.set(nameKey(n.name), n);
+      const p = this.fetchTree(id);
+      this.treeLoads.delete(id);
+      const nodes = await p;
+      // the subdirectories' parent trees are read while this directory is walked (the reads
+      // overlap the work instead of each one stalling the walk)
+      for (const n of nodes) {
+        if (this.treeLoads.size >= READ_AHEAD_TREES) break;
+        if (n.type === 'dir' && n.subtree) this.fetchTree(n.subtree);
+      }
+      for (const n of nodes) m.set(nameKey(n.name), n);
     } catch {
       // an unreadable parent tree only costs change detection
     }
