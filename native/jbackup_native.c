@@ -8,6 +8,10 @@
  *     hot loop, ~4x the JavaScript version; src/chunker/fastcdc.ts has the reference and the rules)
  *   discard(buf): gives the whole pages inside buf back to the OS (madvise MADV_DONTNEED: they read
  *     as zeros afterwards); for recycled buffers that sit idle. Returns the bytes discarded.
+ *   scryptMix(b, N, r, callback): scrypt's SMix (ROMix with Salsa20/8 BlockMix) of each 128*r-byte
+ *     lane of b in place, on the thread pool, one lane after the other (one N*128*r table at a time,
+ *     as OpenSSL and restic's Go do); SSE2 (x86-64), so ~2x OpenSSL's portable loop. The PBKDF2
+ *     steps around it stay in node:crypto (src/repo/kdf.ts). Absent without SSE2.
  *   aesCtr(key, iv, src, dst): AES-128/256-CTR of src into dst (dst may be src: in place), through
  *     the OpenSSL that Node itself carries (found with dlsym at load; absent when it is not there).
  *     node:crypto's update() returns a fresh, zero-filled buffer per call: for every blob of a
@@ -33,6 +37,10 @@
 #ifndef _WIN32
 #include <dlfcn.h>
 #include <sys/mman.h>
+#endif
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#include <pthread.h>
 #endif
 
 static const char *errno_name(int e) {
@@ -458,6 +466,213 @@ static napi_value js_discard(napi_env env, napi_callback_info info) {
   return result;
 }
 
+
+#if defined(__SSE2__)
+/*
+ * scrypt SMix, after the structure of Colin Percival's SSE2 reference: blocks are kept with their
+ * 16 words in "diagonal" order (word i of the shuffled block is word 5*i mod 16 of the block), so
+ * that the column and row rounds of Salsa20/8 are plain lane-wise SSE2 operations with a rotation
+ * of three registers between them.
+ */
+static inline __m128i rotl_xor(__m128i x, __m128i t, int n) {
+  return _mm_xor_si128(x, _mm_xor_si128(_mm_slli_epi32(t, n), _mm_srli_epi32(t, 32 - n)));
+}
+
+static void salsa20_8(__m128i B[4]) {
+  __m128i X0 = B[0], X1 = B[1], X2 = B[2], X3 = B[3];
+  for (int i = 0; i < 8; i += 2) {
+    /* columns */
+    X1 = rotl_xor(X1, _mm_add_epi32(X0, X3), 7);
+    X2 = rotl_xor(X2, _mm_add_epi32(X1, X0), 9);
+    X3 = rotl_xor(X3, _mm_add_epi32(X2, X1), 13);
+    X0 = rotl_xor(X0, _mm_add_epi32(X3, X2), 18);
+    X1 = _mm_shuffle_epi32(X1, 0x93);
+    X2 = _mm_shuffle_epi32(X2, 0x4E);
+    X3 = _mm_shuffle_epi32(X3, 0x39);
+    /* rows */
+    X3 = rotl_xor(X3, _mm_add_epi32(X0, X1), 7);
+    X2 = rotl_xor(X2, _mm_add_epi32(X3, X0), 9);
+    X1 = rotl_xor(X1, _mm_add_epi32(X2, X3), 13);
+    X0 = rotl_xor(X0, _mm_add_epi32(X1, X2), 18);
+    X1 = _mm_shuffle_epi32(X1, 0x39);
+    X2 = _mm_shuffle_epi32(X2, 0x4E);
+    X3 = _mm_shuffle_epi32(X3, 0x93);
+  }
+  B[0] = _mm_add_epi32(B[0], X0);
+  B[1] = _mm_add_epi32(B[1], X1);
+  B[2] = _mm_add_epi32(B[2], X2);
+  B[3] = _mm_add_epi32(B[3], X3);
+}
+
+/* Bout = BlockMix(Bin): 2r 64-byte blocks, even outputs first then odd (scrypt's shuffle) */
+static void blockmix_salsa8(const __m128i *Bin, __m128i *Bout, size_t r) {
+  __m128i X[4];
+  X[0] = Bin[8 * r - 4]; X[1] = Bin[8 * r - 3]; X[2] = Bin[8 * r - 2]; X[3] = Bin[8 * r - 1];
+  for (size_t i = 0; i < r; i++) {
+    for (int k = 0; k < 4; k++) X[k] = _mm_xor_si128(X[k], Bin[i * 8 + k]);
+    salsa20_8(X);
+    for (int k = 0; k < 4; k++) Bout[i * 4 + k] = X[k];
+    for (int k = 0; k < 4; k++) X[k] = _mm_xor_si128(X[k], Bin[i * 8 + 4 + k]);
+    salsa20_8(X);
+    for (int k = 0; k < 4; k++) Bout[(r + i) * 4 + k] = X[k];
+  }
+}
+
+static inline uint32_t le32(const uint8_t *p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static inline void put_le32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+
+/* SMix of one 128*r-byte lane B in place; V (128*r*N bytes), X, Y (128*r each) are scratch */
+static void smix(uint8_t *B, size_t r, uint64_t N, __m128i *V, __m128i *X, __m128i *Y) {
+  const size_t words = 32 * r; /* uint32 words per lane */
+  const size_t vecs = 8 * r;   /* __m128i per lane */
+  uint32_t *X32 = (uint32_t *)X;
+  for (size_t k = 0; k < 2 * r; k++)
+    for (size_t i = 0; i < 16; i++) X32[k * 16 + i] = le32(&B[(k * 16 + (i * 5 % 16)) * 4]);
+  for (uint64_t i = 0; i < N; i += 2) {
+    memcpy(&V[i * vecs], X, 128 * r);
+    blockmix_salsa8(X, Y, r);
+    memcpy(&V[(i + 1) * vecs], Y, 128 * r);
+    blockmix_salsa8(Y, X, r);
+  }
+  uint32_t *Y32 = (uint32_t *)Y;
+  for (uint64_t i = 0; i < N; i += 2) {
+    /* Integerify: word 0 of the last 64-byte block (position 0 is not moved by the shuffle) */
+    uint64_t j = X32[words - 16] & (N - 1);
+    for (size_t k = 0; k < vecs; k++) X[k] = _mm_xor_si128(X[k], V[j * vecs + k]);
+    blockmix_salsa8(X, Y, r);
+    j = Y32[words - 16] & (N - 1);
+    for (size_t k = 0; k < vecs; k++) Y[k] = _mm_xor_si128(Y[k], V[j * vecs + k]);
+    blockmix_salsa8(Y, X, r);
+  }
+  for (size_t k = 0; k < 2 * r; k++)
+    for (size_t i = 0; i < 16; i++) put_le32(&B[(k * 16 + (i * 5 % 16)) * 4], X32[k * 16 + i]);
+}
+
+typedef struct {
+  napi_async_work work;
+  napi_ref buf_ref;
+  napi_ref cb_ref;
+  uint8_t *data;
+  size_t r, p;
+  uint64_t N;
+  int threads;
+  int failed;
+} scrypt_job;
+
+typedef struct {
+  scrypt_job *job;
+  size_t from, step;
+  int failed;
+} scrypt_lanes;
+
+/* the lanes from, from + step, ... each with its own table */
+static void *scrypt_run_lanes(void *arg) {
+  scrypt_lanes *l = (scrypt_lanes *)arg;
+  scrypt_job *job = l->job;
+  size_t lane = 128 * job->r;
+  void *v = NULL, *xy = NULL;
+  if (posix_memalign(&v, 64, lane * (size_t)job->N) != 0 || posix_memalign(&xy, 64, 2 * lane) != 0) {
+    free(v);
+    l->failed = 1;
+    return NULL;
+  }
+  for (size_t i = l->from; i < job->p; i += l->step)
+    smix(job->data + i * lane, job->r, job->N, (__m128i *)v, (__m128i *)xy, (__m128i *)((uint8_t *)xy + lane));
+  free(v);
+  free(xy);
+  return NULL;
+}
+
+static void scrypt_execute(napi_env env, void *arg) {
+  scrypt_job *job = (scrypt_job *)arg;
+  scrypt_lanes a = { job, 0, 1, 0 };
+  if (job->threads > 1 && job->p > 1) {
+    /* two tables at once: lanes split between this thread and one more */
+    scrypt_lanes b = { job, 1, 2, 0 };
+    a.step = 2;
+    pthread_t t;
+    if (pthread_create(&t, NULL, scrypt_run_lanes, &b) == 0) {
+      scrypt_run_lanes(&a);
+      pthread_join(t, NULL);
+      job->failed = a.failed || b.failed;
+      return;
+    }
+    a.step = 1;
+  }
+  scrypt_run_lanes(&a);
+  job->failed = a.failed;
+}
+
+static void scrypt_complete(napi_env env, napi_status status, void *arg) {
+  scrypt_job *job = (scrypt_job *)arg;
+  napi_value cb, undef, argv[1];
+  napi_get_reference_value(env, job->cb_ref, &cb);
+  napi_get_undefined(env, &undef);
+  if (status != napi_ok || job->failed) {
+    napi_value msg;
+    napi_create_string_utf8(env, "scryptMix: out of memory", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &argv[0]);
+  } else {
+    napi_get_null(env, &argv[0]);
+  }
+  napi_delete_reference(env, job->buf_ref);
+  napi_delete_reference(env, job->cb_ref);
+  napi_delete_async_work(env, job->work);
+  free(job);
+  napi_call_function(env, undef, cb, 1, argv, NULL);
+}
+
+/* scryptMix(b: Uint8Array of p*128*r bytes, N, r, callback(err), threads = 1) */
+static napi_value js_scrypt_mix(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) {
+    napi_throw_type_error(env, NULL, "scryptMix: 4 arguments expected");
+    return NULL;
+  }
+  int32_t threads = 1;
+  if (argc >= 5) napi_get_value_int32(env, argv[4], &threads);
+  uint8_t *data;
+  size_t len;
+  int64_t N, r;
+  napi_valuetype t;
+  if (!get_bytes(env, argv[0], &data, &len) || napi_get_value_int64(env, argv[1], &N) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &r) != napi_ok || napi_typeof(env, argv[3], &t) != napi_ok || t != napi_function) {
+    napi_throw_type_error(env, NULL, "scryptMix(b, N, r, callback) expected");
+    return NULL;
+  }
+  if (N < 2 || (N & (N - 1)) != 0 || N > ((int64_t)1 << 32) || r < 1 || r > 1024 || len == 0 || len % (size_t)(128 * r) != 0 ||
+      (uint64_t)(128 * r) * (uint64_t)N > ((uint64_t)1 << 34)) {
+    napi_throw_range_error(env, NULL, "scryptMix: bad parameters");
+    return NULL;
+  }
+  scrypt_job *job = (scrypt_job *)calloc(1, sizeof(*job));
+  if (!job) {
+    napi_throw_error(env, NULL, "scryptMix: out of memory");
+    return NULL;
+  }
+  job->data = data;
+  job->N = (uint64_t)N;
+  job->r = (size_t)r;
+  job->p = len / (size_t)(128 * r);
+  job->threads = threads;
+  napi_value name;
+  napi_create_string_utf8(env, "jbackup.scryptMix", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_reference(env, argv[0], 1, &job->buf_ref) != napi_ok || napi_create_reference(env, argv[3], 1, &job->cb_ref) != napi_ok ||
+      napi_create_async_work(env, NULL, name, scrypt_execute, scrypt_complete, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    free(job);
+    napi_throw_error(env, NULL, "scryptMix: cannot queue the work");
+    return NULL;
+  }
+  return NULL;
+}
+#endif
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "utimens", NULL, js_utimens, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -469,6 +684,12 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok)
     return NULL;
+#if defined(__SSE2__)
+  {
+    napi_property_descriptor sm = { "scryptMix", NULL, js_scrypt_mix, NULL, NULL, NULL, napi_enumerable, NULL };
+    if (napi_define_properties(env, exports, 1, &sm) != napi_ok) return NULL;
+  }
+#endif
   if (evp_resolve()) {
     napi_property_descriptor aes = { "aesCtr", NULL, js_aes_ctr, NULL, NULL, NULL, napi_enumerable, NULL };
     if (napi_define_properties(env, exports, 1, &aes) != napi_ok) return NULL;

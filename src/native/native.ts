@@ -27,6 +27,7 @@ interface NativeAddon {
   cdcCut?: CdcCut;
   aesCtr?: AesCtr;
   discard?(buf: Uint8Array): number;
+  scryptMix?: ScryptMix;
 }
 
 // The module runs either from src/native/native.ts (vitest, tsx) or from
@@ -233,3 +234,11 @@ export const nativeAesCtr: AesCtr | undefined = addon?.aesCtr;
 export function discardPages(buf: Uint8Array): number {
   return addon?.discard?.(buf) ?? 0;
 }
+
+type ScryptMix = (b: Uint8Array, N: number, r: number, callback: (err: Error | null) => void, threads?: number) => void;
+
+/**
+ * scrypt's SMix of each 128·r-byte lane of `b`, in place, on the thread pool (`threads` 2: two lanes
+ * at a time); undefined without the addon or off SSE2 machines (src/repo/kdf.ts wraps it in PBKDF2).
+ */
+export const nativeScryptMix: ScryptMix | undefined = addon?.scryptMix;

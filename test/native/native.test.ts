@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { discardPages, hasNative, mknodSync, nativeLoadError, setMmapThreshold, setTimesNs, setTrimThreshold, splitNs } from '../../src/native/native.js';
+import { discardPages, hasNative, mknodSync, nativeScryptMix, nativeLoadError, setMmapThreshold, setTimesNs, setTrimThreshold, splitNs } from '../../src/native/native.js';
 
 type NativeModule = typeof import('../../src/native/native.js');
 
@@ -130,6 +131,23 @@ describe('native addon', () => {
     expect(u[n >> 1]).toBe(0);
     u.fill(9);
     expect(u[n >> 1]).toBe(9); // still usable
+  });
+
+  it.runIf(process.arch === 'x64')('scrypt SMix (SSE2, one or two lanes at a time) gives node:crypto\'s scrypt', async () => {
+    expect(nativeScryptMix).toBeDefined();
+    const mix = nativeScryptMix!;
+    const derive = (pw: Buffer, salt: Buffer, N: number, r: number, p: number, threads: number) => new Promise<Buffer>((resolve, reject) => {
+      const b = crypto.pbkdf2Sync(pw, salt, 1, p * 128 * r, 'sha256');
+      mix(b, N, r, (e) => (e ? reject(e) : resolve(crypto.pbkdf2Sync(pw, b, 1, 64, 'sha256'))), threads);
+    });
+    for (const [N, r, p] of [[2, 1, 1], [16, 1, 1], [1024, 8, 1], [1024, 8, 3], [2048, 1, 2], [4096, 3, 5], [16384, 8, 2]] as const) {
+      const pw = crypto.randomBytes(1 + N % 40);
+      const salt = crypto.randomBytes(64);
+      const want = crypto.scryptSync(pw, salt, 64, { N, r, p, maxmem: 1 << 30 });
+      for (const threads of [1, 2]) expect((await derive(pw, salt, N, r, p, threads)).equals(want), `N=${N} r=${r} p=${p} threads=${threads}`).toBe(true);
+    }
+    expect(() => mix(Buffer.alloc(128 * 8), 1000, 8, () => {})).toThrow(/bad parameters/); // N not a power of two
+    expect(() => mix(Buffer.alloc(100), 1024, 8, () => {})).toThrow(/bad parameters/); // not whole lanes
   });
 
   it('creates a FIFO', () => {
