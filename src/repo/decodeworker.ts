@@ -93,7 +93,7 @@ function decode(bytes: Buffer, b: DecodeBlob, m: DecodeRequest, i: number, trans
   } catch (e) {
     return { error: (e as Error).message };
   }
-  if (plain.buffer !== bytes.buffer) gc.add(plain.length);
+  if (!inPlace) gc.add(plain.length); // in place, nothing was allocated for it
   const zero = plain.length > 0 && plain[0] === 0 && plain[plain.length - 1] === 0 && isZero(plain);
   const targets = m.writes?.[i];
   if (targets) {
@@ -112,7 +112,8 @@ function decode(bytes: Buffer, b: DecodeBlob, m: DecodeRequest, i: number, trans
   }
   if (!m.wantPlain) return {};
   if (zero) return { zero: plain.length };
-  const own = plain.byteOffset === 0 && plain.buffer.byteLength === plain.length ? plain.buffer as ArrayBuffer : new Uint8Array(plain).buffer;
+  // a plaintext decoded in place lives in the request's bytes or in blob.ts's scratch buffer: copied
+  const own = !inPlace && plain.byteOffset === 0 && plain.buffer.byteLength === plain.length ? plain.buffer as ArrayBuffer : new Uint8Array(plain).buffer;
   transfer.push(own);
   return { plain: own };
 }

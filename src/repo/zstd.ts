@@ -60,6 +60,21 @@ export function zstdDecompress(data: Uint8Array): Buffer {
   return decompressor.decompress(data);
 }
 
+let dctx: ZstdBinding.DCtx | undefined;
+
+/**
+ * Decompress one frame into `dst`, which must be large enough for all of it (a frame that is longer
+ * fails); returns the bytes written. For callers that know the size (the index does) and reuse a
+ * buffer: no allocation per blob.
+ */
+export function zstdDecompressInto(dst: Uint8Array, data: Uint8Array): number {
+  if (!dctx) {
+    dctx = new binding.DCtx();
+    dctx.setParameter(binding.DParameter.windowLogMax, 31);
+  }
+  return dctx.decompress(dst, data);
+}
+
 export function parseCompression(s: string): CompressionMode {
   if (s === 'auto' || s === 'off' || s === 'max') return s;
   throw new Error(`invalid compression mode "${s}" (use auto, off or max)`);

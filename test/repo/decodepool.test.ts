@@ -68,6 +68,25 @@ describe('DecodePool with shared buffers', () => {
     }
   });
 
+  it('decompresses in place into a reused buffer: plaintexts asked for are copies that stay valid', async () => {
+    const buffers = new BufferPool(4 * 1024 * 1024, 4);
+    const got: Buffer[] = [];
+    const want: Buffer[] = [];
+    for (const n of [2 * 1024 * 1024 + 3, 2 * 1024 * 1024 + 3, 3 * 1024 * 1024, 1000]) {
+      const plain = Buffer.alloc(n, String(n % 7));
+      plain.write(`blob of ${n}`, 0);
+      const stored = seal(key, zstdCompress(plain));
+      const into = buffers.take(stored.length);
+      stored.copy(into);
+      const res = await pool.decode(into.subarray(0, stored.length), [{ id: sha(plain), offset: 0, length: stored.length, uncompressedLength: n }], { wantPlain: true, scratch: true });
+      buffers.give(into);
+      expect(res.results[0]!.error).toBeUndefined();
+      got.push(Buffer.from(res.results[0]!.plain!));
+      want.push(plain);
+    }
+    expect(got.map((g, i) => g.equals(want[i]!))).toEqual([true, true, true, true]);
+  });
+
   it('reports a damaged blob by position and leaves the others verified', async () => {
     const buffers = new BufferPool(64 * 1024, 4);
     const into = buffers.take(1000);
