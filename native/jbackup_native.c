@@ -282,6 +282,15 @@ static napi_value js_mmap_threshold(napi_env env, napi_callback_info info) {
   return set_mallopt(env, info, JB_M_MMAP_THRESHOLD);
 }
 
+/* a Uint8Array argument's bytes (Buffers included); false for anything else */
+static bool get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  napi_typedarray_type t;
+  void *d = NULL;
+  if (napi_get_typedarray_info(env, v, &t, len, &d, NULL, NULL) != napi_ok || t != napi_uint8_array) return false;
+  *data = (uint8_t *)d;
+  return true;
+}
+
 /*
  * FastCDC 2020 cut, the exact transcription of FastCDC.cut in src/chunker/fastcdc.ts (fastcdc-rs
  * v2020 pair loop): length of the next chunk of buf[start, end). maskS/maskL are the strict and
@@ -297,8 +306,9 @@ static napi_value js_cdc_cut(napi_env env, napi_callback_info info) {
   }
   napi_typedarray_type t;
   size_t len = 0, glen = 0;
-  void *data = NULL, *gdata = NULL;
-  if (napi_get_typedarray_info(env, argv[0], &t, &len, &data, NULL, NULL) != napi_ok || t != napi_uint8_array) {
+  uint8_t *data = NULL;
+  void *gdata = NULL;
+  if (!get_bytes(env, argv[0], &data, &len)) {
     napi_throw_type_error(env, NULL, "cdcCut: buf must be a Uint8Array");
     return NULL;
   }
@@ -390,14 +400,6 @@ static bool evp_resolve(void) {
   *(void **)&evp.aes256ctr = dlsym(RTLD_DEFAULT, "EVP_aes_256_ctr");
   return evp.ctx_new && evp.ctx_free && evp.init && evp.update && evp.aes128ctr && evp.aes256ctr;
 #endif
-}
-
-static bool get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
-  napi_typedarray_type t;
-  void *d = NULL;
-  if (napi_get_typedarray_info(env, v, &t, len, &d, NULL, NULL) != napi_ok || t != napi_uint8_array) return false;
-  *data = (uint8_t *)d;
-  return true;
 }
 
 /* aesCtr(key: 16 or 32 bytes, iv: 16 bytes, src, dst): dst.length >= src.length; returns undefined. */

@@ -139,7 +139,8 @@ export class ChunkPool {
         // worker reuse it, waits until the packer no longer needs the bytes (written or copied)
         let released!: () => void;
         const done = new Promise<void>((r) => { released = r; });
-        // add blobs in arrival order; ack once the packer has accepted it (backpressure)
+        // add blobs in arrival order; ack once the packer has accepted it (backpressure) and no
+        // longer needs its bytes
         this.blobChain = this.blobChain.then(async () => {
           // the worker's buffers are ours to give away: a streaming backend takes them without a copy
           await this.repo.addStoredBlob('data', m.id, stored, m.ulen, false, true, released);

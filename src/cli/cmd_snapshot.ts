@@ -103,7 +103,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
         let refuse!: (e: Error) => void;
         repo.gateWrites(new Promise<void>((resolve, reject) => { open = resolve; refuse = reject; }));
         try {
-          lock = await lockAndLoadIndex(repo, false, opts, async () => {
+          lock = await lockAndLoadIndex(repo, false, opts, () => {
             running = a.run();
             running.catch(() => {});
           });

@@ -146,20 +146,19 @@ export async function lockRepo(repo: Repository, exclusive: boolean, g: GlobalOp
 }
 /**
  * Lock, and load the index (and read the snapshot files) during the lock's 200 ms settle wait; once
- * the lock holds, the index is loaded again if its files changed meanwhile (a prune finishing
- * between load and lock). Snapshot lists are always taken afresh; only their contents are cached.
+ * the lock holds, index files others wrote meanwhile are loaded too (Repository.refreshIndex).
+ * Snapshot lists are always taken afresh; only their contents are cached. `afterLoad` runs once the
+ * index is loaded, still within the wait (a snapshot starts its walk there).
  */
-export async function lockAndLoadIndex(repo: Repository, exclusive: boolean, g: GlobalOpts, afterLoad?: (deadline: number) => Promise<void>): Promise<Lock | null> {
+export async function lockAndLoadIndex(repo: Repository, exclusive: boolean, g: GlobalOpts, afterLoad?: () => void): Promise<Lock | null> {
   if (g.noLock) {
     await repo.loadIndex();
     return null;
   }
-  // the snapshot files are read as well: the later listing after the lock only fetches new ones;
-  // `afterLoad` (read-only work that needs the index) may use the rest of the wait
-  const deadline = performance.now() + LOCK_WAIT_MS - 20;
+  // the snapshot files are read as well: the later listing after the lock only fetches new ones
   const l = await Lock.acquire(repo, exclusive, LOCK_WAIT_MS, async () => {
     await Promise.all([repo.loadIndex(), repo.listSnapshots()]);
-    await afterLoad?.(deadline);
+    afterLoad?.();
   });
   held.add(l);
   // index files written by others while the lock settled

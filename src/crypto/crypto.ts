@@ -5,7 +5,7 @@
  * node:crypto's update(), which returns a fresh zero-filled buffer per call), node:crypto without it,
  * and libsodium (sodium-native) for Poly1305.
  */
-import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { nativeAesCtr } from '../native/native.js';
 
@@ -94,19 +94,24 @@ function ctr(key: Buffer, iv: Uint8Array, data: Uint8Array, out: Buffer, outOffs
   if (f.length) f.copy(out, outOffset + a.length);
 }
 
+/** AES-256-CTR of data into a fresh buffer (node:crypto's update() is already one: no copy). */
+function ctrFresh(key: Buffer, iv: Uint8Array, data: Uint8Array): Buffer {
+  if (nativeAesCtr) {
+    const out = Buffer.allocUnsafe(data.length);
+    nativeAesCtr(key, iv, data, out);
+    return out;
+  }
+  // CTR is a stream mode: update() returns every byte and final() none
+  const c = createCipheriv('aes-256-ctr', key, iv);
+  const out = c.update(data);
+  const f = c.final();
+  return f.length ? Buffer.concat([out, f]) : out;
+}
+
 /** Encrypt without assembling one buffer: the caller writes iv, ct, mac in this order. */
 export function sealParts(key: MasterKey, plaintext: Uint8Array, iv: Uint8Array = randomBytes(IV_SIZE)): { iv: Uint8Array; ct: Buffer; mac: Buffer } {
   if (iv.length !== IV_SIZE || iv.every((x) => x === 0)) throw new CryptoError('invalid nonce');
-  let ct: Buffer;
-  if (nativeAesCtr) {
-    ct = Buffer.allocUnsafe(plaintext.length);
-    nativeAesCtr(key.encrypt, iv, plaintext, ct);
-  } else {
-    const c = createCipheriv('aes-256-ctr', key.encrypt, iv);
-    ct = c.update(plaintext);
-    const f = c.final();
-    if (f.length) ct = Buffer.concat([ct, f]);
-  }
+  const ct = ctrFresh(key.encrypt, iv, plaintext);
   return { iv, ct, mac: poly1305Aes(key, iv, ct) };
 }
 
@@ -146,17 +151,10 @@ export function open(key: MasterKey, data: Uint8Array, inPlace = false): Buffer 
   const mac = data.subarray(data.length - MAC_SIZE);
   const want = poly1305Aes(key, iv, ct);
   if (!timingSafeEqual(want, mac)) throw new CryptoError('ciphertext verification failed');
-  if (nativeAesCtr) {
-    const out = inPlace ? Buffer.from(ct.buffer, ct.byteOffset, ct.length) : Buffer.allocUnsafe(ct.length);
-    nativeAesCtr(key.encrypt, iv, ct, out);
-    return out;
-  }
-  // CTR is a stream mode: update() returns every byte and final() none, so its output is the
-  // plaintext (no second buffer and copy)
-  const c = createDecipheriv('aes-256-ctr', key.encrypt, iv);
-  const out = c.update(ct);
-  const f = c.final();
-  return f.length ? Buffer.concat([out, f]) : out;
+  if (!inPlace) return ctrFresh(key.encrypt, iv, ct);
+  const out = Buffer.from(ct.buffer, ct.byteOffset, ct.length);
+  ctr(key.encrypt, iv, ct, out, 0);
+  return out;
 }
 
 export function masterKeyToJSON(key: MasterKey): string {

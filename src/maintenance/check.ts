@@ -116,8 +116,8 @@ async function checkWith(
     if (o.readData && pool) {
       const all = [...packFiles.keys()].filter((p) => packsInIndex.has(p)).sort();
       const sel = selectPacks(all, packFiles, o.readData);
-      // packs are read into recycled buffers (the workers hand them back): a fresh 16 MiB buffer
-      // per pack left ~200 MiB of garbage for V8 to find
+      // packs are read into recycled shared buffers that the workers read where they are: a fresh
+      // 16 MiB buffer per pack left ~200 MiB of garbage for V8 to find
       const buffers = new BufferPool(PACK_BUFFER, 4);
       // one pack per core in the workers plus one being read
       await mapLimit(sel, Math.max(3, repo.backend.properties.connections), async (id) => {

@@ -180,10 +180,10 @@ export class DecodePool {
 /** a whole pack of the default 16 MiB target plus its last blob (up to 8 MiB) fits */
 export const PACK_BUFFER = 26 * 1024 * 1024;
 
-/** Recycled read buffers of one size (restore's ranges, check's packs); larger requests get their own. */
 /** the shared buffers BufferPools recycle: the only ones decode workers keep (see SharedCache) */
 const recycled = new WeakSet<SharedArrayBuffer>();
 
+/** Recycled read buffers of one size (restore's ranges, check's packs); larger requests get their own. */
 export class BufferPool {
   private free: Buffer[] = [];
   constructor(readonly size: number, private max: number) {}

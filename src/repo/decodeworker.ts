@@ -2,9 +2,9 @@
  * Decode worker: decrypts, decompresses and verifies blobs of a pack (and optionally the pack's
  * own id) off the main thread. Used by restore and `check --read-data` through DecodePool.
  *
- * Protocol (main → worker): a DecodeRequest (the bytes' ArrayBuffer transferred) or a
- *   CloseFilesRequest; (worker → main): a DecodeResponse with plaintexts (when asked for) and, when
- *   asked, the request's ArrayBuffer transferred back for the next read.
+ * Protocol (main → worker): a DecodeRequest (the bytes in a shared buffer, or their ArrayBuffer
+ *   transferred) or a CloseFilesRequest; (worker → main): a DecodeResponse with plaintexts (when
+ *   asked for) and the errors of file writes.
  * Restore asks the worker to write each verified plaintext at its file offsets itself (pwrite on a
  * small cache of open descriptors): no plaintext crosses threads, and both cores write.
  */

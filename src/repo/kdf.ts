@@ -16,6 +16,10 @@ function cacheKey(password: Buffer, salt: Buffer, k: KdfParams): string {
   return createHash('sha256').update(`${k.N},${k.r},${k.p},${salt.length},`).update(salt).update(password).digest('hex');
 }
 
+function kdfThreads(): number {
+  return process.env['JBACKUP_KDF_THREADS'] === '2' && availableParallelism() > 1 ? 2 : 1;
+}
+
 /**
  * scrypt = PBKDF2(P, SMix(PBKDF2(P, S, 1, p·128·r)), 1, 64) over p independent lanes. With the native
  * addon SMix is SSE2 code (~0.41 s instead of OpenSSL's ~0.5 s for restic's N=2^15, r=8, p=6), one
@@ -23,10 +27,6 @@ function cacheKey(password: Buffer, salt: Buffer, k: KdfParams): string {
  * each lane needs its own 128·N·r-byte table: 32 MiB more while the key is derived, which made the
  * peak RSS of an unchanged re-run 1.75× restic's instead of 1.4×). node:crypto's scrypt otherwise.
  */
-function kdfThreads(): number {
-  return process.env['JBACKUP_KDF_THREADS'] === '2' && availableParallelism() > 1 ? 2 : 1;
-}
-
 function derive(password: Buffer, salt: Buffer, k: KdfParams): Promise<Buffer> {
   const mix = nativeScryptMix;
   if (mix && k.p >= 1 && k.r >= 1 && k.N >= 2 && (k.N & (k.N - 1)) === 0) {

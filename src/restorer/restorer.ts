@@ -276,7 +276,7 @@ export class Restorer {
       failedFiles.add(fe.file);
       this.err(this.files[fe.file]!.dest, new Error(fe.error));
     };
-    // read buffers are recycled: each goes to a decode worker with its range and comes back
+    // read buffers are recycled: a decode worker reads each range where it is (shared memory)
     const buffers = new BufferPool(READ_BUFFER, 16);
     try {
       await mapLimit([...packs], this.o.connections ?? Math.max(3, this.repo.backend.properties.connections), async ([packId, blobs]) => {

@@ -27,9 +27,19 @@ describe('repository index loading under a lock', () => {
       expect(b.index.has('data', sha(first))).toBe(true);
       expect(b.index.has('data', sha(second))).toBe(false);
       expect(await b.indexCurrent()).toBe(false);
-      b.resetIndex();
-      await b.loadIndex();
+      // what lockAndLoadIndex does once the lock holds: the new index file is loaded, the old kept
+      await b.refreshIndex();
       expect(await b.indexCurrent()).toBe(true);
+      expect(b.index.has('data', sha(second))).toBe(true);
+      expect(b.index.has('data', sha(first))).toBe(true);
+      // an index file that is gone (rewritten by an exclusive lock holder) means loading it all again
+      const files = (await be.list('index')).map((f) => f.name);
+      const firstFile = [...b.indexFiles].find(([, packs]) => packs.some((p) => p === b.index.get('data', sha(first))!.packId))![0];
+      await be.remove({ type: 'index', name: firstFile });
+      await b.refreshIndex();
+      expect(await b.indexCurrent()).toBe(true);
+      expect([...b.indexFiles.keys()].sort()).toEqual(files.filter((f) => f !== firstFile).sort());
+      expect(b.index.has('data', sha(first))).toBe(false);
       expect(b.index.has('data', sha(second))).toBe(true);
     } finally {
       await lock.release();
