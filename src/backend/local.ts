@@ -264,6 +264,7 @@ class PackWriter {
       this.written.delete(m.sid);
       this.hold(-1);
       if (m.op === 'committed') t.resolve(m.id);
+      else if (m.op === 'aborted') t.resolve('');
       else t.reject(new Error(m.message));
     });
     const fail = (e: Error) => {
@@ -311,9 +312,16 @@ class PackWriter {
     });
   }
 
-  abort(sid: number): void {
-    if (this.written.delete(sid)) this.hold(-1);
-    if (!this.failed) this.post({ op: 'abort', sid });
+  /** resolves once the thread has removed the temp file (or is gone) */
+  abort(sid: number): Promise<void> {
+    if (this.failed || !this.written.has(sid)) {
+      if (this.written.delete(sid)) this.hold(-1);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.waiting.set(sid, { resolve: () => resolve(), reject: () => resolve() });
+      this.post({ op: 'abort', sid });
+    });
   }
 
   close(): Promise<number> {
@@ -398,8 +406,9 @@ class LocalStream implements BackendStream {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    this.writer.abort(this.sid);
+    const gone = this.writer.abort(this.sid);
     // the writes still queued go to a file that is being deleted: whatever they read no longer matters
     this.releaseAll();
+    await gone;
   }
 }

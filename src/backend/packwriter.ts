@@ -7,7 +7,10 @@
  *
  * Protocol (main → thread): {op:'open', sid, tmp} | {op:'write', sid, parts: Uint8Array[]} |
  *   {op:'commit', sid, dataDir} | {op:'abort', sid}
- * (thread → main): {op:'written', sid, bytes} | {op:'committed', sid, id} | {op:'error', sid, message}
+ * (thread → main): {op:'written', sid, bytes} | {op:'committed', sid, id} | {op:'aborted', sid} |
+ *   {op:'error', sid, message}
+ * An abort is acknowledged once the temp file is gone, so that a process that exits after aborting
+ * (a failed snapshot) leaves none behind.
  */
 import { closeSync, constants as fsc, fsync, mkdirSync, openSync, promises as fsp, unlinkSync, writevSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
@@ -24,6 +27,7 @@ export type WriterRequest =
 export type WriterReply =
   | { op: 'written'; sid: number; bytes: number }
   | { op: 'committed'; sid: number; id: string }
+  | { op: 'aborted'; sid: number }
   | { op: 'error'; sid: number; message: string };
 
 interface Open { fd: number; tmp: string; hash: Hash; crc: number; size: number; error: Error | null }
@@ -176,6 +180,7 @@ port.on('message', (m: WriterRequest) => {
         if (f.fd >= 0) close(f);
         try { unlinkSync(f.tmp); } catch { /* gone */ }
       }
+      port.postMessage({ op: 'aborted', sid: m.sid } satisfies WriterReply);
       break;
     }
     default:

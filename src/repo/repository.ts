@@ -32,6 +32,9 @@ export class Repository {
   private pendingIndex: IndexFilePack[] = [];
   private uploads = new Set<Promise<void>>();
   private uploadError: unknown = null;
+  private discarded = false;
+  /** full packs waiting for an upload slot (in no map: discard must still find them) */
+  private waitingBuilders = new Set<PackBuilder>();
   /** packs stored by this process, with their blobs (prune needs them for the new index) */
   readonly storedPacks = new Map<string, PackedBlob[]>();
   /** blobs handed to a pack but whose pack is not stored yet */
@@ -265,9 +268,9 @@ export class Repository {
    * them as they are: views of a SharedArrayBuffer the caller reuses afterwards).
    */
   async addStoredBlob(type: BlobType, id: string, stored: Uint8Array | readonly Uint8Array[], uncompressedLength: number, ignoreIndex = false, handOver = false, released?: () => void): Promise<void> {
-    if (this.uploadError) {
+    if (this.uploadError || this.discarded) {
       released?.();
-      throw this.uploadError;
+      throw this.uploadError ?? new Error('repository writes were discarded');
     }
     const key = type[0] + id;
     if ((!ignoreIndex && this.index.has(type, id)) || this.inFlight.has(key)) {
@@ -295,12 +298,17 @@ export class Repository {
   }
 
   private async startUpload(b: PackBuilder): Promise<void> {
-    while (this.uploads.size >= Math.max(1, this.backend.properties.connections)) {
-      await Promise.race(this.uploads);
-      if (this.uploadError) {
-        await b.abort(); // no longer anyone's: its stream (temp file, writer thread) would stay open
-        throw this.uploadError;
+    this.waitingBuilders.add(b);
+    try {
+      while (this.uploads.size >= Math.max(1, this.backend.properties.connections)) {
+        await Promise.race(this.uploads);
+        if (this.uploadError || this.discarded) {
+          await b.abort(); // no longer anyone's: its stream (temp file, writer thread) would stay open
+          throw this.uploadError ?? new Error('repository writes were discarded');
+        }
       }
+    } finally {
+      this.waitingBuilders.delete(b);
     }
     const { id, parts, size, blobs, buffer, stream } = b.finish(this.key);
     const p = this.storePack(id, stream ?? parts, size, blobs).catch((e) => { this.uploadError ??= e; }).finally(() => {
@@ -370,8 +378,10 @@ export class Repository {
    * stays (unreferenced packs are harmless; prune removes them).
    */
   async discard(): Promise<void> {
-    const open = [...this.builders.values()];
+    this.discarded = true; // blobs that still arrive (other branches of the walk) are refused
+    const open = [...this.builders.values(), ...this.waitingBuilders];
     this.builders.clear();
+    this.waitingBuilders.clear();
     await Promise.all(open.map((b) => b.abort().catch(() => {})));
     await Promise.allSettled([...this.uploads]);
   }

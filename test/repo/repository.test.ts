@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { LocalBackend } from '../../src/backend/local.js';
+import { cleanupTmpDirs, tmpDir } from '../helpers/tools.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { Repository } from '../../src/repo/repository.js';
 import { Lock } from '../../src/repo/lock.js';
@@ -67,5 +71,36 @@ describe('repository index loading under a lock', () => {
     // a snapshot removed by another process disappears from the next list
     await be.remove({ type: 'snapshots', name: a });
     expect((await r.listSnapshots()).map((s) => s.id)).toEqual([b]);
+  });
+});
+
+describe('a failed run discards its writes', () => {
+  it('packs open, uploading, or waiting for a slot lose their temp files, and blobs that still arrive are refused', async () => {
+    const root = path.join(await tmpDir('discard'), 'repo');
+    const be = new LocalBackend(root);
+    const repo = await Repository.init(be, Buffer.from('pw'), { kdf: KDF, packSize: 64 * 1024 });
+    const tmpFiles = async () => (await fsp.readdir(path.join(root, 'data'), { recursive: true })).filter((f) => String(f).includes('-tmp-'));
+    let refuse!: (e: Error) => void;
+    repo.gateWrites(new Promise<void>((_, reject) => { refuse = reject; }));
+    // two full packs wait at the gate (the local backend's two connections), a third waits for a
+    // slot, a fourth is open
+    const adds: Promise<void>[] = [];
+    for (let i = 0; i < 7; i++) {
+      const b = randomBytes(40 * 1024);
+      const add = repo.addStoredBlob('data', sha(b), b, 0);
+      add.catch(() => {});
+      adds.push(add);
+    }
+    for (let i = 0; i < 500 && (await tmpFiles()).length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    expect((await tmpFiles()).length).toBe(4);
+    refuse(new Error('lock failed'));
+    await repo.discard();
+    const late = randomBytes(100);
+    await expect(repo.addStoredBlob('data', sha(late), late, 0)).rejects.toThrow(/lock failed|discarded/);
+    await be.close();
+    expect(await tmpFiles()).toEqual([]);
+    expect(await be.list('data')).toEqual([]);
+    await Promise.allSettled(adds);
+    await cleanupTmpDirs();
   });
 });
