@@ -16,7 +16,11 @@
  *   jotta-restore  restore of that snapshot from the emulator
  *
  * Usage: npm run bench -- [--photos-mib N] [--small-files N] [--only case,case] [--no-jotta]
- *                         [--dir DIR] [--keep]
+ *                         [--repeat N] [--dir DIR] [--keep]
+ * --repeat N (default 3): backup, rerun, restore, jotta and jotta-restore run N times per tool, in
+ * alternating order (jbackup first, then restic first, …); each tool's row is its median run by time
+ * (its RSS: the median of its runs' RSS), with the range of the runs in the JSON. On a shared VM a
+ * single run moves ±20 %; the other cases change the repository and run once.
  * Results: a table on stdout and bench/results/latest.json.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -37,10 +41,10 @@ const PASSWORD = 'bench-password';
 
 // ---------------------------------------------------------------- options
 
-interface Opts { photosMiB: number; smallFiles: number; only: Set<string> | null; jotta: boolean; dir: string | null; keep: boolean }
+interface Opts { photosMiB: number; smallFiles: number; only: Set<string> | null; jotta: boolean; dir: string | null; keep: boolean; repeat: number }
 
 function parseArgs(argv: string[]): Opts {
-  const o: Opts = { photosMiB: 480, smallFiles: 10_000, only: null, jotta: true, dir: null, keep: false };
+  const o: Opts = { photosMiB: 480, smallFiles: 10_000, only: null, jotta: true, dir: null, keep: false, repeat: 3 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = (): string => {
@@ -54,8 +58,12 @@ function parseArgs(argv: string[]): Opts {
     else if (a === '--no-jotta') o.jotta = false;
     else if (a === '--dir') o.dir = val();
     else if (a === '--keep') o.keep = true;
+    else if (a === '--repeat') {
+      o.repeat = Number(val());
+      if (!Number.isInteger(o.repeat) || o.repeat < 1) throw new Error('--repeat needs a whole number ≥ 1');
+    }
     else if (a === '-h' || a === '--help') {
-      process.stdout.write('usage: npm run bench -- [--photos-mib N] [--small-files N] [--only backup,rerun,restore,backup2,prune,check,jotta,jotta-restore] [--no-jotta] [--dir DIR] [--keep]\n');
+      process.stdout.write('usage: npm run bench -- [--photos-mib N] [--small-files N] [--only backup,rerun,restore,backup2,prune,check,jotta,jotta-restore] [--no-jotta] [--repeat N] [--dir DIR] [--keep]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -278,7 +286,19 @@ async function startEmulatorProcess(stateDir: string): Promise<Emu> {
 
 // ---------------------------------------------------------------- main
 
-interface Row { case: string; tool: string; seconds: number; rssMiB: number | null; cpuSeconds?: number; mbps: number | null; note?: string }
+interface Row {
+  case: string; tool: string; seconds: number; rssMiB: number | null; cpuSeconds?: number; mbps: number | null; note?: string;
+  /** every run of a repeated case (the row shows the median) */
+  runs?: Measured[];
+}
+
+/** the median run by time, with the median of the runs' RSS */
+function medianRun(runs: Measured[]): Measured {
+  const mid = <T>(xs: T[]): T => xs[Math.floor((xs.length - 1) / 2)]!;
+  const m = mid([...runs].sort((a, b) => a.seconds - b.seconds));
+  const rss = runs.map((r) => r.rssMiB).filter((x): x is number => x !== null).sort((a, b) => a - b);
+  return { ...m, rssMiB: rss.length ? mid(rss) : null };
+}
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
@@ -296,35 +316,62 @@ async function main(): Promise<void> {
   const ds = await makeDataset(path.join(base, 'data'), o);
   spawnSync('sync');
   const rows: Row[] = [];
-  const record = (c: string, tool: string, m: Measured, bytes: number | null, note?: string): void => {
-    const row: Row = { case: c, tool, seconds: m.seconds, rssMiB: m.rssMiB, ...(m.cpuSeconds !== undefined ? { cpuSeconds: m.cpuSeconds } : {}), mbps: bytes !== null && m.seconds > 0 ? bytes / MiB / m.seconds : null, ...(note ? { note } : {}) };
+  const line = (c: string, tool: string, m: Measured, mbps: number | null, note?: string): string =>
+    `  ${c.padEnd(14)} ${tool.padEnd(8)} ${m.seconds.toFixed(2).padStart(7)} s  ${mbps !== null ? `${mbps.toFixed(0).padStart(5)} MiB/s` : '          '}  ${m.rssMiB !== null ? `${m.rssMiB.toFixed(0)} MiB RSS` : ''}${m.cpuSeconds !== undefined ? `  ${m.cpuSeconds.toFixed(2)} s CPU` : ''}${note ? `  (${note})` : ''}`;
+  const record = (c: string, tool: string, m: Measured, bytes: number | null, note?: string, runs?: Measured[]): void => {
+    const row: Row = { case: c, tool, seconds: m.seconds, rssMiB: m.rssMiB, ...(m.cpuSeconds !== undefined ? { cpuSeconds: m.cpuSeconds } : {}), mbps: bytes !== null && m.seconds > 0 ? bytes / MiB / m.seconds : null, ...(note ? { note } : {}), ...(runs ? { runs } : {}) };
     rows.push(row);
-    log(`  ${c.padEnd(14)} ${tool.padEnd(8)} ${m.seconds.toFixed(2).padStart(7)} s  ${row.mbps !== null ? `${row.mbps.toFixed(0).padStart(5)} MiB/s` : '          '}  ${m.rssMiB !== null ? `${m.rssMiB.toFixed(0)} MiB RSS` : ''}${m.cpuSeconds !== undefined ? `  ${m.cpuSeconds.toFixed(2)} s CPU` : ''}${note ? `  (${note})` : ''}`);
+    log(`${line(c, tool, m, row.mbps, note)}${runs && runs.length > 1 ? `  [median of ${runs.length}: ${runs.map((r) => r.seconds.toFixed(2)).join(' ')} s]` : ''}`);
+  };
+  /**
+   * Run a case o.repeat times per tool, alternating which tool goes first, and record each tool's
+   * median. `once(t, i)` runs it once and gives the measurement and the row's note.
+   */
+  const repeated = async <T extends { name: string }>(c: string, ts: T[], bytes: number | null, once: (t: T, i: number) => Promise<{ m: Measured; note?: string }>): Promise<void> => {
+    const got = new Map<string, Array<{ m: Measured; note?: string }>>();
+    for (let i = 0; i < o.repeat; i++) {
+      for (const t of i % 2 === 0 ? ts : [...ts].reverse()) {
+        const r = await once(t, i);
+        if (o.repeat > 1) log(`${line(c, t.name, r.m, bytes !== null ? bytes / MiB / r.m.seconds : null, r.note)}  (run ${i + 1}/${o.repeat})`);
+        got.set(t.name, [...(got.get(t.name) ?? []), r]);
+      }
+    }
+    for (const t of ts) {
+      const all = got.get(t.name)!;
+      const med = medianRun(all.map((x) => x.m));
+      const note = all.find((x) => x.m === med || x.m.seconds === med.seconds)?.note;
+      record(c, t.name, med, bytes, note, o.repeat > 1 ? all.map((x) => x.m) : undefined);
+    }
   };
 
   const tools: Tool[] = [jbackupTool(path.join(base, 'jbackup-config'), {})];
   if (resticBin) tools.push(resticTool(resticBin, path.join(base, 'restic-cache'), {}));
   const repoOf = (t: Tool): string => path.join(base, `repo-${t.name}`);
-  for (const t of tools) {
+  const initRepo = async (t: Tool): Promise<void> => {
     await fsp.rm(repoOf(t), { recursive: true, force: true });
     await run(t.cmd(['init'], repoOf(t)));
-  }
+  };
   const snapshot = (t: Tool, tag: string): RunSpec => ({ ...t.cmd(['backup', '-q', '--tag', tag, '.'], repoOf(t)), cwd: ds.root });
   const snapIds = async (t: Tool, repo: string, env?: NodeJS.ProcessEnv): Promise<string[]> => {
     const out = (await run(t.cmd(['snapshots', '--json'], repo, env))).stdout;
     return (JSON.parse(out) as Array<{ id: string; time: string }>).sort((a, b) => a.time.localeCompare(b.time)).map((s) => s.id);
   };
 
-  // backup, rerun, restore
-  for (const t of tools) record('backup', t.name, await run(snapshot(t, 'first'), true), ds.bytes);
-  if (want('rerun')) for (const t of tools) record('rerun', t.name, await run(snapshot(t, 'first'), true), ds.bytes);
+  // backup (each run into a new repository; the last one is kept), rerun, restore
+  await repeated('backup', tools, ds.bytes, async (t) => {
+    await initRepo(t);
+    spawnSync('sync');
+    return { m: await run(snapshot(t, 'first'), true) };
+  });
+  if (want('rerun')) await repeated('rerun', tools, ds.bytes, async (t) => ({ m: await run(snapshot(t, 'first'), true) }));
   if (want('restore')) {
-    for (const t of tools) {
+    await repeated('restore', tools, ds.bytes, async (t) => {
       const target = path.join(base, `restore-${t.name}`);
       await removeSettled(target);
-      record('restore', t.name, await run(t.cmd(['restore', 'latest', '--target', target], repoOf(t)), true), ds.bytes);
+      const m = await run(t.cmd(['restore', 'latest', '--target', target], repoOf(t)), true);
       await removeSettled(target);
-    }
+      return { m };
+    });
   }
 
   // history for prune and check
@@ -379,24 +426,27 @@ async function main(): Promise<void> {
         await run({ cmd: rcloneBin, args: ['config', 'create', 'jotta', 'jottacloud', 'config_type=standard', `config_login_token=${await emu.mint()}`, 'config_non_standard=false', '--non-interactive'], env: { ...process.env, ...rcloneEnv } });
         jtools.push({ tool: resticTool(resticBin, path.join(base, 'restic-cache-jotta'), rcloneEnv), repo: 'rclone:jotta:bench/restic' });
       } else log('restic or rclone missing: no restic → rclone → emulator comparison');
-      for (const { tool, repo } of jtools) await run(tool.cmd(['init'], repo));
-      for (const { tool, repo } of jtools) {
+      const named = jtools.map((j) => ({ ...j, name: j.tool.name }));
+      // each run into a new repository (a fresh path: deleted files would stay in the emulator's trash)
+      const jrepo = (repo: string, i: number): string => `${repo}-${i}`;
+      await repeated('jotta', named, photoBytes, async ({ tool, repo }, i) => {
+        await run(tool.cmd(['init'], jrepo(repo, i)));
         const c0 = emu.cpuSeconds();
-        const m = await run({ ...tool.cmd(['backup', '-q', '.'], repo), cwd: photosDir }, true);
+        const m = await run({ ...tool.cmd(['backup', '-q', '.'], jrepo(repo, i)), cwd: photosDir }, true);
         const c1 = emu.cpuSeconds();
         const emuCpu = c0 !== null && c1 !== null ? `; emulator CPU ${(c1 - c0).toFixed(2)} s` : '';
-        record('jotta', tool.name, m, photoBytes, `${tool.name === 'restic' ? 'via rclone serve restic' : 'native'}${emuCpu}`);
-      }
+        return { m, note: `${tool.name === 'restic' ? 'via rclone serve restic' : 'native'}${emuCpu}` };
+      });
       if (want('jotta-restore')) {
-        for (const { tool, repo } of jtools) {
+        await repeated('jotta-restore', named, photoBytes, async ({ tool, repo }) => {
           const target = path.join(base, `jotta-restore-${tool.name}`);
           await removeSettled(target);
           const c0 = emu.cpuSeconds();
-          const m = await run(tool.cmd(['restore', 'latest', '--target', target], repo), true);
+          const m = await run(tool.cmd(['restore', 'latest', '--target', target], jrepo(repo, o.repeat - 1)), true);
           const c1 = emu.cpuSeconds();
-          record('jotta-restore', tool.name, m, photoBytes, c0 !== null && c1 !== null ? `emulator CPU ${(c1 - c0).toFixed(2)} s` : undefined);
           await removeSettled(target);
-        }
+          return { m, note: c0 !== null && c1 !== null ? `emulator CPU ${(c1 - c0).toFixed(2)} s` : undefined };
+        });
       }
     } finally {
       await proxy?.close();
@@ -425,7 +475,7 @@ async function main(): Promise<void> {
   const rclone = rcloneBin ? spawnSync(rcloneBin, ['version']).stdout.toString().split('\n')[0]!.trim() : null;
   const header = `dataset: ${(ds.bytes / MiB).toFixed(0)} MiB in ${ds.files} files (${o.photosMiB} MiB photos, 40 text files, ${o.smallFiles} small files); ` +
     `${os.cpus().length} cores, node ${process.version}${restic ? `, ${restic}` : ''}${rclone ? `, ${rclone}` : ''}`;
-  process.stdout.write(`\n${header}\n\n${lines.join('\n')}\n\n(time restic/jbackup > 1: jbackup is faster; RSS is the peak resident set of the command)\n`);
+  process.stdout.write(`\n${header}\n\n${lines.join('\n')}\n\n(time restic/jbackup > 1: jbackup is faster; RSS is the peak resident set of the command${o.repeat > 1 ? `; backup, rerun, restore, jotta and jotta-restore: each tool's median of ${o.repeat} runs` : ''})\n`);
   const outDir = path.join(ROOT, 'bench', 'results');
   await fsp.mkdir(outDir, { recursive: true });
   await fsp.writeFile(path.join(outDir, 'latest.json'), `${JSON.stringify({
