@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { openBackend } from '../backend/location.js';
 import { Repository } from '../repo/repository.js';
-import { getPassword, repoLocation, repoOptions, type GlobalOpts } from './global.js';
+import { getPassword, rememberKdf, repoLocation, repoOptions, type GlobalOpts } from './global.js';
 
 export function register(program: Command, g: () => GlobalOpts): void {
   program.command('init').description('initialize a new repository').action(async () => {
@@ -10,6 +10,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
     const backend = openBackend(loc);
     const password = await getPassword(opts, { confirm: true, what: 'new repository' });
     const repo = await Repository.init(backend, password, repoOptions(opts));
+    rememberKdf(loc, repo);
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ message_type: 'initialized', id: repo.config.id, repository: loc })}\n`);
     } else if (!opts.quiet) {

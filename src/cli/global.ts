@@ -6,6 +6,7 @@ import { openBackend, setDefaultBackendOptions, type BackendOptions } from '../b
 import { Repository, type RepoOptions } from '../repo/repository.js';
 import { Lock } from '../repo/lock.js';
 import { UserError } from '../repo/errors.js';
+import { isRemoteSpec, saveKdfHint } from '../repo/kdfhint.js';
 
 export interface GlobalOpts {
   repo?: string;
@@ -130,9 +131,17 @@ export function repoOptions(g: GlobalOpts): RepoOptions {
 }
 
 export async function openRepo(g: GlobalOpts, extra: RepoOptions = {}): Promise<Repository> {
-  const backend = openBackend(repoLocation(g));
+  const spec = repoLocation(g);
+  const backend = openBackend(spec);
   const password = await getPassword(g);
-  return Repository.open(backend, password, { ...repoOptions(g), ...extra, keyHint: g.keyHint ?? process.env['JBACKUP_KEY_HINT'] });
+  const repo = await Repository.open(backend, password, { ...repoOptions(g), ...extra, keyHint: g.keyHint ?? process.env['JBACKUP_KEY_HINT'] });
+  rememberKdf(spec, repo);
+  return repo;
+}
+
+/** a remote repository's key parameters, for the next command's early start (src/repo/kdfhint.ts) */
+export function rememberKdf(spec: string, repo: Repository): void {
+  if (repo.kdf && isRemoteSpec(spec)) saveKdfHint(spec, repo.kdf);
 }
 
 const held = new Set<Lock>();

@@ -61,3 +61,8 @@ export function scrypt(password: Buffer, salt: Buffer, k: KdfParams): Promise<Bu
   }
   return derive(password, salt, k);
 }
+
+/** derivations started early and not yet taken (for tests) */
+export function earlyPending(): number {
+  return started.size;
+}

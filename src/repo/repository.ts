@@ -7,7 +7,8 @@ import { RepoNotFoundError, UserError } from './errors.js';
 import { sha256hex } from './ids.js';
 import { decodeIndex, encodeIndex, MasterIndex, type IndexFilePack } from './index.js';
 import { decodeStoredBlob } from './blob.js';
-import { createKeyFile, openKeyFile, WrongPasswordError, type KdfParams } from './keys.js';
+import { createKeyFile, openKeyFile, parseKeyFile, WrongPasswordError, type KdfParams } from './keys.js';
+import type { KdfHint } from './kdfhint.js';
 import { EAGER_HEADER, PackBuilder, parsePackTail, type BlobType, type PackedBlob } from './pack.js';
 import { decodeSnapshot, encodeSnapshot, sortSnapshots, type Snapshot, type SnapshotWithId } from './snapshot.js';
 import { decodeUnpacked, encodeUnpacked } from './unpacked.js';
@@ -33,6 +34,8 @@ export class Repository {
   private uploads = new Set<Promise<void>>();
   private uploadError: unknown = null;
   private discarded = false;
+  /** salt and scrypt parameters of the key file that opened the repository */
+  kdf: KdfHint | null = null;
   /** full packs waiting for an upload slot (in no map: discard must still find them) */
   private waitingBuilders = new Set<PackBuilder>();
   /** packs stored by this process, with their blobs (prune needs them for the new index) */
@@ -57,7 +60,14 @@ export class Repository {
     const keyId = sha256hex(kf);
     await backend.save({ type: 'keys', name: keyId }, kf);
     await backend.save({ type: 'config', name: 'config' }, seal(master, encodeConfig(config)));
-    return new Repository(backend, master, config, keyId, opts);
+    const repo = new Repository(backend, master, config, keyId, opts);
+    repo.setKdf(kf);
+    return repo;
+  }
+
+  private setKdf(keyFile: Uint8Array): void {
+    const k = parseKeyFile(keyFile);
+    this.kdf = { N: k.N, r: k.r, p: k.p, salt: k.salt };
   }
 
   static async open(backend: Backend, password: Buffer, opts: RepoOptions & { keyHint?: string } = {}): Promise<Repository> {
@@ -72,9 +82,12 @@ export class Repository {
     if (opts.keyHint) keys = [...keys.filter((k) => k.startsWith(opts.keyHint!)), ...keys.filter((k) => !k.startsWith(opts.keyHint!))];
     for (const k of keys.slice(0, MAX_KEYS)) {
       try {
-        const master = await openKeyFile(await backend.load({ type: 'keys', name: k }), password);
+        const kb = await backend.load({ type: 'keys', name: k });
+        const master = await openKeyFile(kb, password);
         const config = decodeConfig(open(master, cfgBytes));
-        return new Repository(backend, master, config, k, opts);
+        const repo = new Repository(backend, master, config, k, opts);
+        repo.setKdf(kb);
+        return repo;
       } catch (e) {
         if (e instanceof WrongPasswordError) continue;
         throw e;

@@ -19,6 +19,7 @@ import {
   writeTokenCache,
 } from '../../src/backend/jottacloud/index.js';
 import { backendConformance } from '../backend/conformance.js';
+import { readKdfHint, saveKdfHint } from '../../src/repo/kdfhint.js';
 import { compareTrees, makeInteropTree, prngBytes } from '../helpers/fstree.js';
 import { startConnectProxy, tunnelHostsTo, type ConnectProxy } from '../../src/jottacloud/emulator/connect-proxy.js';
 import { cleanupTmpDirs, findTool, interopDescribe, runJbackup, runRestic, tmpDir, type RunResult } from '../helpers/tools.js';
@@ -250,6 +251,21 @@ describe('jotta backend specifics', () => {
     const out2 = path.join(base, 'small-restore-2');
     await ok([...repo, 'restore', 'latest', out2]);
     expect(await compareTrees(src, out2, { ignore: ['atime', 'root'] })).toEqual([]);
+  });
+
+  it('a command on a jotta: repository leaves its key parameters as a hint for the next command\'s early start; a stale hint is mended', async () => {
+    const spec = 'jotta:backups/small tree';
+    const repo = ['-r', spec];
+    const keys = JSON.parse((await ok([...repo, 'key', 'list', '--json'])).stdout) as Array<{ id: string }>;
+    const kf = JSON.parse((await ok([...repo, 'cat', 'key', keys[0]!.id])).stdout) as { N: number; r: number; p: number; salt: string };
+    const want = { N: kf.N, r: kf.r, p: kf.p, salt: kf.salt };
+    expect(readKdfHint(spec)).toEqual(want);
+    // a stale hint (another salt) costs a wasted derivation, nothing else, and is replaced
+    saveKdfHint(spec, { ...want, salt: Buffer.alloc(64, 1).toString('base64') });
+    expect((await ok([...repo, 'snapshots', '--json'])).stdout).toMatch(/"short_id"/);
+    expect(readKdfHint(spec)).toEqual(want);
+    // a wrong password is still exit 12 with a hint present
+    expect((await jb([...repo, 'snapshots'], { env: { JBACKUP_PASSWORD: 'not it' } })).code).toBe(12);
   });
 
   it('quota exhaustion is a one-line error', async () => {

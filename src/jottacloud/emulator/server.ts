@@ -691,8 +691,8 @@ export class Emulator {
     let pos = start;
     let overflow = false;
     // received bytes are written in batches of ~1 MiB (one writev instead of one write per TLS
-    // record: the emulator's writes were most of its CPU time), and hashed as they arrive when the
-    // upload starts at 0 (a resumed one is hashed from the file at the end)
+    // record) and hashed as they arrive when the upload starts at 0: no second read of the file (a
+    // resumed upload is hashed from the file at the end)
     const pending: Buffer[] = [];
     let pendingBytes = 0;
     let written = start;

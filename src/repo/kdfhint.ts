@@ -1,0 +1,50 @@
+/**
+ * KDF hints: for repositories that are not local directories (Jottacloud, …) the salt and scrypt
+ * parameters of the key that opened the repository last time, kept in the config dir, so that the
+ * next command can start deriving the key while jbackup loads and connects instead of after the key
+ * file has come over the network (src/cli/early.ts; ~0.4 s of every Jottacloud command). Neither is
+ * secret (key files lie in the repository as they are); a stale hint only wastes a derivation, and
+ * the normal path always reads the key files and decides.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { configDir } from '../schedule/paths.js';
+
+export interface KdfHint { N: number; r: number; p: number; salt: string }
+
+/** a repository spec names a local directory unless it starts with a scheme (`jotta:`, `rclone:`, …) */
+export function isRemoteSpec(spec: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:/i.test(spec);
+}
+
+function hintFile(spec: string): string {
+  return path.join(configDir(), 'kdf-hints', `${createHash('sha256').update(spec).digest('hex').slice(0, 32)}.json`);
+}
+
+export function readKdfHint(spec: string): KdfHint | null {
+  try {
+    const h = JSON.parse(readFileSync(hintFile(spec), 'utf8')) as Partial<KdfHint>;
+    if (typeof h.N === 'number' && typeof h.r === 'number' && typeof h.p === 'number' && typeof h.salt === 'string') {
+      return { N: h.N, r: h.r, p: h.p, salt: h.salt };
+    }
+  } catch {
+    // none, or unreadable: no head start
+  }
+  return null;
+}
+
+/** remember the hint (0600, temp + rename) unless it is the one stored; failures are ignored */
+export function saveKdfHint(spec: string, h: KdfHint): void {
+  try {
+    const old = readKdfHint(spec);
+    if (old && old.N === h.N && old.r === h.r && old.p === h.p && old.salt === h.salt) return;
+    const f = hintFile(spec);
+    mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
+    const tmp = `${f}.tmp-${process.pid}`;
+    writeFileSync(tmp, JSON.stringify({ N: h.N, r: h.r, p: h.p, salt: h.salt }), { mode: 0o600 });
+    renameSync(tmp, f);
+  } catch {
+    // only a head start
+  }
+}
