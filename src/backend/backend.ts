@@ -23,6 +23,13 @@ export interface BackendProperties {
    * md5 of what it stored must equal ours); otherwise packs are read back and hashed after saving
    */
   verifiedUploads?: boolean;
+  /** save() needs the MD5 of what it stores (Jottacloud's allocate): callers that have it pass it in SaveOptions */
+  wantsMd5?: boolean;
+}
+
+export interface SaveOptions {
+  /** the MD5 (hex) of the bytes, when the caller computed it already (saves a pass over them) */
+  md5?: string;
 }
 
 export interface Backend {
@@ -31,7 +38,7 @@ export interface Backend {
   /** create the repository layout; fails with AlreadyExistsError if a config exists */
   create(): Promise<void>;
   /** store bytes (one buffer or parts written in order) atomically; an existing file is kept */
-  save(h: Handle, data: Uint8Array | readonly Uint8Array[]): Promise<void>;
+  save(h: Handle, data: Uint8Array | readonly Uint8Array[], opts?: SaveOptions): Promise<void>;
   /**
    * read the whole file, or `length` bytes from `offset`. With `into` (at least `length` bytes) a
    * backend may read into it and return a view of it (restore recycles its read buffers so); it

@@ -5,6 +5,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { OVERHEAD, open, seal, type MasterKey } from '../crypto/crypto.js';
 import type { BackendStream } from '../backend/backend.js';
+import type { PackDigest, PackHasher } from './packhash.js';
 
 export type BlobType = 'data' | 'tree';
 
@@ -93,10 +94,16 @@ export function parsePackTail(key: MasterKey, tail: Buffer, packSize: number): P
   return blobs;
 }
 
-/** where a PackBuilder puts its blobs: a buffer (from `take`, grown as needed) or a backend stream */
+/**
+ * where a PackBuilder puts its blobs: a buffer (from `take`, grown as needed) or a backend stream.
+ * With `hasher` the buffer is shared memory (`take` must give such buffers) and the hashes are
+ * computed on the hasher's thread (`md5` too when asked), range by range as blobs are added.
+ */
 export interface PackSink {
   take?: () => Buffer;
   stream?: () => BackendStream;
+  hasher?: PackHasher;
+  md5?: boolean;
 }
 
 /**
@@ -109,7 +116,9 @@ export class PackBuilder {
   readonly blobs: PackedBlob[] = [];
   private buf: Buffer | null = null;
   stream: BackendStream | null = null;
-  private hash: Hash = createHash('sha256');
+  private hash: Hash | null = null;
+  /** the hasher's id for this pack, while it hashes it */
+  private hid = 0;
   size = 0;
   constructor(readonly type: BlobType, private sink: PackSink = {}) {}
 
@@ -129,10 +138,16 @@ export class PackBuilder {
       this.stream ??= this.sink.stream();
       this.stream.write(parts, handOver, released);
     } else {
-      for (const p of parts) this.hash.update(p);
+      const hasher = this.sink.hasher;
+      if (!hasher) {
+        this.hash ??= createHash('sha256');
+        for (const p of parts) this.hash.update(p);
+      }
       this.buf ??= this.sink.take?.() ?? Buffer.allocUnsafeSlow(256 * 1024);
       if (this.size + length > this.buf.length) {
-        const next = Buffer.allocUnsafeSlow(Math.max(this.size + length, this.buf.length * 2));
+        // (ranges already sent to the hasher stay readable in the old buffer: same bytes)
+        const n = Math.max(this.size + length, this.buf.length * 2);
+        const next = hasher ? Buffer.from(new SharedArrayBuffer(n)) : Buffer.allocUnsafeSlow(n);
         this.buf.copy(next, 0, 0, this.size);
         this.buf = next;
       }
@@ -142,6 +157,10 @@ export class PackBuilder {
         at += p.length;
       }
       released?.();
+      if (hasher) {
+        if (!this.hid) this.hid = hasher.begin(!!this.sink.md5);
+        hasher.update(this.hid, this.buf, this.size, length);
+      }
     }
     this.blobs.push({ type: this.type, id, offset: this.size, length, uncompressedLength });
     this.size += length;
@@ -149,6 +168,10 @@ export class PackBuilder {
 
   /** discard a pack that will not be stored (its stream's temp file) */
   async abort(): Promise<void> {
+    if (this.hid) {
+      this.sink.hasher!.abort(this.hid);
+      this.hid = 0;
+    }
     await this.stream?.abort();
   }
 
@@ -162,7 +185,7 @@ export class PackBuilder {
    * the whole file in order, `id` its SHA-256, and `buffer` (the blobs) may be recycled once it is
    * stored; a streamed pack has everything written to `stream`, whose commit gives the id.
    */
-  finish(key: MasterKey): { id: string | null; parts: Uint8Array[]; size: number; blobs: PackedBlob[]; buffer: Buffer | null; stream: BackendStream | null } {
+  finish(key: MasterKey): { id: string | null; digest?: Promise<PackDigest>; parts: Uint8Array[]; size: number; blobs: PackedBlob[]; buffer: Buffer | null; stream: BackendStream | null } {
     const header = seal(key, encodeHeader(this.blobs));
     const len = Buffer.allocUnsafe(4);
     len.writeUInt32LE(header.length, 0);
@@ -171,9 +194,18 @@ export class PackBuilder {
       this.stream.write([header, len], true);
       return { id: null, parts: [], size, blobs: this.blobs, buffer: null, stream: this.stream };
     }
-    this.hash.update(header);
-    this.hash.update(len);
     const parts = [this.buf ? this.buf.subarray(0, this.size) : Buffer.alloc(0), header, len];
-    return { id: this.hash.digest('hex'), parts, size, blobs: this.blobs, buffer: this.buf, stream: null };
+    const hasher = this.sink.hasher;
+    if (hasher) {
+      // the id (and md5) come from the hasher thread once it has caught up
+      if (!this.hid) this.hid = hasher.begin(!!this.sink.md5);
+      const digest = hasher.final(this.hid, Buffer.concat([header, len]));
+      this.hid = 0;
+      return { id: null, digest, parts, size, blobs: this.blobs, buffer: this.buf, stream: null };
+    }
+    const hash = this.hash ?? createHash('sha256');
+    hash.update(header);
+    hash.update(len);
+    return { id: hash.digest('hex'), parts, size, blobs: this.blobs, buffer: this.buf, stream: null };
   }
 }

@@ -9,6 +9,7 @@ import { decodeIndex, encodeIndex, MasterIndex, type IndexFilePack } from './ind
 import { decodeStoredBlob } from './blob.js';
 import { createKeyFile, openKeyFile, parseKeyFile, WrongPasswordError, type KdfParams } from './keys.js';
 import type { KdfHint } from './kdfhint.js';
+import { PackHasher, type PackDigest } from './packhash.js';
 import { EAGER_HEADER, PackBuilder, parsePackTail, type BlobType, type PackedBlob } from './pack.js';
 import { decodeSnapshot, encodeSnapshot, sortSnapshots, type Snapshot, type SnapshotWithId } from './snapshot.js';
 import { decodeUnpacked, encodeUnpacked } from './unpacked.js';
@@ -34,6 +35,8 @@ export class Repository {
   private uploads = new Set<Promise<void>>();
   private uploadError: unknown = null;
   private discarded = false;
+  /** hashes buffered data packs on its own thread (started with the first such pack) */
+  private hasher: PackHasher | null = null;
   /** salt and scrypt parameters of the key file that opened the repository */
   kdf: KdfHint | null = null;
   /** full packs waiting for an upload slot (in no map: discard must still find them) */
@@ -298,7 +301,11 @@ export class Repository {
       const backend = this.backend;
       b = type !== 'data' ? new PackBuilder(type)
         : backend.createStream ? new PackBuilder(type, { stream: () => backend.createStream!('data') })
-          : new PackBuilder(type, { take: () => this.packBuffers.pop() ?? Buffer.allocUnsafeSlow(this.packBufferSize()) });
+          : new PackBuilder(type, {
+            take: () => this.packBuffers.pop() ?? Buffer.from(new SharedArrayBuffer(this.packBufferSize())),
+            hasher: this.hasher ??= new PackHasher(),
+            md5: !!backend.properties.wantsMd5,
+          });
       this.builders.set(type, b);
     }
     b.add(id, stored, uncompressedLength, handOver, released);
@@ -323,8 +330,9 @@ export class Repository {
     } finally {
       this.waitingBuilders.delete(b);
     }
-    const { id, parts, size, blobs, buffer, stream } = b.finish(this.key);
-    const p = this.storePack(id, stream ?? parts, size, blobs).catch((e) => { this.uploadError ??= e; }).finally(() => {
+    const { id, digest, parts, size, blobs, buffer, stream } = b.finish(this.key);
+    digest?.catch(() => {}); // (awaited by storePack, unless the write gate fails first)
+    const p = this.storePack(id, stream ?? parts, size, blobs, digest).catch((e) => { this.uploadError ??= e; }).finally(() => {
       // the backend is done with the bytes (stored and verified, or failed): recycle the buffer
       if (b.type === 'data' && buffer?.length === this.packBufferSize() && this.packBuffers.length <= this.backend.properties.connections) this.packBuffers.push(buffer);
     });
@@ -332,7 +340,7 @@ export class Repository {
     void p.finally(() => this.uploads.delete(p));
   }
 
-  private async storePack(packId: string | null, data: Uint8Array[] | BackendStream, size: number, blobs: PackedBlob[]): Promise<void> {
+  private async storePack(packId: string | null, data: Uint8Array[] | BackendStream, size: number, blobs: PackedBlob[], digest?: Promise<PackDigest>): Promise<void> {
     try {
       await this.writeGate;
     } catch (e) {
@@ -341,9 +349,10 @@ export class Repository {
     }
     let id: string;
     if (Array.isArray(data)) {
-      id = packId!;
+      const d = digest ? await digest : null;
+      id = d ? d.sha256 : packId!;
       const h = { type: 'data' as const, name: id };
-      await this.backend.save(h, data);
+      await this.backend.save(h, data, d?.md5 ? { md5: d.md5 } : undefined);
       // verify before anything references the pack: the stored file must equal the bytes whose
       // SHA-256 is its name (compared byte for byte with what we sent: no second hash pass). Backends
       // that prove it themselves (a server-computed md5) are not read back.

@@ -22,7 +22,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  AlreadyExistsError, type Backend, type BackendProperties, type FileInfo, type FileType, type Handle, ID_RE,
+  AlreadyExistsError, type Backend, type BackendProperties, type FileInfo, type FileType, type Handle, ID_RE, type SaveOptions,
   layoutPath, listConfig, NotFoundError, partsOf, type RemoveOptions, totalLength,
 } from '../backend.js';
 import { JottaClient, httpError } from './client.js';
@@ -78,7 +78,7 @@ export class JottaBackend implements Backend {
   constructor(readonly location: string, opts: JottaBackendOptions = {}) {
     this.spec = parseJottaLocation(location);
     // save() checks the md5 the server computed over what it stored: no read-back download
-    this.properties = { connections: Math.max(1, opts.connections ?? 4), atomicWrites: true, verifiedUploads: true };
+    this.properties = { connections: Math.max(1, opts.connections ?? 4), atomicWrites: true, verifiedUploads: true, wantsMd5: true };
     this.hardDelete = !!opts.hardDelete;
     this.http = new Http(opts);
   }
@@ -128,12 +128,13 @@ export class JottaBackend implements Backend {
     }));
   }
 
-  async save(h: Handle, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
+  async save(h: Handle, data: Uint8Array | readonly Uint8Array[], opts?: SaveOptions): Promise<void> {
     const c = await this.ctx();
     const customer = await c.client.checkAccess(true);
     const parts = partsOf(data);
     const size = totalLength(parts);
-    const md5 = hexMd5(parts);
+    // (a wrong md5 from the caller cannot store wrong data: the server checks the bytes against it)
+    const md5 = opts?.md5 ?? hexMd5(parts);
     if (h.type === 'config') {
       try {
         await this.stat(h);
