@@ -11,34 +11,41 @@ const sameSnapshot = (a: SnapshotWithId, b: SnapshotWithId) =>
 export async function copySnapshots(src: Repository, dst: Repository, snaps: SnapshotWithId[], log: (s: string) => void = () => {}): Promise<CopyResult> {
   const existing = await dst.listSnapshots();
   const r: CopyResult = { copied: [], skipped: [], blobsCopied: 0, bytesCopied: 0 };
-  for (const s of snaps) {
-    if (existing.some((d) => sameSnapshot(d, s))) { r.skipped.push(s.id); continue; }
-    log(`copying snapshot ${s.id.slice(0, 8)} of ${JSON.stringify(s.paths)} at ${s.time}`);
-    const stack = [s.tree];
-    const seen = new Set<string>();
-    while (stack.length) {
-      const t = stack.pop()!;
-      if (seen.has(t)) continue;
-      seen.add(t);
-      const plain = await src.loadBlob('tree', t);
-      for (const n of decodeTree(plain)) {
-        if (n.type === 'dir' && n.subtree) stack.push(n.subtree);
-        if (n.type === 'file') {
-          for (const b of n.content ?? []) {
-            if (dst.hasBlob('data', b)) continue;
-            const data = await src.loadBlob('data', b);
-            await dst.saveBlob('data', b, data);
-            r.blobsCopied++;
-            r.bytesCopied += data.length;
-          }
-        }
-      }
-      if (await dst.saveBlob('tree', t, plain)) { r.blobsCopied++; r.bytesCopied += plain.length; }
-    }
-    await dst.flush();
-    const { id, ...rest } = s;
-    const nid = await dst.saveSnapshot({ ...rest, original: s.original ?? id });
-    r.copied.push({ from: id, to: nid });
+  try {
+    for (const s of snaps) await copyOne(src, dst, s, existing, r, log);
+  } catch (e) {
+    await dst.discard(); // no temp files or open pack streams left behind
+    throw e;
   }
   return r;
+}
+
+async function copyOne(src: Repository, dst: Repository, s: SnapshotWithId, existing: SnapshotWithId[], r: CopyResult, log: (s: string) => void): Promise<void> {
+  if (existing.some((d) => sameSnapshot(d, s))) { r.skipped.push(s.id); return; }
+  log(`copying snapshot ${s.id.slice(0, 8)} of ${JSON.stringify(s.paths)} at ${s.time}`);
+  const stack = [s.tree];
+  const seen = new Set<string>();
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    const plain = await src.loadBlob('tree', t);
+    for (const n of decodeTree(plain)) {
+      if (n.type === 'dir' && n.subtree) stack.push(n.subtree);
+      if (n.type === 'file') {
+        for (const b of n.content ?? []) {
+          if (dst.hasBlob('data', b)) continue;
+          const data = await src.loadBlob('data', b);
+          await dst.saveBlob('data', b, data);
+          r.blobsCopied++;
+          r.bytesCopied += data.length;
+        }
+      }
+    }
+    if (await dst.saveBlob('tree', t, plain)) { r.blobsCopied++; r.bytesCopied += plain.length; }
+  }
+  await dst.flush();
+  const { id, ...rest } = s;
+  const nid = await dst.saveSnapshot({ ...rest, original: s.original ?? id });
+  r.copied.push({ from: id, to: nid });
 }

@@ -236,11 +236,16 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
         }
         o.progress?.('repack', ++repacked, repack.length);
       });
+      await mutate('repack-flush');
+      await repo.flush();
+    } catch (e) {
+      // a failed repack leaves no temp files or open pack streams (nothing was published: the old
+      // packs and index stay as they were)
+      await repo.discard();
+      throw e;
     } finally {
       await pool.close();
     }
-    await mutate('repack-flush');
-    await repo.flush();
   }
   // 5. new index over everything that stays (old packs kept + new packs), superseding all old files
   const newPacks: IndexFilePack[] = [];
