@@ -9,7 +9,8 @@
  * account file is re-read after taking the lock: another process may have refreshed already.
  */
 import { constants as fsc, promises as fsp } from 'node:fs';
-import { hostname, homedir } from 'node:os';
+import { hostname } from 'node:os';
+import { configDir } from '../../schedule/paths.js';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { JottaError, NoAccountError } from './errors.js';
@@ -52,19 +53,6 @@ export function validateAccountName(name: string): string {
     throw new JottaError(`invalid Jottacloud account name "${name}" (use letters, digits, '.', '_' and '-')`);
   }
   return name;
-}
-
-/**
- * JBACKUP_CONFIG_DIR, else $XDG_CONFIG_HOME/jbackup, else ~/Library/Application Support/jbackup
- * (macOS) or ~/.config/jbackup. (Same rule as src/schedule/paths.ts configDir().)
- */
-export function configDir(): string {
-  const env = process.env['JBACKUP_CONFIG_DIR'];
-  if (env) return path.resolve(env);
-  const xdg = process.env['XDG_CONFIG_HOME'];
-  if (xdg) return path.join(xdg, 'jbackup');
-  if (process.platform === 'darwin') return path.join(homedir(), 'Library', 'Application Support', 'jbackup');
-  return path.join(homedir(), '.config', 'jbackup');
 }
 
 export function accountsDir(): string {
