@@ -38,6 +38,7 @@ export class PackHasher {
       });
       const fail = (e: Error): void => {
         this.failed ??= e;
+        if (shared === this) shared = null; // the next repository gets a new thread
         for (const t of this.waiting.values()) t.reject(e);
         this.waiting.clear();
         w.unref();
@@ -91,4 +92,14 @@ export class PackHasher {
     this.w = null;
     await w?.terminate();
   }
+}
+
+let shared: PackHasher | null = null;
+/**
+ * the process's pack hasher: one thread for every repository (it holds the process only while a pack
+ * is being hashed, so it is never closed; a repository per hasher would leave an idle thread behind
+ * for every repository a long-lived process opens)
+ */
+export function sharedPackHasher(): PackHasher {
+  return shared ??= new PackHasher();
 }

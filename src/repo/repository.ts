@@ -9,7 +9,7 @@ import { decodeIndex, encodeIndex, MasterIndex, type IndexFilePack } from './ind
 import { decodeStoredBlob } from './blob.js';
 import { createKeyFile, openKeyFile, parseKeyFile, WrongPasswordError, type KdfParams } from './keys.js';
 import type { KdfHint } from './kdfhint.js';
-import { PackHasher, type PackDigest } from './packhash.js';
+import { sharedPackHasher, type PackDigest } from './packhash.js';
 import { EAGER_HEADER, PackBuilder, parsePackTail, type BlobType, type PackedBlob } from './pack.js';
 import { decodeSnapshot, encodeSnapshot, sortSnapshots, type Snapshot, type SnapshotWithId } from './snapshot.js';
 import { decodeUnpacked, encodeUnpacked } from './unpacked.js';
@@ -35,8 +35,6 @@ export class Repository {
   private uploads = new Set<Promise<void>>();
   private uploadError: unknown = null;
   private discarded = false;
-  /** hashes buffered data packs on its own thread (started with the first such pack) */
-  private hasher: PackHasher | null = null;
   /** salt and scrypt parameters of the key file that opened the repository */
   kdf: KdfHint | null = null;
   /** full packs waiting for an upload slot (in no map: discard must still find them) */
@@ -303,7 +301,7 @@ export class Repository {
         : backend.createStream ? new PackBuilder(type, { stream: () => backend.createStream!('data') })
           : new PackBuilder(type, {
             take: () => this.packBuffers.pop() ?? Buffer.from(new SharedArrayBuffer(this.packBufferSize())),
-            hasher: this.hasher ??= new PackHasher(),
+            hasher: sharedPackHasher(),
             md5: !!backend.properties.wantsMd5,
           });
       this.builders.set(type, b);
