@@ -60,6 +60,8 @@ export function start(argv: string[]): void {
     if (h) startOne(password, { kdf: 'scrypt', ...h });
     return;
   }
+  // local paths only (other schemes: no)
+  if (/^[a-z][a-z0-9+.-]*:/i.test(repo)) return;
   const dir = path.join(repo, 'keys');
   for (const name of readdirSync(dir).filter((n) => ID_RE.test(n)).slice(0, 2)) {
     startOne(password, JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as { kdf?: string; N?: number; r?: number; p?: number; salt?: string });

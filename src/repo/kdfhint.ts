@@ -10,12 +10,13 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { configDir } from '../schedule/paths.js';
+import { isJottaLocation } from '../backend/jottacloud/spec.js';
 
 export interface KdfHint { N: number; r: number; p: number; salt: string }
 
-/** a repository spec names a local directory unless it starts with a scheme (`jotta:`, `rclone:`, …) */
+/** the repository's key files are remote (`jotta:<path>`, `jotta@<account>:<path>`) */
 export function isRemoteSpec(spec: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:/i.test(spec);
+  return isJottaLocation(spec);
 }
 
 function hintFile(spec: string): string {

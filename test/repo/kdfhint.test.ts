@@ -51,6 +51,13 @@ it('a jotta: repository derives early from its stored hint (0600), and only with
   expect((await scrypt(Buffer.from('hint-pw'), salt, K)).equals(scryptSync('hint-pw', salt, 64, K))).toBe(true);
   expect(earlyPending()).toBe(0);
 
+  // a named account's repository too
+  saveKdfHint('jotta@work:photos', { ...K, salt: salt.toString('base64') });
+  start(['-r', 'jotta@work:photos', 'snapshots']);
+  expect(earlyPending()).toBe(1);
+  await scrypt(Buffer.from('hint-pw'), salt, K);
+  expect(earlyPending()).toBe(0);
+
   // other repositories, init and a password command get no head start
   start(['-r', 'jotta:elsewhere', 'snapshots']);
   start(['-r', 'jotta:photos', 'init']);
