@@ -480,25 +480,25 @@ static inline __m128i rotl_xor(__m128i x, __m128i t, int n) {
   return _mm_xor_si128(x, _mm_xor_si128(_mm_slli_epi32(t, n), _mm_srli_epi32(t, 32 - n)));
 }
 
+/*
+ * One half of a Salsa20 double round on blocks in diagonal order: the column round is
+ * half(X0, X1, X2, X3), the row round the same with X1 and X3 swapped.
+ */
+static inline void salsa_half(__m128i *a, __m128i *b, __m128i *c, __m128i *d) {
+  *b = rotl_xor(*b, _mm_add_epi32(*a, *d), 7);
+  *c = rotl_xor(*c, _mm_add_epi32(*b, *a), 9);
+  *d = rotl_xor(*d, _mm_add_epi32(*c, *b), 13);
+  *a = rotl_xor(*a, _mm_add_epi32(*d, *c), 18);
+  *b = _mm_shuffle_epi32(*b, 0x93);
+  *c = _mm_shuffle_epi32(*c, 0x4E);
+  *d = _mm_shuffle_epi32(*d, 0x39);
+}
+
 static void salsa20_8(__m128i B[4]) {
   __m128i X0 = B[0], X1 = B[1], X2 = B[2], X3 = B[3];
   for (int i = 0; i < 8; i += 2) {
-    /* columns */
-    X1 = rotl_xor(X1, _mm_add_epi32(X0, X3), 7);
-    X2 = rotl_xor(X2, _mm_add_epi32(X1, X0), 9);
-    X3 = rotl_xor(X3, _mm_add_epi32(X2, X1), 13);
-    X0 = rotl_xor(X0, _mm_add_epi32(X3, X2), 18);
-    X1 = _mm_shuffle_epi32(X1, 0x93);
-    X2 = _mm_shuffle_epi32(X2, 0x4E);
-    X3 = _mm_shuffle_epi32(X3, 0x39);
-    /* rows */
-    X3 = rotl_xor(X3, _mm_add_epi32(X0, X1), 7);
-    X2 = rotl_xor(X2, _mm_add_epi32(X3, X0), 9);
-    X1 = rotl_xor(X1, _mm_add_epi32(X2, X3), 13);
-    X0 = rotl_xor(X0, _mm_add_epi32(X1, X2), 18);
-    X1 = _mm_shuffle_epi32(X1, 0x39);
-    X2 = _mm_shuffle_epi32(X2, 0x4E);
-    X3 = _mm_shuffle_epi32(X3, 0x93);
+    salsa_half(&X0, &X1, &X2, &X3); /* columns */
+    salsa_half(&X0, &X3, &X2, &X1); /* rows */
   }
   B[0] = _mm_add_epi32(B[0], X0);
   B[1] = _mm_add_epi32(B[1], X1);
@@ -506,17 +506,20 @@ static void salsa20_8(__m128i B[4]) {
   B[3] = _mm_add_epi32(B[3], X3);
 }
 
+/* X = Salsa20/8(X xor in), copied to out: one 64-byte block of BlockMix */
+static inline void mix_block(__m128i X[4], const __m128i *in, __m128i *out) {
+  for (int k = 0; k < 4; k++) X[k] = _mm_xor_si128(X[k], in[k]);
+  salsa20_8(X);
+  for (int k = 0; k < 4; k++) out[k] = X[k];
+}
+
 /* Bout = BlockMix(Bin): 2r 64-byte blocks, even outputs first then odd (scrypt's shuffle) */
 static void blockmix_salsa8(const __m128i *Bin, __m128i *Bout, size_t r) {
   __m128i X[4];
   X[0] = Bin[8 * r - 4]; X[1] = Bin[8 * r - 3]; X[2] = Bin[8 * r - 2]; X[3] = Bin[8 * r - 1];
   for (size_t i = 0; i < r; i++) {
-    for (int k = 0; k < 4; k++) X[k] = _mm_xor_si128(X[k], Bin[i * 8 + k]);
-    salsa20_8(X);
-    for (int k = 0; k < 4; k++) Bout[i * 4 + k] = X[k];
-    for (int k = 0; k < 4; k++) X[k] = _mm_xor_si128(X[k], Bin[i * 8 + 4 + k]);
-    salsa20_8(X);
-    for (int k = 0; k < 4; k++) Bout[(r + i) * 4 + k] = X[k];
+    mix_block(X, &Bin[i * 8], &Bout[i * 4]);
+    mix_block(X, &Bin[i * 8 + 4], &Bout[(r + i) * 4]);
   }
 }
 
