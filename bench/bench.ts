@@ -293,12 +293,12 @@ interface Row {
   runs?: Measured[];
 }
 
-/** the median run by time, with the median of the runs' RSS */
-function medianRun(runs: Measured[]): Measured {
-  const mid = <T>(xs: T[]): T => xs[Math.floor((xs.length - 1) / 2)]!;
-  const m = mid([...runs].sort((a, b) => a.seconds - b.seconds));
-  const rss = runs.map((r) => r.rssMiB).filter((x): x is number => x !== null).sort((a, b) => a - b);
-  return { ...m, rssMiB: rss.length ? mid(rss) : null };
+/** the median run by time (with its note), its RSS replaced by the median of the runs' RSS */
+function medianRun<T extends { m: Measured }>(runs: T[]): T {
+  const mid = <X>(xs: X[]): X => xs[Math.floor((xs.length - 1) / 2)]!;
+  const r = mid([...runs].sort((a, b) => a.m.seconds - b.m.seconds));
+  const rss = runs.map((x) => x.m.rssMiB).filter((x): x is number => x !== null).sort((a, b) => a - b);
+  return { ...r, m: { ...r.m, rssMiB: rss.length ? mid(rss) : null } };
 }
 
 async function main(): Promise<void> {
@@ -339,9 +339,8 @@ async function main(): Promise<void> {
     }
     for (const t of ts) {
       const all = got.get(t.name)!;
-      const med = medianRun(all.map((x) => x.m));
-      const note = all.find((x) => x.m === med || x.m.seconds === med.seconds)?.note;
-      record(c, t.name, med, bytes, note, o.repeat > 1 ? all.map((x) => x.m) : undefined);
+      const med = medianRun(all);
+      record(c, t.name, med.m, bytes, med.note, o.repeat > 1 ? all.map((x) => x.m) : undefined);
     }
   };
 

@@ -33,8 +33,11 @@ function flag(argv: string[], short: string | null, long: string): string | unde
   return undefined;
 }
 
+/** what a key file (or a KDF hint) says of its derivation */
+interface KdfFields { kdf?: string; N?: number; r?: number; p?: number; salt?: string }
+
 /** plausible parameters only: a head start must not cost more than a few restic-sized derivations */
-function startOne(password: Buffer, kf: { kdf?: string; N?: number; r?: number; p?: number; salt?: string }): void {
+function startOne(password: Buffer, kf: KdfFields): void {
   if (kf.kdf !== 'scrypt' || !kf.N || !kf.r || !kf.p || !kf.salt) return;
   const salt = Buffer.from(kf.salt, 'base64');
   if (kf.N > 2 ** 20 || kf.r > 64 || kf.p > 64 || salt.length !== 64) return;
@@ -64,7 +67,7 @@ export function start(argv: string[]): void {
   if (/^[a-z][a-z0-9+.-]*:/i.test(repo)) return;
   const dir = path.join(repo, 'keys');
   for (const name of readdirSync(dir).filter((n) => ID_RE.test(n)).slice(0, 2)) {
-    startOne(password, JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as { kdf?: string; N?: number; r?: number; p?: number; salt?: string });
+    startOne(password, JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as KdfFields);
   }
 }
 

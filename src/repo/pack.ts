@@ -157,13 +157,16 @@ export class PackBuilder {
         at += p.length;
       }
       released?.();
-      if (hasher) {
-        if (!this.hid) this.hid = hasher.begin(!!this.sink.md5);
-        hasher.update(this.hid, this.buf, this.size, length);
-      }
+      if (hasher) hasher.update(this.hasherId(hasher), this.buf, this.size, length);
     }
     this.blobs.push({ type: this.type, id, offset: this.size, length, uncompressedLength });
     this.size += length;
+  }
+
+  /** this pack's id at the hasher, which starts hashing it on first use */
+  private hasherId(hasher: PackHasher): number {
+    if (!this.hid) this.hid = hasher.begin(!!this.sink.md5);
+    return this.hid;
   }
 
   /** discard a pack that will not be stored (its stream's temp file) */
@@ -198,8 +201,7 @@ export class PackBuilder {
     const hasher = this.sink.hasher;
     if (hasher) {
       // the id (and md5) come from the hasher thread once it has caught up
-      if (!this.hid) this.hid = hasher.begin(!!this.sink.md5);
-      const digest = hasher.final(this.hid, Buffer.concat([header, len]));
+      const digest = hasher.final(this.hasherId(hasher), Buffer.concat([header, len]));
       this.hid = 0;
       return { id: null, digest, parts, size, blobs: this.blobs, buffer: this.buf, stream: null };
     }

@@ -282,9 +282,10 @@ export class Repository {
    * them as they are: views of a SharedArrayBuffer the caller reuses afterwards).
    */
   async addStoredBlob(type: BlobType, id: string, stored: Uint8Array | readonly Uint8Array[], uncompressedLength: number, ignoreIndex = false, handOver = false, released?: () => void): Promise<void> {
-    if (this.uploadError || this.discarded) {
+    const refused = this.refusal();
+    if (refused) {
       released?.();
-      throw this.uploadError ?? new Error('repository writes were discarded');
+      throw refused;
     }
     const key = type[0] + id;
     if ((!ignoreIndex && this.index.has(type, id)) || this.inFlight.has(key)) {
@@ -315,14 +316,20 @@ export class Repository {
     }
   }
 
+  /** why no more blobs are taken: an upload failed, or the run was discarded */
+  private refusal(): unknown {
+    return this.uploadError ?? (this.discarded ? new Error('repository writes were discarded') : null);
+  }
+
   private async startUpload(b: PackBuilder): Promise<void> {
     this.waitingBuilders.add(b);
     try {
       while (this.uploads.size >= Math.max(1, this.backend.properties.connections)) {
         await Promise.race(this.uploads);
-        if (this.uploadError || this.discarded) {
+        const refused = this.refusal();
+        if (refused) {
           await b.abort(); // no longer anyone's: its stream (temp file, writer thread) would stay open
-          throw this.uploadError ?? new Error('repository writes were discarded');
+          throw refused;
         }
       }
     } finally {

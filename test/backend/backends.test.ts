@@ -11,12 +11,18 @@ import { cleanupTmpDirs, tmpDir } from '../helpers/tools.js';
 afterAll(cleanupTmpDirs);
 
 backendConformance('memory', async () => new MemoryBackend());
+/** a new local repository layout in a temp dir */
+async function createdLocal(prefix: string): Promise<{ root: string; be: LocalBackend }> {
+  const root = path.join(await tmpDir(prefix), 'repo');
+  const be = new LocalBackend(root);
+  await be.create();
+  return { root, be };
+}
+
 backendConformance('local', async () => new LocalBackend(path.join(await tmpDir('local-be'), 'repo')));
 
 it('local backend uses restic\'s layout, read-only files, and ignores temp files', async () => {
-  const root = path.join(await tmpDir('local-layout'), 'repo');
-  const be = new LocalBackend(root);
-  await be.create();
+  const { root, be } = await createdLocal('local-layout');
   expect((await fsp.readdir(path.join(root, 'data'))).length).toBe(256);
   const b = randomBytes(10);
   const name = createHash('sha256').update(b).digest('hex');
@@ -28,9 +34,7 @@ it('local backend uses restic\'s layout, read-only files, and ignores temp files
 });
 
 it('local backend: many small parts are written in order, and verifySaved compares the stored bytes with them', async () => {
-  const root = path.join(await tmpDir('local-verify'), 'repo');
-  const be = new LocalBackend(root);
-  await be.create();
+  const { root, be } = await createdLocal('local-verify');
   // thousands of small parts (as a pack of small blobs arrives) plus big ones, across the 1 MiB stage
   const parts: Buffer[] = [];
   for (let i = 0; i < 3000; i++) parts.push(randomBytes(1 + (i * 37) % 1500));
@@ -56,9 +60,7 @@ it('local backend: many small parts are written in order, and verifySaved compar
 });
 
 it('local backend: a streamed pack is written by the writer thread, verified on commit, published under its hash, and discarded on abort', async () => {
-  const root = path.join(await tmpDir('local-stream'), 'repo');
-  const be = new LocalBackend(root);
-  await be.create();
+  const { root, be } = await createdLocal('local-stream');
   const tmpFiles = async () => (await fsp.readdir(path.join(root, 'data'), { recursive: true })).filter((f) => String(f).includes('pack-tmp-'));
   const waitForSize = async (n: number) => {
     for (let i = 0; i < 500; i++) {
@@ -125,9 +127,7 @@ it('local backend: a streamed pack is written by the writer thread, verified on 
 });
 
 it('local backend: parts in shared memory are written where they are and released only once written (also on abort)', async () => {
-  const root = path.join(await tmpDir('local-shared'), 'repo');
-  const be = new LocalBackend(root);
-  await be.create();
+  const { be } = await createdLocal('local-shared');
   try {
     // one shared buffer, reused for every write as soon as its write is released (as the chunk
     // workers reuse their read buffers): a release before the write would put other bytes in the pack
@@ -167,9 +167,7 @@ it('local backend: parts in shared memory are written where they are and release
 });
 
 it('local backend: removeStaleTemp deletes only old temp files of killed writers', async () => {
-  const root = path.join(await tmpDir('local-stale'), 'repo');
-  const be = new LocalBackend(root);
-  await be.create();
+  const { root, be } = await createdLocal('local-stale');
   const b = randomBytes(100);
   const name = createHash('sha256').update(b).digest('hex');
   await be.save({ type: 'data', name }, b);
