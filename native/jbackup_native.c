@@ -2,6 +2,7 @@
  * jbackup_native: tiny N-API addon providing syscalls Node's fs lacks:
  *   utimens(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec, noFollow)
  *   mknod(path, mode, dev)
+ *   xattrList / xattrGet / xattrSet: extended attributes by path (no follow) or fd (see below)
  *   mmapThreshold(bytes): glibc mallopt(M_MMAP_THRESHOLD); false where unavailable
  *   trimThreshold(bytes): glibc mallopt(M_TRIM_THRESHOLD); false where unavailable
  *   cdcCut(buf, start, end, min, avg, max, maskS, maskL, gear): FastCDC-2020 cut (the chunker's
@@ -52,6 +53,9 @@ static const char *errno_name(int e) {
     E(ENFILE) E(EMFILE) E(ENOTTY) E(ETXTBSY) E(EFBIG) E(ENOSPC) E(ESPIPE)
     E(EROFS) E(EMLINK) E(EPIPE) E(EDOM) E(ERANGE) E(ENAMETOOLONG) E(ENOSYS)
     E(ELOOP) E(ENOTSUP) E(EDQUOT)
+#if defined(ENODATA)
+    E(ENODATA)
+#endif
 #if defined(EOPNOTSUPP) && EOPNOTSUPP != ENOTSUP
     E(EOPNOTSUPP)
 #endif
@@ -678,6 +682,174 @@ static napi_value js_scrypt_mix(napi_env env, napi_callback_info info) {
 }
 #endif
 
+/*
+ * Extended attributes (restic keeps them in the node's extended_attributes):
+ *   xattrList(target): the raw NUL-separated name list (llistxattr on a Buffer path, flistxattr on
+ *     an fd number), or null when there are none
+ *   xattrGet(target, name): the value (lgetxattr / fgetxattr)
+ *   xattrSet(target, name, value): lsetxattr / fsetxattr (flags 0: create or replace)
+ * Errors throw with .code = the errno name (ENOTSUP where the file system has none, ENODATA when the
+ * attribute vanished). Linux and macOS; absent elsewhere.
+ */
+#if defined(__linux__) || defined(__APPLE__)
+#include <sys/xattr.h>
+#ifndef ENODATA
+#define ENODATA ENOATTR
+#endif
+
+/* One xattr syscall; `which` 0 list, 1 get, 2 set. fd >= 0 uses the f-variant, else the path
+   without following a final symlink. */
+static ssize_t xattr_call(int which, int fd, const char *path, const char *name, void *buf, size_t size) {
+  ssize_t r;
+  do {
+#if defined(__APPLE__)
+    int opt = XATTR_NOFOLLOW;
+    if (which == 0) r = fd >= 0 ? flistxattr(fd, (char *)buf, size, 0) : listxattr(path, (char *)buf, size, opt);
+    else if (which == 1) r = fd >= 0 ? fgetxattr(fd, name, buf, size, 0, 0) : getxattr(path, name, buf, size, 0, opt);
+    else r = fd >= 0 ? fsetxattr(fd, name, buf, size, 0, 0) : setxattr(path, name, buf, size, 0, opt);
+#else
+    if (which == 0) r = fd >= 0 ? flistxattr(fd, (char *)buf, size) : llistxattr(path, (char *)buf, size);
+    else if (which == 1) r = fd >= 0 ? fgetxattr(fd, name, buf, size) : lgetxattr(path, name, buf, size);
+    else r = fd >= 0 ? fsetxattr(fd, name, buf, size, 0) : lsetxattr(path, name, buf, size, 0);
+#endif
+  } while (r < 0 && errno == EINTR);
+  return r;
+}
+
+/* The target argument: a Buffer path (malloc'd copy in *path) or an fd number. */
+static bool xattr_target(napi_env env, napi_value v, int *fd, char **path, size_t *path_len) {
+  napi_valuetype t;
+  *fd = -1;
+  *path = NULL;
+  *path_len = 0;
+  if (napi_typeof(env, v, &t) == napi_ok && t == napi_number) {
+    int32_t n;
+    if (napi_get_value_int32(env, v, &n) != napi_ok || n < 0) {
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "fd must be a non-negative integer");
+      return false;
+    }
+    *fd = n;
+    return true;
+  }
+  *path = get_path(env, v, path_len);
+  return *path != NULL;
+}
+
+/* A NUL-terminated copy of a Buffer attribute name. */
+static char *xattr_name(napi_env env, napi_value v) {
+  size_t len;
+  return get_path(env, v, &len);
+}
+
+static void xattr_throw(napi_env env, int err, const char *syscall, int fd, const char *path, size_t path_len) {
+  char fdbuf[32];
+  if (fd >= 0) {
+    snprintf(fdbuf, sizeof fdbuf, "fd %d", fd);
+    throw_errno(env, err, syscall, fdbuf, strlen(fdbuf));
+  } else {
+    throw_errno(env, err, syscall, path, path_len);
+  }
+}
+
+/* List or get: a first call into a 4 KiB stack buffer (one syscall in the usual case, also for an
+   empty list); on ERANGE ask for the size and read into a buffer of that size. */
+static napi_value xattr_read(napi_env env, int which, int fd, const char *path, size_t path_len, const char *name) {
+  char small[4096];
+  char *buf = small;
+  size_t size = sizeof small;
+  ssize_t r;
+  napi_value result;
+  const char *sc = which == 0 ? (fd >= 0 ? "flistxattr" : "llistxattr") : (fd >= 0 ? "fgetxattr" : "lgetxattr");
+  for (int tries = 0;; tries++) {
+    r = xattr_call(which, fd, path, name, buf, size);
+    if (r >= 0 || errno != ERANGE || tries >= 8) break;
+    /* grown between the calls: ask again */
+    if (buf != small) free(buf);
+    buf = NULL;
+    r = xattr_call(which, fd, path, name, NULL, 0);
+    if (r < 0) break;
+    size = (size_t)r + 1;
+    buf = (char *)malloc(size);
+    if (buf == NULL) {
+      napi_throw_error(env, "ENOMEM", "out of memory");
+      return NULL;
+    }
+  }
+  if (r < 0) {
+    int e = errno;
+    if (buf != small) free(buf);
+    xattr_throw(env, e, sc, fd, path, path_len);
+    return NULL;
+  }
+  if (which == 0 && r == 0) {
+    napi_get_null(env, &result);
+  } else if (napi_create_buffer_copy(env, (size_t)r, buf, NULL, &result) != napi_ok) {
+    result = NULL;
+  }
+  if (buf != small) free(buf);
+  return result;
+}
+
+static napi_value js_xattr_list(napi_env env, napi_callback_info info) {
+  size_t argc = 1, path_len;
+  napi_value argv[1], result;
+  int fd;
+  char *path;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "xattrList expects a path or an fd");
+    return NULL;
+  }
+  if (!xattr_target(env, argv[0], &fd, &path, &path_len)) return NULL;
+  result = xattr_read(env, 0, fd, path, path_len, NULL);
+  free(path);
+  return result;
+}
+
+static napi_value js_xattr_get(napi_env env, napi_callback_info info) {
+  size_t argc = 2, path_len;
+  napi_value argv[2], result;
+  int fd;
+  char *path, *name;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "xattrGet expects a target and a name");
+    return NULL;
+  }
+  if (!xattr_target(env, argv[0], &fd, &path, &path_len)) return NULL;
+  name = xattr_name(env, argv[1]);
+  if (name == NULL) { free(path); return NULL; }
+  result = xattr_read(env, 1, fd, path, path_len, name);
+  free(name);
+  free(path);
+  return result;
+}
+
+static napi_value js_xattr_set(napi_env env, napi_callback_info info) {
+  size_t argc = 3, path_len, vlen = 0;
+  napi_value argv[3];
+  int fd;
+  char *path, *name;
+  void *value = NULL;
+  bool is_buf = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "xattrSet expects a target, a name and a value");
+    return NULL;
+  }
+  if (napi_is_buffer(env, argv[2], &is_buf) != napi_ok || !is_buf || napi_get_buffer_info(env, argv[2], &value, &vlen) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "value must be a Buffer");
+    return NULL;
+  }
+  if (!xattr_target(env, argv[0], &fd, &path, &path_len)) return NULL;
+  name = xattr_name(env, argv[1]);
+  if (name == NULL) { free(path); return NULL; }
+  /* an empty Buffer may have no storage; the kernel wants a valid pointer only when size > 0 */
+  if (xattr_call(2, fd, path, name, vlen ? value : (void *)"", vlen) < 0)
+    xattr_throw(env, errno, fd >= 0 ? "fsetxattr" : "lsetxattr", fd, path, path_len);
+  free(name);
+  free(path);
+  return NULL;
+}
+#endif
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "utimens", NULL, js_utimens, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -693,6 +865,16 @@ static napi_value init(napi_env env, napi_value exports) {
   {
     napi_property_descriptor sm = { "scryptMix", NULL, js_scrypt_mix, NULL, NULL, NULL, napi_enumerable, NULL };
     if (napi_define_properties(env, exports, 1, &sm) != napi_ok) return NULL;
+  }
+#endif
+#if defined(__linux__) || defined(__APPLE__)
+  {
+    napi_property_descriptor xa[] = {
+      { "xattrList", NULL, js_xattr_list, NULL, NULL, NULL, napi_enumerable, NULL },
+      { "xattrGet", NULL, js_xattr_get, NULL, NULL, NULL, napi_enumerable, NULL },
+      { "xattrSet", NULL, js_xattr_set, NULL, NULL, NULL, napi_enumerable, NULL },
+    };
+    if (napi_define_properties(env, exports, 3, xa) != napi_ok) return NULL;
   }
 #endif
   if (evp_resolve()) {

@@ -9,6 +9,8 @@ import { decodeTree, encodeTree, formatTimeNs, parseTimeNs, type Node } from '..
 import { sha256hex } from '../repo/ids.js';
 import type { Snapshot, SnapshotWithId } from '../repo/snapshot.js';
 import { nodeFromStat } from './node.js';
+import { readXattrs } from './xattr.js';
+import { hasXattr, xattrUnavailableReason } from '../native/native.js';
 import { ChunkPool, FileReadError, type FileResult } from './pool.js';
 import type { Matcher } from './exclude.js';
 import { VERSION } from '../version.js';
@@ -40,6 +42,8 @@ export interface ArchiveProgress {
   fileDone?(path: string, bytes: number): void;
   bytesRead?(bytes: number): void;
   error?(path: string, err: Error): void;
+  /** something the snapshot lacks that is not one item's fault (said once; no effect on the exit code) */
+  warning?(message: string): void;
 }
 
 /** parent trees read ahead of the walk at most */
@@ -246,10 +250,30 @@ export class Archiver {
       }
       if (child.target && this.rootDev === null) this.rootDev = st.dev;
       const node = nodeFromStat(nb, st);
+      this.addXattrs(Buffer.from(child.abs), node);
       node.subtree = await this.saveSpec(child, pnode?.type === 'dir' ? pnode.subtree : undefined);
       nodes.push(node);
     }
     return this.saveTree(nodes);
+  }
+
+  private xattrWarned = false;
+
+  /**
+   * The node's extended attributes, read as restic 0.14 does for every node but symlinks (also for
+   * unchanged files: restic builds each node afresh). An attribute that cannot be read is an error
+   * of the item (exit 3; restic only prints it), and the node keeps the others.
+   */
+  private addXattrs(full: Buffer, node: Node): void {
+    if (node.type === 'symlink') return;
+    if (!hasXattr) {
+      if (!this.xattrWarned) this.o.progress?.warning?.(`extended attributes are not saved: ${xattrUnavailableReason()}`);
+      this.xattrWarned = true;
+      return;
+    }
+    const r = readXattrs(full);
+    if (r.attrs) node.extendedAttributes = r.attrs;
+    if (r.error) this.error(full, r.error);
   }
 
   private error(p: string | Buffer, e: Error): void {
@@ -346,6 +370,7 @@ export class Archiver {
       }
     }
     const node = nodeFromStat(name, st, linktarget, { linktargetRaw: true });
+    this.addXattrs(full, node);
     if (st.isDirectory()) {
       const sub = await this.saveDirContents(full, pnode?.type === 'dir' ? pnode.subtree : undefined);
       return { done: sub.id.then((id) => {

@@ -92,6 +92,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
               if (opts.json) process.stdout.write(`${JSON.stringify({ message_type: 'error', error: { message: e.message }, during: 'archival', item: p })}\n`);
               else process.stderr.write(`${msg}\n`);
             },
+            warning: (m) => { process.stderr.write(`warning: ${m}\n`); },
           },
           prescan,
         });

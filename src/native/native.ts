@@ -3,6 +3,7 @@
  * built by node-gyp during `npm ci`). It provides what Node's fs cannot do:
  *  - setting atime/mtime with nanosecond precision (utimensat), also on symlinks
  *  - creating FIFOs and device nodes (mknod)
+ *  - extended attributes (llistxattr, lgetxattr, lsetxattr and their fd variants)
  * When the addon is unavailable, both functions fall back to fs / external tools
  * (losing sub-microsecond time precision).
  */
@@ -28,6 +29,10 @@ interface NativeAddon {
   aesCtr?: AesCtr;
   discard?(buf: Uint8Array): number;
   scryptMix?: ScryptMix;
+  /** raw NUL-separated names (llistxattr / flistxattr), null when there are none */
+  xattrList?(target: Buffer | number): Buffer | null;
+  xattrGet?(target: Buffer | number, name: Buffer): Buffer;
+  xattrSet?(target: Buffer | number, name: Buffer, value: Buffer): void;
 }
 
 // The module runs either from src/native/native.ts (vitest, tsx) or from
@@ -242,3 +247,76 @@ type ScryptMix = (b: Uint8Array, N: number, r: number, callback: (err: Error | n
  * at a time); undefined without the addon or off SSE2 machines (src/repo/kdf.ts wraps it in PBKDF2).
  */
 export const nativeScryptMix: ScryptMix | undefined = addon?.scryptMix;
+
+// ---------------------------------------------------------------------------------------------
+// Extended attributes. Node's fs has no API for them; without the addon there is no fallback (no
+// external tool is dependable), so callers check hasXattr and say once that they are not kept.
+
+const xattrList = addon?.xattrList;
+const xattrGet = addon?.xattrGet;
+const xattrSet = addon?.xattrSet;
+
+/** true when extended attributes can be read and written (the addon is loaded and has them) */
+export const hasXattr: boolean = xattrList !== undefined && xattrGet !== undefined && xattrSet !== undefined;
+
+/** Why extended attributes are unavailable (for the one warning), or undefined when they are available. */
+export function xattrUnavailableReason(): string | undefined {
+  if (hasXattr) return undefined;
+  if (addon) return `the native addon has no extended attribute support on ${process.platform}`;
+  return `the native addon is not loaded (${nativeLoadError?.message ?? 'unknown reason'})`;
+}
+
+function noXattr(syscall: string): Error {
+  return Object.assign(new Error(`${syscall}: extended attributes unavailable: ${xattrUnavailableReason()}`), { code: 'ENOSYS', syscall });
+}
+
+/** Splits a listxattr result (names each ending in NUL) into the names, in the kernel's order. */
+function splitNames(raw: Buffer | null): Buffer[] {
+  const names: Buffer[] = [];
+  if (!raw) return names;
+  let start = 0;
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] !== 0) continue;
+    if (i > start) names.push(raw.subarray(start, i));
+    start = i + 1;
+  }
+  return names;
+}
+
+const nameBuf = (n: Buffer | string) => (typeof n === 'string' ? Buffer.from(n, 'utf8') : n);
+
+/** Names of the extended attributes of `path` itself (a final symlink is not followed); [] when none. */
+export function llistxattrSync(path: Buffer | string): Buffer[] {
+  if (!xattrList) throw noXattr('llistxattr');
+  return splitNames(xattrList(toBuffer(path)));
+}
+
+/** Names of the extended attributes of an open file; [] when none. */
+export function flistxattrSync(fd: number): Buffer[] {
+  if (!xattrList) throw noXattr('flistxattr');
+  return splitNames(xattrList(fd));
+}
+
+/** The value of extended attribute `name` of `path` itself (no follow); throws ENODATA when absent. */
+export function lgetxattrSync(path: Buffer | string, name: Buffer | string): Buffer {
+  if (!xattrGet) throw noXattr('lgetxattr');
+  return xattrGet(toBuffer(path), nameBuf(name));
+}
+
+/** The value of extended attribute `name` of an open file. */
+export function fgetxattrSync(fd: number, name: Buffer | string): Buffer {
+  if (!xattrGet) throw noXattr('fgetxattr');
+  return xattrGet(fd, nameBuf(name));
+}
+
+/** Creates or replaces extended attribute `name` of `path` itself (no follow). */
+export function lsetxattrSync(path: Buffer | string, name: Buffer | string, value: Buffer): void {
+  if (!xattrSet) throw noXattr('lsetxattr');
+  xattrSet(toBuffer(path), nameBuf(name), value);
+}
+
+/** Creates or replaces extended attribute `name` of an open file. */
+export function fsetxattrSync(fd: number, name: Buffer | string, value: Buffer): void {
+  if (!xattrSet) throw noXattr('fsetxattr');
+  xattrSet(fd, nameBuf(name), value);
+}

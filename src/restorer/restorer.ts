@@ -14,6 +14,7 @@ import { mapLimit } from '../repo/repository.js';
 import { plaintextLength, type BlobLocation } from '../repo/index.js';
 import { decodeTree, parseTimeNs, posixModeFromGo, type Node } from '../repo/tree.js';
 import { mknodSync, setTimesNs } from '../native/native.js';
+import { restoreXattrs } from './xattr.js';
 import type { Matcher } from '../archiver/exclude.js';
 import { BufferPool, DecodePool, type FileError } from '../repo/decodepool.js';
 
@@ -73,6 +74,7 @@ function keep(n: Node): Node {
   if (n.content) k.content = n.content;
   if (n.linktarget) k.linktarget = n.linktarget;
   if (n.device !== undefined) k.device = n.device;
+  if (n.extendedAttributes?.length) k.extendedAttributes = n.extendedAttributes;
   return k;
 }
 
@@ -359,6 +361,8 @@ export class Restorer {
       try {
         const isLink = n.type === 'symlink';
         if (root) { try { lchownSync(it.dest, n.uid, n.gid); } catch { /* as restic: best effort */ } }
+        const xe = restoreXattrs({ path: it.dest }, n.extendedAttributes);
+        if (xe) this.err(it.dest, xe);
         if (!isLink) chmodSync(it.dest, posixModeFromGo(n.mode, n.type));
         setTimesNs(it.dest, parseTimeNs(n.atime || n.mtime), parseTimeNs(n.mtime), { noFollow: true });
       } catch (e) {

@@ -185,6 +185,7 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
               if (fileErrors.length < 50) fileErrors.push(msg);
               log(`error: ${msg}`);
             },
+            warning: (m) => log(`warning: ${m}`),
           },
         }).run();
         rec.snapshotId = s.snapshot_id;
