@@ -90,7 +90,14 @@ interopDescribe('restic', 'extended attributes with restic 0.14', () => {
     await rs(['restore', String(jsnap['snapshot_id']), '--target', out]);
     const want = pyAllXattrs(src);
     expect(want['many.txt']!.length).toBe(4);
-    expect(pyAllXattrs(out)).toEqual(want);
+    const got = pyAllXattrs(out);
+    if (process.getuid?.() !== 0) {
+      // restic 0.14 sets attributes after the mode: as non-root, user.* on a read-only file fails
+      // (EACCES), and the failure is not reported; jbackup sets them before the mode
+      expect(got['dir/deeper/ro.bin']).toEqual([]);
+      got['dir/deeper/ro.bin'] = want['dir/deeper/ro.bin']!;
+    }
+    expect(got).toEqual(want);
     const r = summary((await rs(['backup', '--json', '.'], src)).stdout);
     expect(r['files_new']).toBe(0);
     expect(r['files_changed']).toBe(0);
