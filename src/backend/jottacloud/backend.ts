@@ -26,10 +26,10 @@ import {
   layoutPath, listConfig, NotFoundError, partsOf, type RemoveOptions, totalLength,
 } from '../backend.js';
 import { JottaClient, httpError } from './client.js';
-import { JottaError, QuotaExceededError } from './errors.js';
+import { formatBytes, JottaError, QuotaExceededError } from './errors.js';
 import { Http, type HttpOptions, type HttpResponse, RETRY_STATUSES, RetryableError, sleep, header, parseRetryAfter } from './http.js';
 import { encodeName, parseJottaLocation, type JottaSpec } from './spec.js';
-import { child, childText, findAll, parseXml, XmlParseError } from './xml.js';
+import { child, childText, findAll, parseXml, XmlParseError, type XmlElement } from './xml.js';
 import { readAccount } from './accounts.js';
 
 export interface JottaBackendOptions extends HttpOptions {
@@ -64,6 +64,15 @@ function sliceParts(parts: readonly Uint8Array[], from: number): Uint8Array[] {
     pos = end;
   }
   return out;
+}
+
+/** A listed `<file>` that is neither trashed nor an unfinished/corrupt upload. */
+function liveCompleted(f: XmlElement): boolean {
+  if (f.attrs['deleted'] !== undefined || child(f, 'deleted') !== undefined) return false;
+  // (a COMPLETED currentRevision under an INCOMPLETE latestRevision is a live file: a newer upload is pending)
+  const states = [childText(f, 'state'), childText(child(f, 'currentRevision'), 'state')];
+  for (const st of states) if (st !== undefined && st !== '' && st.toUpperCase() !== 'COMPLETED') return false;
+  return true;
 }
 
 export class JottaBackend implements Backend {
@@ -162,6 +171,7 @@ export class JottaBackend implements Backend {
       path: allocPath,
     });
     const max = this.http.maxAttempts;
+    const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       const ar = await c.client.call(`allocate ${label}`, {
         method: 'POST', url: `${c.client.apiUrl}/files/v1/allocate`,
@@ -178,6 +188,15 @@ export class JottaBackend implements Backend {
         throw new JottaError(`allocating ${label}: the answer is not JSON`);
       }
       if (alloc.state === 'COMPLETED') {
+        // Server-side dedup: nothing is sent. The service says the content is there, but a
+        // COMPLETED answer is only as good as what the file now holds: check its size and md5
+        // against ours before counting the pack as saved (a pack that is not what its name says
+        // would break the repository silently).
+        const st = await this.statXml(c, h);
+        if (!st) throw new JottaError(`allocating ${label}: the server answered COMPLETED (already stored) but the file is not there`);
+        if (st.size !== size || st.md5 !== md5) {
+          throw new JottaError(`allocating ${label}: the server answered COMPLETED (already stored) but the stored file differs from ours (size ${st.size}, md5 ${st.md5}; ours ${size}, ${md5}): not counted as saved`);
+        }
         this.uploaded += size;
         return;
       }
@@ -228,10 +247,10 @@ export class JottaBackend implements Backend {
         why = `connection lost: ${e.message}`;
         retryAfter = e.retryAfterMs;
       }
-      if (attempt >= max) throw new JottaError(`upload of ${label} failed after ${attempt} attempts: ${why}`);
       const wait = this.http.backoff(attempt, retryAfter);
-      this.http.stats.retries++;
-      this.http.log(`jotta: upload of ${label} interrupted (${why}); re-allocating to resume in ${(wait / 1000).toFixed(1)}s (attempt ${attempt + 1}/${max})`);
+      if (!this.http.mayRetry(attempt, max, started, wait)) throw new JottaError(`upload of ${label} failed after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${why}`);
+      this.http.noticeRetry({ label: `upload ${label}`, retry: attempt, maxRetries: max - 1, waitMs: wait, reason: why },
+        `jotta: upload of ${label} interrupted (${why}); re-allocating to resume in ${(wait / 1000).toFixed(1)}s (attempt ${attempt + 1}/${max})`);
       await sleep(wait);
     }
   }
@@ -251,8 +270,10 @@ export class JottaBackend implements Backend {
       if (fresh.writeLocked) return c.client.lockedError(fresh, 'write');
       if (fresh.quota >= 0 && fresh.usage + size > fresh.quota) return c.client.quotaError(fresh, size);
     }
-    if (r.status === 507 || /quota|storage ?limit|insufficient ?storage|MaxQuota|NoSpace/i.test(hint)) {
-      return new QuotaExceededError(`the Jottacloud account is out of storage space (${err.message}): free space (prune with --jotta-hard-delete, empty the Jottacloud trash) or upgrade the subscription`);
+    // 460 is what Jottacloud answers an upload that would exceed the quota (jotta-cli and Duplicati
+    // users met it as a bare "Invalid statuscode 460")
+    if (r.status === 460 || r.status === 507 || /quota|storage ?limit|insufficient ?storage|MaxQuota|NoSpace/i.test(hint)) {
+      return new QuotaExceededError(`the Jottacloud account${fresh ? ` ${fresh.username}` : ''} is out of storage quota (HTTP ${r.status} on ${what}${fresh && fresh.quota >= 0 ? `; ${formatBytes(fresh.usage)} used of ${formatBytes(fresh.quota)}` : ''}): free space (prune with --jotta-hard-delete, empty the Jottacloud trash) or upgrade the subscription`);
     }
     return err;
   }
@@ -340,6 +361,11 @@ export class JottaBackend implements Backend {
       }
       const out: FileInfo[] = [];
       for (const f of files) {
+        // Only live, complete files are repository files. Listings have been seen to carry trashed
+        // entries (a `deleted` attribute, as in every other JFS document) and uploads that never
+        // finished (a revision state other than COMPLETED): a trashed lock must not block, and a
+        // half-uploaded pack must not be taken for a pack.
+        if (!liveCompleted(f)) continue;
         const name = childText(f, 'filename') ?? '';
         if (!ID_RE.test(name)) continue;
         const dir = (childText(f, 'path') ?? '').split('/').filter((s) => s !== '').slice(skip);
