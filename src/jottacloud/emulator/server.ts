@@ -28,7 +28,7 @@ import {
   type PendingUpload,
 } from './store.js';
 import { ensureTls } from './tls.js';
-import { XML_DECL, attrs, el, parseClientTime, rfc3339ms } from './xml.js';
+import { XML_DECL, attrs, el, jottaTime, parseClientTime, rfc3339ms } from './xml.js';
 
 export interface EmulatorOptions {
   /** Directory holding all state (created if missing); reused across restarts. */
@@ -49,6 +49,36 @@ export interface EmulatorOptions {
   quota?: number;
   /** Called with one line per request (for debugging). */
   log?: (line: string) => void;
+  /** Quirks of the live service to reproduce (see QUIRKS); none by default. */
+  quirks?: readonly string[];
+}
+
+/**
+ * Behaviours of the live service that real users of Jottacloud meet (rclone, Duplicati and
+ * jotta-cli issue trackers), off by default so that the default emulator stays what rclone's
+ * tests expect:
+ * - `quota-460`: an allocate that would take the account past its quota answers HTTP 460
+ *   (jotta-cli "Invalid statuscode 460", Duplicati "(460) 460").
+ * - `completed-by-size`: allocate answers COMPLETED ("already there") when a live file at the
+ *   path has the allocated size, whatever its md5, and stores nothing.
+ * - `list-trashed`: `mode=liststream` also lists trashed files (with a `deleted` attribute) and
+ *   files whose only revision is an unfinished or corrupt upload (with a `<state>` element).
+ * - `plus-is-space`: a raw `+` in a URL path is read as a space (the service decodes paths as
+ *   form values; clients must send `%2B`).
+ */
+export const QUIRKS = ['quota-460', 'completed-by-size', 'list-trashed', 'plus-is-space'] as const;
+export type Quirk = (typeof QUIRKS)[number];
+
+export function parseQuirks(q: readonly string[] | string | undefined): Set<Quirk> {
+  const list = typeof q === 'string' ? q.split(',') : q ?? [];
+  const out = new Set<Quirk>();
+  for (const raw of list) {
+    const k = raw.trim();
+    if (!k) continue;
+    if (!(QUIRKS as readonly string[]).includes(k)) throw new Error(`unknown quirk ${JSON.stringify(k)} (known: ${QUIRKS.join(', ')})`);
+    out.add(k as Quirk);
+  }
+  return out;
 }
 
 export interface RunningEmulator {
@@ -77,6 +107,8 @@ export interface RunningEmulator {
   revokeRefreshTokens(): number;
   /** Make every access token issued so far invalid (401). */
   revokeAccessTokens(): void;
+  /** Replace the set of live-service quirks reproduced (see QUIRKS); [] for none. */
+  setQuirks(quirks: readonly string[]): void;
 }
 
 type Role = 'id' | 'api' | 'jfs' | 'up' | 'any';
@@ -88,6 +120,9 @@ const HOST_ROLES: Record<string, Role> = {
   'jfs.jottacloud.com': 'jfs',
   'up.jottacloud.com': 'up',
 };
+
+/** The exception name of a 460 answer is not known; the status is what clients see. */
+const QUOTA_EXCEPTION = 'no.jotta.backup.errors.QuotaExceededException';
 
 const JFS_COMMANDS = ['mkDir', 'dl', 'rm', 'dlDir', 'rmDir', 'mvDir', 'mv', 'cp', 'cphash'] as const;
 
@@ -145,6 +180,7 @@ export class Emulator {
   private activeUploads = new Set<string>();
   url = '';
   quota: number;
+  quirks: Set<Quirk>;
   caCert: string | null = null;
   caCertPem: string | null = null;
 
@@ -154,6 +190,7 @@ export class Emulator {
     this.auth = new AuthManager(opts.stateDir, this.store.username, opts.tokenTtl ?? 3600, (k, n) => this.count(k, n));
     this.faults = new FaultInjector(opts.faults, opts.seed ?? 1);
     this.quota = opts.quota ?? -1;
+    this.quirks = parseQuirks(opts.quirks);
   }
 
   count(key: string, n = 1): void {
@@ -302,7 +339,9 @@ export class Emulator {
       req.resume();
       const headers: Record<string, string> = { Connection: 'close' };
       if (faultStatus === 429) headers['Retry-After'] = '1';
-      this.sendError(res, route.kind, new EmuError(faultStatus, faultStatus === 429 ? 'no.jotta.backup.errors.TooManyRequestsException' : 'org.springframework.dao.TransientDataAccessResourceException', `injected fault ${faultStatus}`), headers);
+      const exception = faultStatus === 429 ? 'no.jotta.backup.errors.TooManyRequestsException'
+        : faultStatus === 460 ? QUOTA_EXCEPTION : 'org.springframework.dao.TransientDataAccessResourceException';
+      this.sendError(res, route.kind, new EmuError(faultStatus, exception, `injected fault ${faultStatus}`), headers);
       return;
     }
 
@@ -401,7 +440,8 @@ export class Emulator {
         case 'settings':
           if (typeof json.tokenTtl === 'number') this.auth.tokenTtl = json.tokenTtl;
           if (typeof json.quota === 'number') this.quota = json.quota;
-          return this.sendJson(res, 200, { tokenTtl: this.auth.tokenTtl, quota: this.quota });
+          if (Array.isArray(json.quirks)) this.quirks = parseQuirks(json.quirks.map(String));
+          return this.sendJson(res, 200, { tokenTtl: this.auth.tokenTtl, quota: this.quota, quirks: [...this.quirks] });
         default:
           return this.sendJson(res, 404, { error: `unknown control endpoint ${what}` });
       }
@@ -572,6 +612,11 @@ export class Emulator {
     if (body.conflict_handler === 'REJECT_CONFLICTS' && existing?.kind === 'file' && existing.deleted === undefined && existing.current) {
       if (existing.current.md5 !== md5 || existing.current.size !== bytes) throw new EmuError(409, 'no.jotta.backup.errors.UniqueFileException', `File ${p} already exists`);
     }
+    if (this.quirks.has('quota-460') && this.quota >= 0 && this.store.usage() + bytes > this.quota && !this.store.hasContent(md5, bytes)) {
+      // refused before anything (folder, file, pending upload) is made
+      this.count('allocate.overQuota');
+      throw new EmuError(460, QUOTA_EXCEPTION, `Quota exceeded: ${this.store.usage()} + ${bytes} bytes > ${this.quota}`);
+    }
     const file = this.store.ensureFile(mp, names, now);
     const name = file.name;
     let state: string;
@@ -584,6 +629,10 @@ export class Emulator {
       state = 'COMPLETED';
       resumePos = bytes;
       this.count('allocate.unchanged');
+    } else if (this.quirks.has('completed-by-size') && file.current && file.deleted === undefined && file.current.size === bytes) {
+      state = 'COMPLETED';
+      resumePos = bytes;
+      this.count('allocate.completedBySize');
     } else if (this.store.hasContent(md5, bytes)) {
       this.store.commitRevision(file, { md5, size: bytes, created, modified });
       state = 'COMPLETED';
@@ -806,7 +855,7 @@ export class Emulator {
       if (s === '') continue;
       let d: string;
       try {
-        d = decodeURIComponent(s);
+        d = decodeURIComponent(this.quirks.has('plus-is-space') ? s.replace(/\+/g, ' ') : s);
       } catch {
         throw new EmuError(400, 'java.lang.IllegalArgumentException', `Unable to validate decoded path: ${rawPath}`);
       }
@@ -1042,10 +1091,19 @@ export class Emulator {
       nFolders++;
       const kids = [...f.children.values()].sort((a, b) => (a.name.toLowerCase() < b.name.toLowerCase() ? -1 : 1));
       for (const c of kids) {
-        if (c.kind !== 'file' || c.deleted !== undefined || !c.current) continue;
-        const r = c.current;
-        res.write(`<file>${el('path', p)}${el('filename', c.name)}${el('md5', r.md5)}${el('size', r.size)}${el('modified', rfc3339ms(r.modified))}${el('created', rfc3339ms(r.created))}</file>\n`);
-        nFiles++;
+        if (c.kind !== 'file') continue;
+        if (c.deleted === undefined && c.current) {
+          const r = c.current;
+          res.write(`<file>${el('path', p)}${el('filename', c.name)}${el('md5', r.md5)}${el('size', r.size)}${el('modified', rfc3339ms(r.modified))}${el('created', rfc3339ms(r.created))}</file>\n`);
+          nFiles++;
+        } else if (this.quirks.has('list-trashed') && (c.current || c.latest)) {
+          // trashed, or never completed: listed with what marks it (a `deleted` attribute, a state)
+          const r = (c.deleted !== undefined ? c.current : undefined) ?? c.latest ?? c.current!;
+          const a = c.deleted !== undefined ? attrs({ deleted: jottaTime(c.deleted) }) : '';
+          const st = r === c.current ? '' : el('state', r.state);
+          res.write(`<file${a}>${el('path', p)}${el('filename', c.name)}${el('md5', r.md5)}${el('size', r.size)}${st}${el('modified', rfc3339ms(r.modified))}${el('created', rfc3339ms(r.created))}</file>\n`);
+          nFiles++;
+        }
       }
       for (const c of kids) if (c.kind === 'folder' && c.deleted === undefined) walk(c, [...rel, c.name]);
     };
@@ -1257,6 +1315,9 @@ export async function startEmulator(opts: EmulatorOptions): Promise<RunningEmula
     },
     revokeRefreshTokens: () => emu.auth.revokeRefreshTokens(),
     revokeAccessTokens: () => emu.auth.revokeAccessTokens(),
+    setQuirks: (q) => {
+      emu.quirks = parseQuirks(q);
+    },
   };
 }
 
