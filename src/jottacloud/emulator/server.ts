@@ -100,6 +100,8 @@ export interface RunningEmulator {
   setFaults(spec: string | undefined, seed?: number): void;
   /** Queue a deterministic fault for the next matching request(s). */
   injectFault(fault: OneShotFault): void;
+  /** Drop the fault rates and every queued one-shot fault. */
+  clearFaults(): void;
   /** Change `expires_in` for tokens issued from now on. */
   setTokenTtl(seconds: number): void;
   setQuota(bytes: number): void;
@@ -1307,6 +1309,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<RunningEmula
     stats: () => emu.stats(),
     setFaults: (spec, seed) => emu.faults.setSpec(spec, seed),
     injectFault: (f) => emu.faults.addOnce(f),
+    clearFaults: () => emu.faults.clear(),
     setTokenTtl: (s) => {
       emu.auth.tokenTtl = s;
     },
