@@ -304,3 +304,24 @@ describe('`+` and `%` in a repository path', () => {
     });
   });
 });
+
+describe('siblings', () => {
+  it('an account locked mid-run (403 on a write): the one-line lock message, not an HTTP error', async () => {
+    const be = new JottaBackend('jotta:siblings/locked', { ca: emu.caCertPem! });
+    try {
+      await be.create(); // reads the customer document while the account is still unlocked
+      const a = randomBytes(1000);
+      const h = { type: 'snapshots' as const, name: sha(a) };
+      await be.save(h, a);
+      emu.setLocked({ write: true, cause: 'payment overdue' });
+      const msg = 'the Jottacloud account testuser is write-locked (payment overdue): log in to the Jottacloud web UI to see why and resolve it';
+      await expect(be.remove(h)).rejects.toThrow(msg);
+      const b = randomBytes(1000);
+      await expect(be.save({ type: 'snapshots', name: sha(b) }, b)).rejects.toThrow(msg);
+      expect((await be.load(h)).equals(a)).toBe(true); // reading still works
+    } finally {
+      emu.setLocked({});
+      await be.close();
+    }
+  });
+});

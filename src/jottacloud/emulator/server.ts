@@ -111,6 +111,8 @@ export interface RunningEmulator {
   revokeAccessTokens(): void;
   /** Replace the set of live-service quirks reproduced (see QUIRKS); [] for none. */
   setQuirks(quirks: readonly string[]): void;
+  /** Lock the account (as for an unpaid subscription) or unlock it: writes (or all but the customer call) answer 403. */
+  setLocked(lock: { write?: boolean; read?: boolean; cause?: string | null }): void;
 }
 
 type Role = 'id' | 'api' | 'jfs' | 'up' | 'any';
@@ -183,6 +185,8 @@ export class Emulator {
   url = '';
   quota: number;
   quirks: Set<Quirk>;
+  /** Account lock (customer document flags; writes, or everything but the customer call, answer 403). */
+  locked: { write: boolean; read: boolean; cause: string | null } = { write: false, read: false, cause: null };
   caCert: string | null = null;
   caCertPem: string | null = null;
 
@@ -364,6 +368,10 @@ export class Emulator {
         req.resume();
         throw new EmuError(401, 'org.springframework.security.authentication.BadCredentialsException', `Bad credentials (${why})`);
       }
+      if (route.endpoint !== 'api.customer' && (this.locked.read || (this.locked.write && (method === 'POST' || method === 'PUT')))) {
+        req.resume();
+        throw new EmuError(403, 'no.jotta.backup.errors.WriteAccessDeniedException', `Account is ${this.locked.read ? 'read' : 'write'}-locked${this.locked.cause ? ` (${this.locked.cause})` : ''}`);
+      }
       if (route.kind === 'upload') await this.upload(req, res, rawPath.slice('/files/v1/upload/'.length));
       else if (route.kind === 'api') await this.api(req, res, route.endpoint, method);
       else await this.jfs(req, res, route.endpoint, rawPath, query, method);
@@ -443,6 +451,10 @@ export class Emulator {
           if (typeof json.tokenTtl === 'number') this.auth.tokenTtl = json.tokenTtl;
           if (typeof json.quota === 'number') this.quota = json.quota;
           if (Array.isArray(json.quirks)) this.quirks = parseQuirks(json.quirks.map(String));
+          if (json.locked && typeof json.locked === 'object') {
+            const l = json.locked as Record<string, unknown>;
+            this.locked = { write: l.write === true, read: l.read === true, cause: typeof l.cause === 'string' ? l.cause : null };
+          }
           return this.sendJson(res, 200, { tokenTtl: this.auth.tokenTtl, quota: this.quota, quirks: [...this.quirks] });
         default:
           return this.sendJson(res, 404, { error: `unknown control endpoint ${what}` });
@@ -543,9 +555,9 @@ export class Emulator {
         quota: this.quota,
         business_usage: 0,
         business_quota: -1,
-        write_locked: false,
-        read_locked: false,
-        locked_cause: null,
+        write_locked: this.locked.write,
+        read_locked: this.locked.read,
+        locked_cause: this.locked.cause,
         web_hash: '',
         android_hash: '',
         ios_hash: '',
@@ -1320,6 +1332,9 @@ export async function startEmulator(opts: EmulatorOptions): Promise<RunningEmula
     revokeAccessTokens: () => emu.auth.revokeAccessTokens(),
     setQuirks: (q) => {
       emu.quirks = parseQuirks(q);
+    },
+    setLocked: (l) => {
+      emu.locked = { write: !!l.write, read: !!l.read, cause: l.cause ?? null };
     },
   };
 }
