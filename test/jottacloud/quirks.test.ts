@@ -267,6 +267,18 @@ describe('`+` and `%` in a repository path', () => {
     }
   });
 
+  it('an older repository whose folder holds a raw `%` (made before the ％ mapping) is still found where it is', async () => {
+    await ok(['-r', 'jotta:legacy-tmp/repo', 'init']);
+    const dest = new URLSearchParams({ mvDir: '/testuser/Jotta/Archive/100%/repo' }).toString();
+    expect((await raw('POST', `${jfs(['legacy-tmp', 'repo'])}/?${dest}`)).status).toBe(200);
+    const r = await ok(['-v', '-r', 'jotta:100%/repo', 'snapshots']);
+    expect(r.stdout).toMatch(/^0 snapshots$/m);
+    expect(r.stderr).toContain('jotta: jotta:100%/repo is an older repository with `%` in its folder names; using it where it is');
+    // a new repository with a `%` goes to the ％ folder
+    await ok(['-r', 'jotta:100%/new', 'init']);
+    expect((await raw('GET', jfs(['100\uff05', 'new', 'config']))).status).toBe(200);
+  });
+
   interopDescribe('rclone', 'rclone 1.60.1 sees the same folder', () => {
     let proxy: ConnectProxy;
     let rcloneEnv: Record<string, string>;

@@ -103,7 +103,21 @@ export class JottaBackend implements Backend {
         const account = await readAccount(this.spec.account);
         const client = new JottaClient(this.spec.account, account, this.http);
         await client.checkAccess(false);
-        return { client, root: this.spec.segments.map(encodeName) };
+        const root = this.spec.segments.map((s) => encodeName(s));
+        if (this.spec.segments.some((s) => s.includes('%'))) {
+          // `%` used to be stored as it is: a repository made that way (possible where no `%XX`
+          // follows, which the service refuses) stays where it is, if there is none at the new place
+          const legacy = this.spec.segments.map((s) => encodeName(s, false));
+          const has = async (segs: string[]): Promise<boolean> => {
+            const r = await client.call('stat config', { method: 'GET', url: await client.jfsUrl([...segs, 'config']) });
+            return r.status === 200 && !/^\s*(<\?xml[^>]*>\s*)?<file[^>]*\sdeleted=/.test(r.body.toString('utf8'));
+          };
+          if (!(await has(root)) && (await has(legacy))) {
+            this.http.log(`jotta: ${this.location} is an older repository with \`%\` in its folder names; using it where it is`);
+            return { client, root: legacy };
+          }
+        }
+        return { client, root };
       })();
       this.ctxP = p;
       p.catch(() => { if (this.ctxP === p) this.ctxP = null; });

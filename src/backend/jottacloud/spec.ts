@@ -49,14 +49,18 @@ const MAP: Record<string, string> = {
 const QUOTE = '\u201b';
 const REPLACEMENTS = new Set<string>([...Object.values(MAP), '\uff0e', QUOTE]);
 
-/** rclone 1.60.1's default jottacloud name encoding for one path segment. */
-export function encodeName(name: string): string {
+/**
+ * rclone's default jottacloud name encoding for one path segment; `percent: false` leaves `%` as
+ * it is (rclone 1.60.1 and jbackup before the Percent mapping: where older repositories are).
+ */
+export function encodeName(name: string, percent = true): string {
   if (name === '.') return '\uff0e';
   if (name === '..') return '\uff0e\uff0e';
   let out = '';
   for (const ch of name) {
     const cp = ch.codePointAt(0)!;
-    if (MAP[ch] !== undefined) out += MAP[ch];
+    if (ch === '%' && !percent) out += ch;
+    else if (MAP[ch] !== undefined) out += MAP[ch];
     else if (cp < 0x20) out += String.fromCodePoint(0x2400 + cp);
     else if (REPLACEMENTS.has(ch) || (cp >= 0x2400 && cp <= 0x241f)) out += QUOTE + ch;
     else out += ch;
