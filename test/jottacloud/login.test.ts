@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { startEmulator, type RunningEmulator } from '../../src/jottacloud/emulator/index.js';
 import { accountFile } from '../../src/backend/jottacloud/index.js';
 import { Http, type RetryNotice } from '../../src/backend/jottacloud/http.js';
+import { isInteractive, jottaRetryPolicy, retryLine } from '../../src/cli/jotta_retry.js';
 import { cleanupTmpDirs, JBACKUP_BIN, runJbackup, tmpDir, type RunResult } from '../helpers/tools.js';
 
 let base: string;
@@ -126,6 +127,25 @@ describe('jotta login validates before it saves', () => {
 });
 
 describe('retry budget', () => {
+  it('the CLI\'s choice: a terminal (stdin and stderr) gets 4 attempts within 20 s, `run` and no terminal the default', () => {
+    const saved = [process.stdin.isTTY, process.stderr.isTTY];
+    try {
+      Object.assign(process.stdin, { isTTY: true });
+      Object.assign(process.stderr, { isTTY: true });
+      expect(isInteractive('snapshot')).toBe(true);
+      expect(isInteractive('run')).toBe(false);
+      Object.assign(process.stdin, { isTTY: undefined });
+      expect(isInteractive('snapshot')).toBe(false);
+    } finally {
+      Object.assign(process.stdin, { isTTY: saved[0] });
+      Object.assign(process.stderr, { isTTY: saved[1] });
+    }
+    expect(jottaRetryPolicy(false)).toEqual({});
+    expect(jottaRetryPolicy(true)).toMatchObject({ maxAttempts: 4, maxElapsedMs: 20_000, onRetry: expect.any(Function) });
+    expect(jottaRetryPolicy(true, true)).toEqual({ maxAttempts: 4, maxElapsedMs: 20_000 });
+    expect(retryLine({ label: 'GET config', retry: 2, maxRetries: 3, waitMs: 800, reason: 'HTTP 503 busy' })).toBe('jotta: GET config: HTTP 503 busy; retry 2/3 in 0.8s');
+  });
+
   it('Http stops retrying at maxElapsedMs and reports each retry through onRetry', async () => {
     const port = await closedPort();
     const notices: RetryNotice[] = [];
