@@ -337,3 +337,28 @@ describe('siblings', () => {
     }
   });
 });
+
+describe('a data/ listing too large for one request', () => {
+  it('a lasting 500 on the one-request listing of data/ ("packet too large") falls back to its 256 folders', async () => {
+    const logs: string[] = [];
+    const be = new JottaBackend('jotta:siblings/big', { ca: emu.caCertPem!, logger: (m) => logs.push(m) });
+    try {
+      await be.create();
+      const names: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const b = randomBytes(500 + i);
+        names.push(sha(b));
+        await be.save({ type: 'data', name: sha(b) }, b);
+      }
+      emu.setListstreamMaxFiles(5);
+      const tooLarge0 = stat('liststream.tooLarge');
+      const listed = (await be.list('data')).map((f) => f.name).sort();
+      expect(listed).toEqual(names.sort());
+      expect(stat('liststream.tooLarge') - tooLarge0).toBe(3); // three attempts, then the folders
+      expect(logs.some((l) => /^jotta: listing data\/ in one request failed \(list data: giving up after 3 attempts: HTTP 500 .*\); listing its 256 folders one by one$/.test(l)), logs.join('\n')).toBe(true);
+    } finally {
+      emu.setListstreamMaxFiles(Infinity);
+      await be.close();
+    }
+  });
+});

@@ -353,25 +353,55 @@ export class JottaBackend implements Backend {
   async list(type: FileType): Promise<FileInfo[]> {
     if (type === 'config') return listConfig(this);
     const c = await this.ctx();
-    const url = await c.client.jfsUrl([...c.root, type], 'mode=liststream');
-    // stream paths are /<mountpoint>/<root…>/<type>[/<sub>]: skip that many leading segments
-    const skip = 1 + c.root.length + 1;
-    return this.http.retry(`list ${type}`, async () => {
-      const r = await c.client.call(`list ${type}`, { method: 'GET', url });
+    if (type !== 'data') return this.listFolder(c, [type], `list ${type}`);
+    try {
+      // (a few attempts only: a listing too large for the service fails every time)
+      return await this.listFolder(c, ['data'], 'list data', Math.min(3, this.http.maxAttempts));
+    } catch (e) {
+      // One request for every pack of a large repository has been answered with a lasting 500
+      // (rclone issue 5639: "packet too large"): then the 256 data/xx folders one by one.
+      if (!(e instanceof JottaError) || e.status === undefined || e.status < 500) throw e;
+      this.http.log(`jotta: listing data/ in one request failed (${e.message}); listing its 256 folders one by one`);
+      const subs = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+      const out: FileInfo[] = [];
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < subs.length) {
+          const sub = subs[next++]!;
+          out.push(...(await this.listFolder(c, ['data', sub], `list data/${sub}`)));
+        }
+      };
+      await Promise.all(Array.from({ length: this.properties.connections }, worker));
+      return out;
+    }
+  }
+
+  /**
+   * The repository files in `<root>/<folder…>` and, for data/, one level below it: one
+   * `mode=liststream` request (retried when the stream is cut short or its counts disagree).
+   */
+  private async listFolder(c: Ctx, folder: string[], label: string, attempts?: number): Promise<FileInfo[]> {
+    const url = await c.client.jfsUrl([...c.root, ...folder], 'mode=liststream');
+    // stream paths are /<mountpoint>/<root…>/<folder…>[/<sub>]: skip that many leading segments
+    const skip = 1 + c.root.length + folder.length;
+    // data/ files live one level down (data/xx/<id>); the others directly in their folder
+    const depth = folder.length === 1 && folder[0] === 'data' ? 1 : 0;
+    return this.http.retry(label, async () => {
+      const r = await c.client.call(label, { method: 'GET', url }, attempts);
       if (r.status === 404) return [];
-      if (r.status !== 200) throw httpError(r, `listing ${type}`);
+      if (r.status !== 200) throw httpError(r, `listing ${folder.join('/')}`);
       let doc;
       try {
         doc = parseXml(r.body.toString('utf8'));
       } catch (e) {
-        if (e instanceof XmlParseError) throw new RetryableError(`listing ${type}: incomplete answer (${e.message})`);
+        if (e instanceof XmlParseError) throw new RetryableError(`listing ${folder.join('/')}: incomplete answer (${e.message})`);
         throw e;
       }
       const files = findAll(doc, 'file');
       const stats = findAll(doc, 'stats')[0];
       const expect = stats ? Number(childText(stats, 'files') ?? NaN) : NaN;
       if (Number.isFinite(expect) && expect !== files.length) {
-        throw new RetryableError(`listing ${type}: the stream has ${files.length} files but its stats say ${expect}`);
+        throw new RetryableError(`listing ${folder.join('/')}: the stream has ${files.length} files but its stats say ${expect}`);
       }
       const out: FileInfo[] = [];
       for (const f of files) {
@@ -383,8 +413,7 @@ export class JottaBackend implements Backend {
         const name = childText(f, 'filename') ?? '';
         if (!ID_RE.test(name)) continue;
         const dir = (childText(f, 'path') ?? '').split('/').filter((s) => s !== '').slice(skip);
-        // data/ files live one level down (data/xx/<id>); the others directly in their folder
-        if (type === 'data' ? dir.length !== 1 : dir.length !== 0) continue;
+        if (dir.length !== depth) continue;
         const size = Number(childText(f, 'size') ?? NaN);
         if (!Number.isSafeInteger(size)) continue;
         out.push({ name, size });

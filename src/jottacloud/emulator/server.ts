@@ -111,6 +111,8 @@ export interface RunningEmulator {
   revokeAccessTokens(): void;
   /** Replace the set of live-service quirks reproduced (see QUIRKS); [] for none. */
   setQuirks(quirks: readonly string[]): void;
+  /** A liststream over more files than this answers 500 (Infinity: no limit). */
+  setListstreamMaxFiles(n: number): void;
   /** Lock the account (as for an unpaid subscription) or unlock it: writes (or all but the customer call) answer 403. */
   setLocked(lock: { write?: boolean; read?: boolean; cause?: string | null }): void;
 }
@@ -185,6 +187,11 @@ export class Emulator {
   url = '';
   quota: number;
   quirks: Set<Quirk>;
+  /**
+   * A `mode=liststream` over more files than this answers 500 (the live service's "packet too
+   * large" on huge folders, rclone issue 5639); default: no limit.
+   */
+  liststreamMaxFiles = Infinity;
   /** Account lock (customer document flags; writes, or everything but the customer call, answer 403). */
   locked: { write: boolean; read: boolean; cause: string | null } = { write: false, read: false, cause: null };
   caCert: string | null = null;
@@ -451,6 +458,7 @@ export class Emulator {
           if (typeof json.tokenTtl === 'number') this.auth.tokenTtl = json.tokenTtl;
           if (typeof json.quota === 'number') this.quota = json.quota;
           if (Array.isArray(json.quirks)) this.quirks = parseQuirks(json.quirks.map(String));
+          if (typeof json.liststreamMaxFiles === 'number') this.liststreamMaxFiles = json.liststreamMaxFiles < 0 ? Infinity : json.liststreamMaxFiles;
           if (json.locked && typeof json.locked === 'object') {
             const l = json.locked as Record<string, unknown>;
             this.locked = { write: l.write === true, read: l.read === true, cause: typeof l.cause === 'string' ? l.cause : null };
@@ -1095,6 +1103,20 @@ export class Emulator {
   }
 
   private listStream(res: http.ServerResponse, t: JfsTarget, folder: FolderNode, stored: string[]): void {
+    if (Number.isFinite(this.liststreamMaxFiles)) {
+      let n = 0;
+      const count = (f: FolderNode): void => {
+        for (const c of f.children.values()) {
+          if (c.kind === 'file') n++;
+          else if (c.deleted === undefined) count(c);
+        }
+      };
+      count(folder);
+      if (n > this.liststreamMaxFiles) {
+        this.count('liststream.tooLarge');
+        throw new EmuError(500, 'org.springframework.dao.TransientDataAccessResourceException', 'PacketTooBigException: Packet for query is too large');
+      }
+    }
     res.writeHead(200, { 'Content-Type': 'application/xml; charset=UTF-8' });
     res.write(`${XML_DECL}<stream>\n`);
     let nFolders = 0;
@@ -1332,6 +1354,9 @@ export async function startEmulator(opts: EmulatorOptions): Promise<RunningEmula
     revokeAccessTokens: () => emu.auth.revokeAccessTokens(),
     setQuirks: (q) => {
       emu.quirks = parseQuirks(q);
+    },
+    setListstreamMaxFiles: (n) => {
+      emu.liststreamMaxFiles = n;
     },
     setLocked: (l) => {
       emu.locked = { write: !!l.write, read: !!l.read, cause: l.cause ?? null };
