@@ -7,7 +7,9 @@
  * - listings carrying trashed files and unfinished uploads: filtered (a trashed lock does not
  *   block, a half-uploaded pack is not a pack);
  * - `+` and `%` in a repository path (the service decodes paths twice): init, snapshot, restore
- *   round-trip, and rclone (with Percent in its encoding) sees the same folder.
+ *   round-trip, and rclone (with Percent in its encoding) sees the same folder; an older repository
+ *   with a raw `%` in its folder is still found;
+ * - siblings: an account locked mid-run (403), a data/ listing too large for one request (500).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promises as fsp } from 'node:fs';
