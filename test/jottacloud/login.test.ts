@@ -72,7 +72,9 @@ describe('jotta login validates before it saves', () => {
     expect(r.stderr).toContain(`contacting the API host 127.0.0.1:${port}…`);
     expect(r.stderr).toMatch(new RegExp(`^jotta: API host 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED.*; retry 1/2 in \\d+\\.\\ds$`, 'm'));
     const fatal = r.stderr.split('\n').filter((l) => l.startsWith('Fatal:'));
-    expect(fatal).toEqual([`Fatal: cannot reach the Jottacloud API host 127.0.0.1:${port} (giving up after 3 attempts: connect ECONNREFUSED 127.0.0.1:${port} (ECONNREFUSED)): check --api-url; nothing was saved and the login token is still unused`]);
+    // (3 attempts, fewer only if a loaded machine spent the 8 s budget first)
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]).toMatch(new RegExp(`^Fatal: cannot reach the Jottacloud API host 127\\.0\\.0\\.1:${port} \\(giving up after \\d attempts?(?: \\([\\d.]+s\\))?: connect ECONNREFUSED 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)\\): check --api-url; nothing was saved and the login token is still unused$`));
     expect(took).toBeLessThan(20_000); // was 47 s of silence; ~1 s here
     expect(await exists(accountFile('unreach'))).toBe(false);
     expect(stat('token.password')).toBe(password0);
@@ -96,7 +98,7 @@ describe('jotta login validates before it saves', () => {
     expect(r.code).toBe(1);
     const host = new URL(emu.url).host;
     expect(r.stderr).toMatch(new RegExp(`^jotta: API host ${host.replace(/\./g, '\\.')}: HTTP 503; retry 1/2 in`, 'm'));
-    expect(r.stderr).toMatch(new RegExp(`^Fatal: the Jottacloud API host ${host.replace(/\./g, '\\.')} is not answering properly \\(giving up after 3 attempts: HTTP 503\\): try again later; nothing was saved and the login token is still unused$`, 'm'));
+    expect(r.stderr).toMatch(new RegExp(`^Fatal: the Jottacloud API host ${host.replace(/\./g, '\\.')} is not answering properly \\(giving up after \\d attempts?(?: \\([\\d.]+s\\))?: HTTP 503\\): try again later; nothing was saved and the login token is still unused$`, 'm'));
     expect(stat('token.password')).toBe(password0);
     expect(await exists(accountFile('busy'))).toBe(false);
   });
@@ -149,7 +151,9 @@ describe('retry budget', () => {
   it('Http stops retrying at maxElapsedMs and reports each retry through onRetry', async () => {
     const port = await closedPort();
     const notices: RetryNotice[] = [];
-    const http = new Http({ maxAttempts: 50, maxElapsedMs: 1500, baseDelayMs: 100, maxDelayMs: 400, onRetry: (r) => notices.push(r) });
+    const http = new Http({ maxAttempts: 50, maxElapsedMs: 3000, baseDelayMs: 100, maxDelayMs: 400, onRetry: (r) => notices.push(r) });
+    // load undici and make the agent first (that can take a second on a loaded machine)
+    await http.once({ method: 'GET', url: `http://127.0.0.1:${port}/` }).catch(() => {});
     const t0 = Date.now();
     await expect(http.retry('probe', () => http.once({ method: 'GET', url: `http://127.0.0.1:${port}/` }))).rejects.toThrow(/^probe: giving up after \d+ attempts \(\d+\.\ds\): connect ECONNREFUSED/);
     expect(Date.now() - t0).toBeLessThan(10_000);
