@@ -2,15 +2,16 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
-  type JottaAccount, DEFAULT_ACCOUNT, DEFAULT_CLIENT_ID, DEFAULT_DEVICE, DEFAULT_MOUNTPOINT, accountFile, readAccount,
-  removeAccount, validateAccountName, withAccountLock, writeAccount, writeTokenCache,
+  type JottaAccount, DEFAULT_ACCOUNT, DEFAULT_API_URL, DEFAULT_CLIENT_ID, DEFAULT_DEVICE, DEFAULT_JFS_URL, DEFAULT_MOUNTPOINT,
+  accountFile, readAccount, removeAccount, validateAccountName, withAccountLock, writeAccount, writeTokenCache,
 } from '../backend/jottacloud/accounts.js';
 import { cacheFromResponse, decodeLoginToken, discoverTokenEndpoint, passwordGrant } from '../backend/jottacloud/auth.js';
 import { JottaClient } from '../backend/jottacloud/client.js';
-import { formatBytes, JottaError } from '../backend/jottacloud/errors.js';
-import { Http } from '../backend/jottacloud/http.js';
+import { formatBytes, InvalidGrantError, JottaError, JottaHttpError } from '../backend/jottacloud/errors.js';
+import { Http, RETRY_STATUSES, RetryableError } from '../backend/jottacloud/http.js';
 import { UserError } from '../repo/errors.js';
 import { backendOptions, type GlobalOpts } from './global.js';
+import { renderRetry } from './jotta_retry.js';
 
 interface LoginOpts {
   name: string;
@@ -54,6 +55,48 @@ function quotaLine(usage: number, capacity: number): string {
   return `${formatBytes(usage)} used of ${formatBytes(capacity)} (${formatBytes(Math.max(0, capacity - usage))} free)`;
 }
 
+/** `host[:port]` of a URL, for messages. */
+function hostOf(u: string): string {
+  try {
+    return new URL(u).host;
+  } catch {
+    return u;
+  }
+}
+
+/** A network-level failure (nothing answered), as opposed to an HTTP answer. */
+function unreachable(e: unknown): boolean {
+  return e instanceof RetryableError || (e instanceof JottaError && e.code === 'network');
+}
+
+const UNUSED = 'nothing was saved and the login token is still unused';
+const USED = 'the login token has been used up by this attempt (tokens work once): create a new personal login token in the Jottacloud web UI and run `jbackup jotta login` again; nothing was saved';
+
+/**
+ * Make sure a host answers before the single-use token is spent: an unauthenticated GET that a
+ * Jottacloud host answers with 401 (or 403). No answer, a 404 (wrong URL) or a server error stop
+ * the login with the token still unused.
+ */
+async function probe(http: Http, what: string, url: string, flag: string): Promise<void> {
+  let status: number;
+  try {
+    status = await http.retry(`${what} ${hostOf(url)}`, async () => {
+      const r = await http.once({ method: 'GET', url, headers: { accept: 'application/json' }, unlimited: true });
+      if (RETRY_STATUSES.has(r.status)) throw new RetryableError(`HTTP ${r.status}`, undefined, r.status);
+      return r.status;
+    });
+  } catch (e) {
+    const why = e instanceof Error ? e.message.replace(/^.*giving up after/, 'giving up after') : String(e);
+    if (unreachable(e) || (e instanceof JottaError && e.status === undefined)) {
+      throw new UserError(`cannot reach the Jottacloud ${what} ${hostOf(url)} (${why})${flag ? `: check ${flag}` : ''}; ${UNUSED}`);
+    }
+    throw new UserError(`the Jottacloud ${what} ${hostOf(url)} is not answering properly (${why}): try again later; ${UNUSED}`);
+  }
+  if (status === 404 || status === 405 || status >= 500) {
+    throw new UserError(`${url} answered HTTP ${status}: that is not the Jottacloud ${what}${flag ? ` (check ${flag})` : ''}; ${UNUSED}`);
+  }
+}
+
 async function login(o: LoginOpts, g: GlobalOpts): Promise<void> {
   const name = validateAccountName(o.name);
   const apiUrl = checkUrl(o.apiUrl, '--api-url');
@@ -73,9 +116,34 @@ async function login(o: LoginOpts, g: GlobalOpts): Promise<void> {
   }
   if (!token.trim()) throw new UserError('no Jottacloud login token given (use --token-file, standard input or the prompt)');
   const lt = decodeLoginToken(token);
-  const http = new Http(backendOptions(g).jotta);
+  const say = (m: string): void => { if (!g.quiet) process.stderr.write(`${m}\n`); };
+  // A login is run by a person, and its token works once: short retries, each one shown, and a
+  // short connect timeout, so that a wrong or unreachable host is reported in seconds.
+  const http = new Http({
+    ...backendOptions(g).jotta,
+    maxAttempts: 3, maxElapsedMs: 8_000, connectTimeoutMs: 10_000,
+    ...(g.quiet ? {} : { onRetry: renderRetry }),
+  });
+  const api = apiUrl ?? DEFAULT_API_URL;
+  const jfs = jfsUrl ?? DEFAULT_JFS_URL;
   try {
-    const endpoint = await discoverTokenEndpoint(http, lt.wellKnownLink);
+    // 1. everything that can be checked without spending the token
+    say(`contacting ${hostOf(lt.wellKnownLink)} (OpenID discovery)…`);
+    let endpoint: string;
+    try {
+      endpoint = await discoverTokenEndpoint(http, lt.wellKnownLink);
+    } catch (e) {
+      if (e instanceof JottaError && !(e instanceof JottaHttpError)) {
+        throw new UserError(`cannot reach the Jottacloud identity host ${hostOf(lt.wellKnownLink)} (${e.message.replace(/^OpenID discovery: /, '')}); ${UNUSED}`);
+      }
+      throw new UserError(`${(e as Error).message}; ${UNUSED}`);
+    }
+    say(`contacting the API host ${hostOf(api)}…`);
+    await probe(http, 'API host', `${api}/account/v1/customer`, apiUrl ? '--api-url' : '');
+    if (hostOf(jfs) !== hostOf(api) || jfsUrl !== apiUrl) {
+      say(`contacting the file host ${hostOf(jfs)}…`);
+      await probe(http, 'file (JFS) host', `${jfs}/jfs/${encodeURIComponent(lt.username)}`, jfsUrl ? '--jfs-url' : '');
+    }
     const account: JottaAccount = {
       version: 1,
       username: lt.username,
@@ -88,17 +156,36 @@ async function login(o: LoginOpts, g: GlobalOpts): Promise<void> {
       ...(jfsUrl ? { jfsUrl } : {}),
       created: new Date().toISOString(),
     };
-    await withAccountLock(name, async () => {
-      const r = await passwordGrant(http, endpoint, lt, account.clientId);
-      if (!r.refresh_token) throw new JottaError('the Jottacloud token endpoint returned no refresh token (scope offline_access refused?)');
-      account.refreshToken = r.refresh_token;
-      await writeAccount(name, account);
-      await writeTokenCache(name, cacheFromResponse(r));
-    });
+    // 2. the exchange spends the token
+    say('exchanging the login token…');
+    let r;
+    try {
+      r = await passwordGrant(http, endpoint, lt, account.clientId);
+    } catch (e) {
+      if (e instanceof InvalidGrantError) throw e;
+      throw new UserError(`the login token exchange at ${hostOf(endpoint)} failed (${(e as Error).message}); the token may have been used up: if a new attempt says so, create a new personal login token; nothing was saved`);
+    }
+    if (!r.refresh_token) throw new UserError(`the Jottacloud token endpoint returned no refresh token (scope offline_access refused?); ${USED}`);
+    account.refreshToken = r.refresh_token;
+    const cache = cacheFromResponse(r);
+    // 3. a cheap authenticated call on each host before anything is written
+    say('checking the account…');
     const client = new JottaClient(name, account, http);
-    const c = await client.customer();
-    if (account.device !== DEFAULT_DEVICE || account.mountpoint !== DEFAULT_MOUNTPOINT) await client.ensureDeviceAndMountpoint();
-    const d = await client.drive();
+    client.tokens.seed(cache);
+    let c;
+    let d;
+    try {
+      c = await client.customer();
+      if (account.device !== DEFAULT_DEVICE || account.mountpoint !== DEFAULT_MOUNTPOINT) await client.ensureDeviceAndMountpoint();
+      d = await client.drive();
+    } catch (e) {
+      throw new UserError(`checking the new login failed (${(e as Error).message}); ${USED}`);
+    }
+    // 4. only now the account is saved
+    await withAccountLock(name, async () => {
+      await writeAccount(name, account);
+      await writeTokenCache(name, cache);
+    });
     if (g.json) {
       process.stdout.write(`${JSON.stringify({ message_type: 'jotta_login', account: name, username: c.username, device: account.device, mountpoint: account.mountpoint, usage: d.usage, capacity: d.capacity, account_file: accountFile(name) })}\n`);
     } else {

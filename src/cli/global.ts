@@ -7,6 +7,7 @@ import { Repository, type RepoOptions } from '../repo/repository.js';
 import { Lock } from '../repo/lock.js';
 import { UserError } from '../repo/errors.js';
 import { isRemoteSpec, saveKdfHint } from '../repo/kdfhint.js';
+import { isInteractive, jottaRetryPolicy } from './jotta_retry.js';
 
 export interface GlobalOpts {
   repo?: string;
@@ -41,7 +42,7 @@ export function addGlobalOptions(p: Command): Command {
     .option('--limit-download <KiB/s>', 'limit downloads from a remote repository to this rate in KiB/s')
     .option('--jotta-connections <n>', 'concurrent connections to Jottacloud (default 4)')
     .option('--jotta-hard-delete', 'delete files on Jottacloud permanently instead of moving them to the trash (frees quota at once; env JBACKUP_JOTTA_HARD_DELETE=1)')
-    .hook('preAction', () => setDefaultBackendOptions(backendOptions(p.opts<GlobalOpts>())));
+    .hook('preAction', (_cmd, action) => setDefaultBackendOptions(backendOptions(p.opts<GlobalOpts>(), action.name())));
 }
 
 function positiveNumber(v: string | undefined, what: string): number | undefined {
@@ -52,7 +53,7 @@ function positiveNumber(v: string | undefined, what: string): number | undefined
 }
 
 /** Options for remote backends from the global flags; -v prints retries, resumes and token refreshes. */
-export function backendOptions(g: GlobalOpts): BackendOptions {
+export function backendOptions(g: GlobalOpts, command?: string): BackendOptions {
   const conns = positiveNumber(g.jottaConnections, '--jotta-connections');
   const up = positiveNumber(g.limitUpload, '--limit-upload');
   const down = positiveNumber(g.limitDownload, '--limit-download');
@@ -63,6 +64,7 @@ export function backendOptions(g: GlobalOpts): BackendOptions {
       ...(down !== undefined ? { limitDownloadKiB: down } : {}),
       ...(g.jottaHardDelete ? { hardDelete: true } : {}),
       ...((g.verbose ?? 0) >= 1 ? { logger: (m: string) => { process.stderr.write(`${m}\n`); } } : {}),
+      ...jottaRetryPolicy(isInteractive(command), !!g.quiet || !!g.json),
     },
   };
 }

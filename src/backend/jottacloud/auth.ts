@@ -165,6 +165,14 @@ export class TokenManager {
     }
   }
 
+  /**
+   * Use this access token (fresh from a login) without reading or writing the account files:
+   * login validates the account with it before anything is saved.
+   */
+  seed(t: TokenCache): void {
+    this.token = t;
+  }
+
   /** The server rejected this token (401): the next accessToken() gets another one. */
   invalidate(token: string): void {
     this.rejected.add(token);

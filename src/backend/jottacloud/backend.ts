@@ -26,10 +26,10 @@ import {
   layoutPath, listConfig, NotFoundError, partsOf, type RemoveOptions, totalLength,
 } from '../backend.js';
 import { JottaClient, httpError } from './client.js';
-import { JottaError, QuotaExceededError } from './errors.js';
+import { formatBytes, JottaError, QuotaExceededError } from './errors.js';
 import { Http, type HttpOptions, type HttpResponse, RETRY_STATUSES, RetryableError, sleep, header, parseRetryAfter } from './http.js';
 import { encodeName, parseJottaLocation, type JottaSpec } from './spec.js';
-import { child, childText, findAll, parseXml, XmlParseError } from './xml.js';
+import { child, childText, findAll, parseXml, XmlParseError, type XmlElement } from './xml.js';
 import { readAccount } from './accounts.js';
 
 export interface JottaBackendOptions extends HttpOptions {
@@ -66,6 +66,15 @@ function sliceParts(parts: readonly Uint8Array[], from: number): Uint8Array[] {
   return out;
 }
 
+/** A listed `<file>` that is neither trashed nor an unfinished/corrupt upload. */
+function liveCompleted(f: XmlElement): boolean {
+  if (f.attrs['deleted'] !== undefined || child(f, 'deleted') !== undefined) return false;
+  // (a COMPLETED currentRevision under an INCOMPLETE latestRevision is a live file: a newer upload is pending)
+  const states = [childText(f, 'state'), childText(child(f, 'currentRevision'), 'state')];
+  for (const st of states) if (st !== undefined && st !== '' && st.toUpperCase() !== 'COMPLETED') return false;
+  return true;
+}
+
 export class JottaBackend implements Backend {
   readonly properties: BackendProperties;
   private spec: JottaSpec;
@@ -94,7 +103,21 @@ export class JottaBackend implements Backend {
         const account = await readAccount(this.spec.account);
         const client = new JottaClient(this.spec.account, account, this.http);
         await client.checkAccess(false);
-        return { client, root: this.spec.segments.map(encodeName) };
+        const root = this.spec.segments.map((s) => encodeName(s));
+        if (this.spec.segments.some((s) => s.includes('%'))) {
+          // `%` used to be stored as it is: a repository made that way (possible where no `%XX`
+          // follows, which the service refuses) stays where it is, if there is none at the new place
+          const legacy = this.spec.segments.map((s) => encodeName(s, false));
+          const has = async (segs: string[]): Promise<boolean> => {
+            const r = await client.call('stat config', { method: 'GET', url: await client.jfsUrl([...segs, 'config']) });
+            return r.status === 200 && !/^\s*(<\?xml[^>]*>\s*)?<file[^>]*\sdeleted=/.test(r.body.toString('utf8'));
+          };
+          if (!(await has(root)) && (await has(legacy))) {
+            this.http.log(`jotta: ${this.location} is an older repository with \`%\` in its folder names; using it where it is`);
+            return { client, root: legacy };
+          }
+        }
+        return { client, root };
       })();
       this.ctxP = p;
       p.catch(() => { if (this.ctxP === p) this.ctxP = null; });
@@ -162,6 +185,7 @@ export class JottaBackend implements Backend {
       path: allocPath,
     });
     const max = this.http.maxAttempts;
+    const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       const ar = await c.client.call(`allocate ${label}`, {
         method: 'POST', url: `${c.client.apiUrl}/files/v1/allocate`,
@@ -178,6 +202,15 @@ export class JottaBackend implements Backend {
         throw new JottaError(`allocating ${label}: the answer is not JSON`);
       }
       if (alloc.state === 'COMPLETED') {
+        // Server-side dedup: nothing is sent. The service says the content is there, but a
+        // COMPLETED answer is only as good as what the file now holds: check its size and md5
+        // against ours before counting the pack as saved (a pack that is not what its name says
+        // would break the repository silently).
+        const st = await this.statXml(c, h);
+        if (!st) throw new JottaError(`allocating ${label}: the server answered COMPLETED (already stored) but the file is not there`);
+        if (st.size !== size || st.md5 !== md5) {
+          throw new JottaError(`allocating ${label}: the server answered COMPLETED (already stored) but the stored file differs from ours (size ${st.size}, md5 ${st.md5}; ours ${size}, ${md5}): not counted as saved`);
+        }
         this.uploaded += size;
         return;
       }
@@ -228,10 +261,10 @@ export class JottaBackend implements Backend {
         why = `connection lost: ${e.message}`;
         retryAfter = e.retryAfterMs;
       }
-      if (attempt >= max) throw new JottaError(`upload of ${label} failed after ${attempt} attempts: ${why}`);
       const wait = this.http.backoff(attempt, retryAfter);
-      this.http.stats.retries++;
-      this.http.log(`jotta: upload of ${label} interrupted (${why}); re-allocating to resume in ${(wait / 1000).toFixed(1)}s (attempt ${attempt + 1}/${max})`);
+      if (!this.http.mayRetry(attempt, max, started, wait)) throw new JottaError(`upload of ${label} failed after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${why}`);
+      this.http.noticeRetry({ label: `upload ${label}`, retry: attempt, maxRetries: max - 1, waitMs: wait, reason: why },
+        `jotta: upload of ${label} interrupted (${why}); re-allocating to resume in ${(wait / 1000).toFixed(1)}s (attempt ${attempt + 1}/${max})`);
       await sleep(wait);
     }
   }
@@ -251,8 +284,10 @@ export class JottaBackend implements Backend {
       if (fresh.writeLocked) return c.client.lockedError(fresh, 'write');
       if (fresh.quota >= 0 && fresh.usage + size > fresh.quota) return c.client.quotaError(fresh, size);
     }
-    if (r.status === 507 || /quota|storage ?limit|insufficient ?storage|MaxQuota|NoSpace/i.test(hint)) {
-      return new QuotaExceededError(`the Jottacloud account is out of storage space (${err.message}): free space (prune with --jotta-hard-delete, empty the Jottacloud trash) or upgrade the subscription`);
+    // 460 is what Jottacloud answers an upload that would exceed the quota (jotta-cli and Duplicati
+    // users met it as a bare "Invalid statuscode 460")
+    if (r.status === 460 || r.status === 507 || /quota|storage ?limit|insufficient ?storage|MaxQuota|NoSpace/i.test(hint)) {
+      return new QuotaExceededError(`the Jottacloud account${fresh ? ` ${fresh.username}` : ''} is out of storage quota (HTTP ${r.status} on ${what}${fresh && fresh.quota >= 0 ? `; ${formatBytes(fresh.usage)} used of ${formatBytes(fresh.quota)}` : ''}): free space (prune with --jotta-hard-delete, empty the Jottacloud trash) or upgrade the subscription`);
     }
     return err;
   }
@@ -318,33 +353,67 @@ export class JottaBackend implements Backend {
   async list(type: FileType): Promise<FileInfo[]> {
     if (type === 'config') return listConfig(this);
     const c = await this.ctx();
-    const url = await c.client.jfsUrl([...c.root, type], 'mode=liststream');
-    // stream paths are /<mountpoint>/<root…>/<type>[/<sub>]: skip that many leading segments
-    const skip = 1 + c.root.length + 1;
-    return this.http.retry(`list ${type}`, async () => {
-      const r = await c.client.call(`list ${type}`, { method: 'GET', url });
+    if (type !== 'data') return this.listFolder(c, [type], `list ${type}`);
+    try {
+      // (a few attempts only: a listing too large for the service fails every time)
+      return await this.listFolder(c, ['data'], 'list data', Math.min(3, this.http.maxAttempts));
+    } catch (e) {
+      // One request for every pack of a large repository has been answered with a lasting 500
+      // (rclone issue 5639: "packet too large"): then the 256 data/xx folders one by one.
+      if (!(e instanceof JottaError) || e.status === undefined || e.status < 500) throw e;
+      this.http.log(`jotta: listing data/ in one request failed (${e.message}); listing its 256 folders one by one`);
+      const subs = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+      const out: FileInfo[] = [];
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < subs.length) {
+          const sub = subs[next++]!;
+          out.push(...(await this.listFolder(c, ['data', sub], `list data/${sub}`)));
+        }
+      };
+      await Promise.all(Array.from({ length: this.properties.connections }, worker));
+      return out;
+    }
+  }
+
+  /**
+   * The repository files in `<root>/<folder…>` and, for data/, one level below it: one
+   * `mode=liststream` request (retried when the stream is cut short or its counts disagree).
+   */
+  private async listFolder(c: Ctx, folder: string[], label: string, attempts?: number): Promise<FileInfo[]> {
+    const url = await c.client.jfsUrl([...c.root, ...folder], 'mode=liststream');
+    // stream paths are /<mountpoint>/<root…>/<folder…>[/<sub>]: skip that many leading segments
+    const skip = 1 + c.root.length + folder.length;
+    // data/ files live one level down (data/xx/<id>); the others directly in their folder
+    const depth = folder.length === 1 && folder[0] === 'data' ? 1 : 0;
+    return this.http.retry(label, async () => {
+      const r = await c.client.call(label, { method: 'GET', url }, attempts);
       if (r.status === 404) return [];
-      if (r.status !== 200) throw httpError(r, `listing ${type}`);
+      if (r.status !== 200) throw httpError(r, `listing ${folder.join('/')}`);
       let doc;
       try {
         doc = parseXml(r.body.toString('utf8'));
       } catch (e) {
-        if (e instanceof XmlParseError) throw new RetryableError(`listing ${type}: incomplete answer (${e.message})`);
+        if (e instanceof XmlParseError) throw new RetryableError(`listing ${folder.join('/')}: incomplete answer (${e.message})`);
         throw e;
       }
       const files = findAll(doc, 'file');
       const stats = findAll(doc, 'stats')[0];
       const expect = stats ? Number(childText(stats, 'files') ?? NaN) : NaN;
       if (Number.isFinite(expect) && expect !== files.length) {
-        throw new RetryableError(`listing ${type}: the stream has ${files.length} files but its stats say ${expect}`);
+        throw new RetryableError(`listing ${folder.join('/')}: the stream has ${files.length} files but its stats say ${expect}`);
       }
       const out: FileInfo[] = [];
       for (const f of files) {
+        // Only live, complete files are repository files. Listings have been seen to carry trashed
+        // entries (a `deleted` attribute, as in every other JFS document) and uploads that never
+        // finished (a revision state other than COMPLETED): a trashed lock must not block, and a
+        // half-uploaded pack must not be taken for a pack.
+        if (!liveCompleted(f)) continue;
         const name = childText(f, 'filename') ?? '';
         if (!ID_RE.test(name)) continue;
         const dir = (childText(f, 'path') ?? '').split('/').filter((s) => s !== '').slice(skip);
-        // data/ files live one level down (data/xx/<id>); the others directly in their folder
-        if (type === 'data' ? dir.length !== 1 : dir.length !== 0) continue;
+        if (dir.length !== depth) continue;
         const size = Number(childText(f, 'size') ?? NaN);
         if (!Number.isSafeInteger(size)) continue;
         out.push({ name, size });

@@ -124,15 +124,25 @@ export class JottaClient {
     return r;
   }
 
-  /** authed() with retries of retryable statuses and network errors; other statuses are returned. */
-  async call(label: string, req: HttpRequest): Promise<HttpResponse> {
-    return this.http.retry(label, async () => {
+  /**
+   * authed() with retries of retryable statuses and network errors; other statuses are returned,
+   * except a 403 from an account that got locked since its customer document was read (an unpaid
+   * subscription, say): that becomes the one-line AccountLockedError.
+   */
+  async call(label: string, req: HttpRequest, maxAttempts?: number): Promise<HttpResponse> {
+    const r = await this.http.retry(label, async () => {
       const r = await this.authed({ ...req, label });
       if (RETRY_STATUSES.has(r.status)) {
         throw new RetryableError(`HTTP ${r.status} ${describeError(r).message}`.trim(), parseRetryAfter(header(r.headers, 'retry-after')), r.status);
       }
       return r;
-    });
+    }, maxAttempts);
+    if (r.status === 403) {
+      const c = await this.customer(true).catch(() => null);
+      if (c?.readLocked) throw this.lockedError(c, 'read');
+      if (c?.writeLocked && req.method !== 'GET') throw this.lockedError(c, 'write');
+    }
+    return r;
   }
 
   /** GET /account/v1/customer (cached per process unless `fresh`). */

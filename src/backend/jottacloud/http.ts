@@ -47,14 +47,14 @@ export function caList(extra?: string | string[]): string[] | undefined {
   return add.length ? [...tls.rootCertificates, ...add] : undefined;
 }
 
-export async function makeAgent(extraCa?: string | string[]): Promise<Agent> {
+export async function makeAgent(extraCa?: string | string[], connectTimeoutMs = 30_000): Promise<Agent> {
   const ca = caList(extraCa);
   const { Agent } = await loadUndici();
   // one secure context for every connection (building one from ~150 roots per connection cost
   // ~50 ms of CPU each)
   const secureContext = ca ? tls.createSecureContext({ ca }) : undefined;
   return new Agent({
-    connect: { ...(secureContext ? { secureContext } : {}), timeout: 30_000 },
+    connect: { ...(secureContext ? { secureContext } : {}), timeout: connectTimeoutMs },
     keepAliveTimeout: 20_000,
     headersTimeout: 120_000,
     bodyTimeout: 120_000,
@@ -123,6 +123,30 @@ export interface HttpOptions {
   /** first backoff delay in ms (default 200), cap (default 20 s) */
   baseDelayMs?: number;
   maxDelayMs?: number;
+  /**
+   * Give up retrying one operation once this much time has passed since its first attempt
+   * (default: no limit, only maxAttempts). An interactive command wants seconds, a scheduled
+   * run minutes: the caller decides, this library never looks at a terminal.
+   */
+  maxElapsedMs?: number;
+  /** time allowed to open a connection (default 30 s) */
+  connectTimeoutMs?: number;
+  /**
+   * Called before each retry wait (instead of the logger's "jotta: retry" line), so that a
+   * caller can show one line per retry to a person.
+   */
+  onRetry?: (r: RetryNotice) => void;
+}
+
+export interface RetryNotice {
+  /** what is being retried, e.g. "allocate data/ab/ab12…" */
+  label: string;
+  /** the retry about to happen (1 = first retry) and the most there will be */
+  retry: number;
+  maxRetries: number;
+  waitMs: number;
+  /** why the last attempt failed (one line) */
+  reason: string;
 }
 
 export interface HttpRequest {
@@ -196,6 +220,9 @@ export class Http {
   readonly maxAttempts: number;
   private baseDelay: number;
   private maxDelay: number;
+  readonly maxElapsedMs: number;
+  private connectTimeoutMs: number;
+  private onRetry?: (r: RetryNotice) => void;
   /** counters for tests and -v summaries */
   readonly stats = { requests: 0, retries: 0, resumes: 0, refreshes: 0, bytesUp: 0, bytesDown: 0 };
 
@@ -208,6 +235,24 @@ export class Http {
     this.maxAttempts = Math.max(1, opts.maxAttempts ?? 10);
     this.baseDelay = opts.baseDelayMs ?? 200;
     this.maxDelay = opts.maxDelayMs ?? 20_000;
+    this.maxElapsedMs = opts.maxElapsedMs ?? Infinity;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 30_000;
+    if (opts.onRetry) this.onRetry = opts.onRetry;
+  }
+
+  /**
+   * Whether a retry that waits `wait` ms is still within the budget of an operation that started
+   * at `started` and has made `attempt` attempts (of at most `max`).
+   */
+  mayRetry(attempt: number, max: number, started: number, wait: number): boolean {
+    return attempt < max && Date.now() - started + wait <= this.maxElapsedMs;
+  }
+
+  /** Announce a retry: through onRetry when the caller gave one, else as a log line. */
+  noticeRetry(n: RetryNotice, logLine: string): void {
+    this.stats.retries++;
+    if (this.onRetry) this.onRetry(n);
+    else this.log(logLine);
   }
 
   log(msg: string): void {
@@ -297,6 +342,7 @@ export class Http {
    * retryable status) with backoff; logs each retry.
    */
   async retry<T>(label: string, attempt: (n: number) => Promise<T>, maxAttempts = this.maxAttempts): Promise<T> {
+    const started = Date.now();
     for (let n = 1; ; n++) {
       try {
         return await attempt(n);
@@ -312,19 +358,20 @@ export class Http {
         } else {
           throw e;
         }
-        if (n >= maxAttempts) {
-          throw new JottaError(`${label}: giving up after ${n} attempts: ${why}`, e instanceof JottaHttpError || e instanceof RetryableError ? (e as { status?: number }).status : undefined);
-        }
         const wait = this.backoff(n, retryAfter);
-        this.stats.retries++;
-        this.log(`jotta: retry ${n}/${maxAttempts - 1} of ${label} in ${(wait / 1000).toFixed(1)}s: ${why}`);
+        if (!this.mayRetry(n, maxAttempts, started, wait)) {
+          const status = e instanceof JottaHttpError || e instanceof RetryableError ? (e as { status?: number }).status : undefined;
+          throw new JottaError(`${label}: giving up after ${n} attempt${n === 1 ? '' : 's'}${n < maxAttempts ? ` (${((Date.now() - started) / 1000).toFixed(1)}s)` : ''}: ${why}`, status, e instanceof RetryableError && !status ? 'network' : undefined);
+        }
+        this.noticeRetry({ label, retry: n, maxRetries: maxAttempts - 1, waitMs: wait, reason: why },
+          `jotta: retry ${n}/${maxAttempts - 1} of ${label} in ${(wait / 1000).toFixed(1)}s: ${why}`);
         await sleep(wait);
       }
     }
   }
 
   private agent(): Promise<Agent> {
-    return (this.agentP ??= makeAgent(this.ca));
+    return (this.agentP ??= makeAgent(this.ca, this.connectTimeoutMs));
   }
 
   async close(): Promise<void> {

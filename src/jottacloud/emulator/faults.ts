@@ -79,6 +79,8 @@ export interface OneShotFault {
   minBytes?: number;
   /** drop-upload: absolute file offset at which to cut (default: middle of the body). */
   dropAt?: number;
+  /** Status faults: let this many matching requests through first (default 0). */
+  after?: number;
 }
 
 export class FaultInjector {
@@ -130,6 +132,10 @@ export class FaultInjector {
       const f = this.once[i]!;
       if (typeof f.kind !== 'number') continue;
       if (f.endpoint && !endpoint.startsWith(f.endpoint)) continue;
+      if (f.after !== undefined && f.after > 0) {
+        f.after--;
+        continue;
+      }
       if (--f.remaining <= 0) this.once.splice(i, 1);
       return f.kind;
     }

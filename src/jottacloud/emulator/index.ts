@@ -15,7 +15,8 @@
  *   POST revoke-refresh-tokens  → {"revoked": n}: every refresh-token family dies (access tokens live on)
  *   POST revoke-access-tokens   → every access token issued so far answers 401
  *   POST faults                 JSON {"spec"?: "500=0.1,…", "seed"?: n, "once"?: OneShotFault|OneShotFault[], "clear"?: true}
- *   POST settings               JSON {"tokenTtl"?: seconds, "quota"?: bytes}
+ *   POST settings               JSON {"tokenTtl"?: seconds, "quota"?: bytes, "quirks"?: ["quota-460", …],
+ *                               "liststreamMaxFiles"?: n (-1: no limit), "locked"?: {write?, read?, cause?}}
  *   GET  stats                  → counters (see below); GET health → {"ok":true}
  *
  * Stats keys: `requests`, `req.<endpoint>` (`id.well-known`, `id.token`, `api.customer`,
@@ -26,7 +27,7 @@
  * refresh.body|refresh.reuse|refresh.rejected|login.reused`, `auth.rejected`, `download.range`,
  * `trash.purgedFiles|purgedFolders`, `cphash.touch|dedup|unknown`, `state.usage|pendingUploads|liveTokenFamilies`.
  */
-export { startEmulator, Emulator, type EmulatorOptions, type RunningEmulator } from './server.js';
+export { startEmulator, Emulator, QUIRKS, parseQuirks, type Quirk, type EmulatorOptions, type RunningEmulator } from './server.js';
 export type { OneShotFault } from './faults.js';
 export { FaultInjector, parseFaultSpec, makePrng } from './faults.js';
 export { CERT_DNS_NAMES, CERT_IPS } from './tls.js';

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 /**
- * CLI: `node dist/src/jottacloud/emulator/main.js --state DIR [--tls] [--port N] [--faults SPEC] [--seed N]`
+ * CLI: `node dist/src/jottacloud/emulator/main.js --state DIR [--tls] [--port N] [--faults SPEC] [--seed N] [--quirks a,b]`
  * Prints one JSON line `{"url","loginToken","username","caCert"}` on stdout once listening.
  * Stops on SIGINT/SIGTERM, and when its parent process goes away.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { startEmulator } from './server.js';
+import { parseQuirks, QUIRKS, startEmulator } from './server.js';
 
 function int(v: string): number {
   const n = Number(v);
@@ -24,9 +24,10 @@ async function main(): Promise<void> {
     .option('--username <name>', 'account username (first start of a state dir only)', 'testuser')
     .option('--token-ttl <seconds>', 'expires_in of issued access tokens', int, 3600)
     .option('--quota <bytes>', 'account quota in bytes (-1 = unlimited)', int, -1)
+    .option('--quirks <list>', `live-service quirks to reproduce, comma separated (${QUIRKS.join(', ')})`)
     .option('--log', 'log every request to stderr', false);
   program.parse(process.argv);
-  const o = program.opts<{ state: string; port: number; tls: boolean; faults?: string; seed: number; username: string; tokenTtl: number; quota: number; log: boolean }>();
+  const o = program.opts<{ state: string; port: number; tls: boolean; faults?: string; seed: number; username: string; tokenTtl: number; quota: number; quirks?: string; log: boolean }>();
 
   const emu = await startEmulator({
     stateDir: o.state,
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
     username: o.username,
     tokenTtl: o.tokenTtl,
     quota: o.quota,
+    quirks: [...parseQuirks(o.quirks)],
     log: o.log ? (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`) : undefined,
   });
   process.stdout.write(`${JSON.stringify({ url: emu.url, loginToken: emu.loginToken, username: emu.username, caCert: emu.caCert })}\n`);

@@ -28,7 +28,7 @@ import {
   type PendingUpload,
 } from './store.js';
 import { ensureTls } from './tls.js';
-import { XML_DECL, attrs, el, parseClientTime, rfc3339ms } from './xml.js';
+import { XML_DECL, attrs, el, jottaTime, parseClientTime, rfc3339ms } from './xml.js';
 
 export interface EmulatorOptions {
   /** Directory holding all state (created if missing); reused across restarts. */
@@ -49,6 +49,36 @@ export interface EmulatorOptions {
   quota?: number;
   /** Called with one line per request (for debugging). */
   log?: (line: string) => void;
+  /** Quirks of the live service to reproduce (see QUIRKS); none by default. */
+  quirks?: readonly string[];
+}
+
+/**
+ * Behaviours of the live service that real users of Jottacloud meet (rclone, Duplicati and
+ * jotta-cli issue trackers), off by default so that the default emulator stays what rclone's
+ * tests expect:
+ * - `quota-460`: an allocate that would take the account past its quota answers HTTP 460
+ *   (jotta-cli "Invalid statuscode 460", Duplicati "(460) 460").
+ * - `completed-by-size`: allocate answers COMPLETED ("already there") when a live file at the
+ *   path has the allocated size, whatever its md5, and stores nothing.
+ * - `list-trashed`: `mode=liststream` also lists trashed files (with a `deleted` attribute) and
+ *   files whose only revision is an unfinished or corrupt upload (with a `<state>` element).
+ * - `plus-is-space`: a raw `+` in a URL path is read as a space (the service decodes paths as
+ *   form values; clients must send `%2B`).
+ */
+export const QUIRKS = ['quota-460', 'completed-by-size', 'list-trashed', 'plus-is-space'] as const;
+export type Quirk = (typeof QUIRKS)[number];
+
+export function parseQuirks(q: readonly string[] | string | undefined): Set<Quirk> {
+  const list = typeof q === 'string' ? q.split(',') : q ?? [];
+  const out = new Set<Quirk>();
+  for (const raw of list) {
+    const k = raw.trim();
+    if (!k) continue;
+    if (!(QUIRKS as readonly string[]).includes(k)) throw new Error(`unknown quirk ${JSON.stringify(k)} (known: ${QUIRKS.join(', ')})`);
+    out.add(k as Quirk);
+  }
+  return out;
 }
 
 export interface RunningEmulator {
@@ -70,6 +100,8 @@ export interface RunningEmulator {
   setFaults(spec: string | undefined, seed?: number): void;
   /** Queue a deterministic fault for the next matching request(s). */
   injectFault(fault: OneShotFault): void;
+  /** Drop the fault rates and every queued one-shot fault. */
+  clearFaults(): void;
   /** Change `expires_in` for tokens issued from now on. */
   setTokenTtl(seconds: number): void;
   setQuota(bytes: number): void;
@@ -77,6 +109,12 @@ export interface RunningEmulator {
   revokeRefreshTokens(): number;
   /** Make every access token issued so far invalid (401). */
   revokeAccessTokens(): void;
+  /** Replace the set of live-service quirks reproduced (see QUIRKS); [] for none. */
+  setQuirks(quirks: readonly string[]): void;
+  /** A liststream over more files than this answers 500 (Infinity: no limit). */
+  setListstreamMaxFiles(n: number): void;
+  /** Lock the account (as for an unpaid subscription) or unlock it: writes (or all but the customer call) answer 403. */
+  setLocked(lock: { write?: boolean; read?: boolean; cause?: string | null }): void;
 }
 
 type Role = 'id' | 'api' | 'jfs' | 'up' | 'any';
@@ -88,6 +126,9 @@ const HOST_ROLES: Record<string, Role> = {
   'jfs.jottacloud.com': 'jfs',
   'up.jottacloud.com': 'up',
 };
+
+/** The exception name of a 460 answer is not known; the status is what clients see. */
+const QUOTA_EXCEPTION = 'no.jotta.backup.errors.QuotaExceededException';
 
 const JFS_COMMANDS = ['mkDir', 'dl', 'rm', 'dlDir', 'rmDir', 'mvDir', 'mv', 'cp', 'cphash'] as const;
 
@@ -145,6 +186,14 @@ export class Emulator {
   private activeUploads = new Set<string>();
   url = '';
   quota: number;
+  quirks: Set<Quirk>;
+  /**
+   * A `mode=liststream` over more files than this answers 500 (the live service's "packet too
+   * large" on huge folders, rclone issue 5639); default: no limit.
+   */
+  liststreamMaxFiles = Infinity;
+  /** Account lock (customer document flags; writes, or everything but the customer call, answer 403). */
+  locked: { write: boolean; read: boolean; cause: string | null } = { write: false, read: false, cause: null };
   caCert: string | null = null;
   caCertPem: string | null = null;
 
@@ -154,6 +203,7 @@ export class Emulator {
     this.auth = new AuthManager(opts.stateDir, this.store.username, opts.tokenTtl ?? 3600, (k, n) => this.count(k, n));
     this.faults = new FaultInjector(opts.faults, opts.seed ?? 1);
     this.quota = opts.quota ?? -1;
+    this.quirks = parseQuirks(opts.quirks);
   }
 
   count(key: string, n = 1): void {
@@ -302,7 +352,9 @@ export class Emulator {
       req.resume();
       const headers: Record<string, string> = { Connection: 'close' };
       if (faultStatus === 429) headers['Retry-After'] = '1';
-      this.sendError(res, route.kind, new EmuError(faultStatus, faultStatus === 429 ? 'no.jotta.backup.errors.TooManyRequestsException' : 'org.springframework.dao.TransientDataAccessResourceException', `injected fault ${faultStatus}`), headers);
+      const exception = faultStatus === 429 ? 'no.jotta.backup.errors.TooManyRequestsException'
+        : faultStatus === 460 ? QUOTA_EXCEPTION : 'org.springframework.dao.TransientDataAccessResourceException';
+      this.sendError(res, route.kind, new EmuError(faultStatus, exception, `injected fault ${faultStatus}`), headers);
       return;
     }
 
@@ -322,6 +374,10 @@ export class Emulator {
         this.count('auth.rejected');
         req.resume();
         throw new EmuError(401, 'org.springframework.security.authentication.BadCredentialsException', `Bad credentials (${why})`);
+      }
+      if (route.endpoint !== 'api.customer' && (this.locked.read || (this.locked.write && (method === 'POST' || method === 'PUT')))) {
+        req.resume();
+        throw new EmuError(403, 'no.jotta.backup.errors.WriteAccessDeniedException', `Account is ${this.locked.read ? 'read' : 'write'}-locked${this.locked.cause ? ` (${this.locked.cause})` : ''}`);
       }
       if (route.kind === 'upload') await this.upload(req, res, rawPath.slice('/files/v1/upload/'.length));
       else if (route.kind === 'api') await this.api(req, res, route.endpoint, method);
@@ -401,7 +457,13 @@ export class Emulator {
         case 'settings':
           if (typeof json.tokenTtl === 'number') this.auth.tokenTtl = json.tokenTtl;
           if (typeof json.quota === 'number') this.quota = json.quota;
-          return this.sendJson(res, 200, { tokenTtl: this.auth.tokenTtl, quota: this.quota });
+          if (Array.isArray(json.quirks)) this.quirks = parseQuirks(json.quirks.map(String));
+          if (typeof json.liststreamMaxFiles === 'number') this.liststreamMaxFiles = json.liststreamMaxFiles < 0 ? Infinity : json.liststreamMaxFiles;
+          if (json.locked && typeof json.locked === 'object') {
+            const l = json.locked as Record<string, unknown>;
+            this.locked = { write: l.write === true, read: l.read === true, cause: typeof l.cause === 'string' ? l.cause : null };
+          }
+          return this.sendJson(res, 200, { tokenTtl: this.auth.tokenTtl, quota: this.quota, quirks: [...this.quirks] });
         default:
           return this.sendJson(res, 404, { error: `unknown control endpoint ${what}` });
       }
@@ -501,9 +563,9 @@ export class Emulator {
         quota: this.quota,
         business_usage: 0,
         business_quota: -1,
-        write_locked: false,
-        read_locked: false,
-        locked_cause: null,
+        write_locked: this.locked.write,
+        read_locked: this.locked.read,
+        locked_cause: this.locked.cause,
         web_hash: '',
         android_hash: '',
         ios_hash: '',
@@ -572,6 +634,11 @@ export class Emulator {
     if (body.conflict_handler === 'REJECT_CONFLICTS' && existing?.kind === 'file' && existing.deleted === undefined && existing.current) {
       if (existing.current.md5 !== md5 || existing.current.size !== bytes) throw new EmuError(409, 'no.jotta.backup.errors.UniqueFileException', `File ${p} already exists`);
     }
+    if (this.quirks.has('quota-460') && this.quota >= 0 && this.store.usage() + bytes > this.quota && !this.store.hasContent(md5, bytes)) {
+      // refused before anything (folder, file, pending upload) is made
+      this.count('allocate.overQuota');
+      throw new EmuError(460, QUOTA_EXCEPTION, `Quota exceeded: ${this.store.usage()} + ${bytes} bytes > ${this.quota}`);
+    }
     const file = this.store.ensureFile(mp, names, now);
     const name = file.name;
     let state: string;
@@ -584,6 +651,10 @@ export class Emulator {
       state = 'COMPLETED';
       resumePos = bytes;
       this.count('allocate.unchanged');
+    } else if (this.quirks.has('completed-by-size') && file.current && file.deleted === undefined && file.current.size === bytes) {
+      state = 'COMPLETED';
+      resumePos = bytes;
+      this.count('allocate.completedBySize');
     } else if (this.store.hasContent(md5, bytes)) {
       this.store.commitRevision(file, { md5, size: bytes, created, modified });
       state = 'COMPLETED';
@@ -806,7 +877,7 @@ export class Emulator {
       if (s === '') continue;
       let d: string;
       try {
-        d = decodeURIComponent(s);
+        d = decodeURIComponent(this.quirks.has('plus-is-space') ? s.replace(/\+/g, ' ') : s);
       } catch {
         throw new EmuError(400, 'java.lang.IllegalArgumentException', `Unable to validate decoded path: ${rawPath}`);
       }
@@ -1032,6 +1103,20 @@ export class Emulator {
   }
 
   private listStream(res: http.ServerResponse, t: JfsTarget, folder: FolderNode, stored: string[]): void {
+    if (Number.isFinite(this.liststreamMaxFiles)) {
+      let n = 0;
+      const count = (f: FolderNode): void => {
+        for (const c of f.children.values()) {
+          if (c.kind === 'file') n++;
+          else if (c.deleted === undefined) count(c);
+        }
+      };
+      count(folder);
+      if (n > this.liststreamMaxFiles) {
+        this.count('liststream.tooLarge');
+        throw new EmuError(500, 'org.springframework.dao.TransientDataAccessResourceException', 'PacketTooBigException: Packet for query is too large');
+      }
+    }
     res.writeHead(200, { 'Content-Type': 'application/xml; charset=UTF-8' });
     res.write(`${XML_DECL}<stream>\n`);
     let nFolders = 0;
@@ -1042,10 +1127,19 @@ export class Emulator {
       nFolders++;
       const kids = [...f.children.values()].sort((a, b) => (a.name.toLowerCase() < b.name.toLowerCase() ? -1 : 1));
       for (const c of kids) {
-        if (c.kind !== 'file' || c.deleted !== undefined || !c.current) continue;
-        const r = c.current;
-        res.write(`<file>${el('path', p)}${el('filename', c.name)}${el('md5', r.md5)}${el('size', r.size)}${el('modified', rfc3339ms(r.modified))}${el('created', rfc3339ms(r.created))}</file>\n`);
-        nFiles++;
+        if (c.kind !== 'file') continue;
+        if (c.deleted === undefined && c.current) {
+          const r = c.current;
+          res.write(`<file>${el('path', p)}${el('filename', c.name)}${el('md5', r.md5)}${el('size', r.size)}${el('modified', rfc3339ms(r.modified))}${el('created', rfc3339ms(r.created))}</file>\n`);
+          nFiles++;
+        } else if (this.quirks.has('list-trashed') && (c.current || c.latest)) {
+          // trashed, or never completed: listed with what marks it (a `deleted` attribute, a state)
+          const r = (c.deleted !== undefined ? c.current : undefined) ?? c.latest ?? c.current!;
+          const a = c.deleted !== undefined ? attrs({ deleted: jottaTime(c.deleted) }) : '';
+          const st = r === c.current ? '' : el('state', r.state);
+          res.write(`<file${a}>${el('path', p)}${el('filename', c.name)}${el('md5', r.md5)}${el('size', r.size)}${st}${el('modified', rfc3339ms(r.modified))}${el('created', rfc3339ms(r.created))}</file>\n`);
+          nFiles++;
+        }
       }
       for (const c of kids) if (c.kind === 'folder' && c.deleted === undefined) walk(c, [...rel, c.name]);
     };
@@ -1249,6 +1343,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<RunningEmula
     stats: () => emu.stats(),
     setFaults: (spec, seed) => emu.faults.setSpec(spec, seed),
     injectFault: (f) => emu.faults.addOnce(f),
+    clearFaults: () => emu.faults.clear(),
     setTokenTtl: (s) => {
       emu.auth.tokenTtl = s;
     },
@@ -1257,6 +1352,15 @@ export async function startEmulator(opts: EmulatorOptions): Promise<RunningEmula
     },
     revokeRefreshTokens: () => emu.auth.revokeRefreshTokens(),
     revokeAccessTokens: () => emu.auth.revokeAccessTokens(),
+    setQuirks: (q) => {
+      emu.quirks = parseQuirks(q);
+    },
+    setListstreamMaxFiles: (n) => {
+      emu.liststreamMaxFiles = n;
+    },
+    setLocked: (l) => {
+      emu.locked = { write: !!l.write, read: !!l.read, cause: l.cause ?? null };
+    },
   };
 }
 

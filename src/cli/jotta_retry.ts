@@ -1,0 +1,27 @@
+/**
+ * How hard the Jottacloud backend retries, decided by the CLI (the library never looks at a
+ * terminal). A person at a terminal wants to know within seconds that the service is not
+ * answering, with a line per retry; a scheduled run (`jbackup run`, or no terminal) rides out
+ * a longer outage silently (its -v log still names each retry).
+ */
+import type { HttpOptions, RetryNotice } from '../backend/jottacloud/http.js';
+
+/** A retry shown to a person: one line, starting at column 0 (over a live progress line). */
+export function retryLine(r: RetryNotice): string {
+  return `jotta: ${r.label}: ${r.reason}; retry ${r.retry}/${r.maxRetries} in ${(r.waitMs / 1000).toFixed(1)}s`;
+}
+
+export function renderRetry(r: RetryNotice): void {
+  process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}${retryLine(r)}\n`);
+}
+
+/** stdin and stderr on a terminal, and not the scheduler's `run`. */
+export function isInteractive(command: string | undefined): boolean {
+  return !!process.stdin.isTTY && !!process.stderr.isTTY && command !== 'run';
+}
+
+/** Retry budget of one operation: ~4 attempts within 20 s when interactive, else the library's default (10 attempts). */
+export function jottaRetryPolicy(interactive: boolean, quiet = false): Pick<HttpOptions, 'maxAttempts' | 'maxElapsedMs' | 'onRetry'> {
+  if (!interactive) return {};
+  return { maxAttempts: 4, maxElapsedMs: 20_000, ...(quiet ? {} : { onRetry: renderRetry }) };
+}
