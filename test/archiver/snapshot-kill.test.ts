@@ -67,13 +67,16 @@ interopDescribe('restic', 'snapshot killed with SIGKILL, restic as judge', () =>
   };
 
   it(`a snapshot killed at ${KILLS} moments loses nothing, and the next one uploads only what is missing`, async () => {
-    // an unkilled run: how long it takes on this machine now, and how many data blobs it adds
+    // an unkilled run: how long it takes on this machine now, how many -vv lines (files and
+    // directories) it prints, and how many data blobs it adds
     const calib = await copyRepo('calibrate');
     const t0 = Date.now();
-    const full = await runJbackup(['--json', 'snapshot', src], { env: env(calib) });
+    const full = await runJbackup(['-vv', 'snapshot', src], { env: env(calib) });
     const duration = Date.now() - t0;
     expect(full.code, full.stderr).toBe(0);
-    const fullBlobs = summaryOf(full.stdout)['data_blobs'];
+    const isItem = (l: string) => /^(new|modified|unchanged) /.test(l);
+    const totalItems = full.stdout.split('\n').filter(isItem).length;
+    const fullBlobs = Number(/^Data Blobs: +(\d+) new$/m.exec(full.stdout)![1]);
     expect(fullBlobs).toBeGreaterThan(20);
     await fsp.rm(calib, { recursive: true, force: true });
     const before = await snapshotIds(template);
@@ -82,16 +85,30 @@ interopDescribe('restic', 'snapshot killed with SIGKILL, restic as judge', () =>
     const hits: string[] = [];
     for (let k = 0; k < KILLS; k++) {
       const repo = await copyRepo(`kill-${k}`);
-      // the kills spread from start-up to past the calibrated end (a loaded machine is slower)
+      // Half the kills by time, spread from start-up to past the calibrated end (a loaded machine is
+      // slower); the other half by progress: once a given share of the files and directories is done
+      // (start-up takes most of the time of a run this size, so timed kills seldom land in the walk),
+      // up to all of them (then the index and snapshot writes are under way).
+      const byItems = k % 2 === 1;
+      const target = Math.max(1, Math.round(((k + Math.random()) / KILLS) * totalItems));
       const at = ((k + Math.random()) / KILLS) * duration * 1.1;
       const child = spawn(process.execPath, [JBACKUP_BIN, '-vv', 'snapshot', src], { env: { ...process.env, ...env(repo) }, stdio: ['ignore', 'pipe', 'ignore'] });
+      const kill = () => { if (child.exitCode === null) child.kill('SIGKILL'); };
       let items = 0;
-      child.stdout!.on('data', (b: Buffer) => { items += b.toString().split('\n').filter((l) => /^(new|modified|unchanged) /.test(l)).length; });
+      let armed = false;
+      let killedAt = -1;
+      child.stdout!.on('data', (b: Buffer) => {
+        items += b.toString().split('\n').filter(isItem).length;
+        if (byItems && !armed && items >= target) {
+          armed = true;
+          setTimeout(() => { killedAt = items; kill(); }, Math.random() * 40);
+        }
+      });
       const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-      const timer = setTimeout(() => { if (child.exitCode === null) child.kill('SIGKILL'); }, at);
+      const timer = byItems ? null : setTimeout(() => { killedAt = items; kill(); }, at);
       const code = await exited;
-      clearTimeout(timer);
-      const what = code === 0 ? 'finished' : `killed at ${Math.round(at)} ms after ${items} items`;
+      if (timer) clearTimeout(timer);
+      const what = code === 0 ? 'finished' : `killed ${byItems ? `at item ${target}` : `at ${Math.round(at)} ms`} after ${killedAt} of ${totalItems} items`;
       hits.push(what);
 
       expect((await runRestic(['unlock'], { repo, password: PW })).code).toBe(0);
@@ -124,9 +141,10 @@ interopDescribe('restic', 'snapshot killed with SIGKILL, restic as judge', () =>
     // the kills must interrupt runs (not all land after the end)
     expect(hits.filter((h) => h.startsWith('killed')).length).toBeGreaterThanOrEqual(Math.ceil(KILLS / 2));
     if (KILLS >= 20) {
-      // and cover them: before any file was done, and in the middle of the walk
-      expect(hits.some((h) => / after 0 items$/.test(h))).toBe(true);
-      expect(hits.some((h) => /after [1-9]\d* items$/.test(h))).toBe(true);
+      // and cover them: before any file was done, in the middle of the walk, after its end
+      expect(hits.some((h) => / after 0 of/.test(h))).toBe(true);
+      expect(hits.some((h) => { const m = / after (\d+) of (\d+)/.exec(h); return !!m && Number(m[1]) > 0 && Number(m[1]) < Number(m[2]) / 2; })).toBe(true);
+      expect(hits.some((h) => { const m = / after (\d+) of (\d+)/.exec(h); return !!m && Number(m[1]) >= Number(m[2]); })).toBe(true);
     }
   }, 1_800_000);
 });
