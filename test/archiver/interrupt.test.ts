@@ -108,8 +108,9 @@ it('SIGINT while packs are being written: exit 130, no temp file left behind', a
 it('the next snapshot removes temp files of dead jbackup processes of this host, never a live one\'s', async () => {
   const host = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
   // a pid that is certainly gone: a child that has exited
-  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
-  const deadPid = Number(dead.stdout);
+  const dead = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  const deadPid = dead.pid!;
+  await exitOf(dead);
   const name = (pid: number, prefix = 'pack') => `${prefix}-tmp-${host}-${pid.toString(16)}-0123456789ab`;
   const id = 'ab'.repeat(32);
   const files = {

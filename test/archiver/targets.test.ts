@@ -6,7 +6,7 @@
  * `jbackup run` with a missing source.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, promises as fsp, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { cleanupTmpDirs, interopDescribe, JBACKUP_BIN, runJbackup, runRestic, tmpDir } from '../helpers/tools.js';
@@ -14,6 +14,19 @@ import { prngBytes } from '../helpers/fstree.js';
 import { q, sandbox, writeProfiles } from '../schedule/util.js';
 
 const PW = 'targets-pw';
+
+/** run a command without blocking this worker (a blocked worker misses vitest's RPC deadlines under load) */
+function exec(bin: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(bin, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+    c.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+    c.on('error', reject);
+    c.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 interopDescribe('restic', 'snapshot targets (restic 0.14 beside)', () => {
   let dir: string;
@@ -79,11 +92,11 @@ interopDescribe('restic', 'snapshot targets (restic 0.14 beside)', () => {
     const listFile = path.join(dir, 'list.txt');
     writeFileSync(listFile, `# a comment\n~/lit\n\n${path.join(src, 'a.txt')}\n`);
     // bash's process substitution hands over /dev/fd/63: a pipe
-    const bash = (cmd: string, e: Record<string, string>) => spawnSync('bash', ['-c', cmd], { cwd, env: { ...process.env, ...e }, encoding: 'utf8' });
-    const j = bash(`${q(process.execPath)} ${q(JBACKUP_BIN)} snapshot --files-from <(cat ${q(listFile)})`, env(jb));
-    expect(j.status, j.stderr).toBe(0);
-    const r = bash(`restic backup --files-from <(cat ${q(listFile)})`, { RESTIC_REPOSITORY: rs, RESTIC_PASSWORD: PW, RESTIC_CACHE_DIR: path.join(dir, 'rcache') });
-    expect(r.status, r.stderr).toBe(0);
+    const bash = (cmd: string, e: Record<string, string>) => exec('bash', ['-c', cmd], { cwd, env: { ...process.env, ...e } });
+    const j = await bash(`${q(process.execPath)} ${q(JBACKUP_BIN)} snapshot --files-from <(cat ${q(listFile)})`, env(jb));
+    expect(j.code, j.stderr).toBe(0);
+    const r = await bash(`restic backup --files-from <(cat ${q(listFile)})`, { RESTIC_REPOSITORY: rs, RESTIC_PASSWORD: PW, RESTIC_CACHE_DIR: path.join(dir, 'rcache') });
+    expect(r.code, r.stderr).toBe(0);
     const jp = (await jbSnaps(jb))[0]!.paths;
     expect(jp).toEqual([...(await rsSnaps(rs))[0]!.paths].sort());
     expect(jp).toContain(path.join(cwd, '~', 'lit'));
@@ -155,28 +168,27 @@ interopDescribe('restic', 'snapshot targets (restic 0.14 beside)', () => {
     const rs = path.join(base, 'rs');
     const run = (cmd: string[], e: Record<string, string>) => {
       const [bin, ...args] = [...asUser, ...cmd];
-      const r = spawnSync(bin!, args, { cwd: base, env: { ...process.env, HOME: base, XDG_CACHE_HOME: path.join(base, 'cache'), ...e }, encoding: 'utf8' });
-      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+      return exec(bin!, args, { cwd: base, env: { ...process.env, HOME: base, XDG_CACHE_HOME: path.join(base, 'cache'), ...e } });
     };
     const je = env(jb);
     const re = { RESTIC_REPOSITORY: rs, RESTIC_PASSWORD: PW };
-    if (asUser.length) { spawnSync('chown', ['-R', '65534:65534', tree]); }
-    const ji = run([process.execPath, JBACKUP_BIN, 'init'], je);
+    if (asUser.length) expect((await exec('chown', ['-R', '65534:65534', tree], {})).code).toBe(0);
+    const ji = await run([process.execPath, JBACKUP_BIN, 'init'], je);
     expect(ji.code, ji.stderr).toBe(0);
-    const ri = run(['restic', 'init'], re);
+    const ri = await run(['restic', 'init'], re);
     expect(ri.code, ri.stderr).toBe(0);
     chmodSync(path.join(tree, 'secret.txt'), 0o000);
     chmodSync(path.join(tree, 'closed'), 0o000);
     const summary = (out: string) => JSON.parse(out.trim().split('\n').filter((l) => l.includes('"summary"')).pop()!) as Record<string, number>;
-    const j = run([process.execPath, JBACKUP_BIN, '--json', 'snapshot', tree], je);
-    const r = run(['restic', '--json', 'backup', tree], re);
+    const j = await run([process.execPath, JBACKUP_BIN, '--json', 'snapshot', tree], je);
+    const r = await run(['restic', '--json', 'backup', tree], re);
     expect(r.code).toBe(3);
     expect(j.code, j.stderr).toBe(3);
     const js = summary(j.stdout);
     const rsum = summary(r.stdout);
     for (const k of ['files_new', 'files_changed', 'files_unmodified', 'total_files_processed', 'total_bytes_processed']) expect(js[k], k).toBe(rsum[k]);
     expect(js['total_files_processed']).toBe(1);
-    const t = run([process.execPath, JBACKUP_BIN, 'snapshot', tree], je);
+    const t = await run([process.execPath, JBACKUP_BIN, 'snapshot', tree], je);
     expect(t.code).toBe(3);
     expect(t.stdout).toMatch(/^processed 1 files, 5 B in /m);
     chmodSync(path.join(tree, 'closed'), 0o755);
