@@ -15,6 +15,7 @@ import { ChunkPool, FileReadError, type FileResult } from './pool.js';
 import type { Matcher } from './exclude.js';
 import { VERSION } from '../version.js';
 import type { Prescan } from './prescan.js';
+import { UserError } from '../repo/errors.js';
 
 export interface SnapshotOptions {
   /** backup targets as the user gave them */
@@ -44,6 +45,40 @@ export interface ArchiveProgress {
   error?(path: string, err: Error): void;
   /** something the snapshot lacks that is not one item's fault (said once; no effect on the exit code) */
   warning?(message: string): void;
+  /** a target that does not exist: skipped, and not recorded in the snapshot's `paths` */
+  missing?(target: string): void;
+  /** the parent snapshot chosen (null: none), before the walk starts */
+  parent?(id: string | null): void;
+  /**
+   * Every file and directory once it is saved (restic's -vv lines). Given only when wanted: it
+   * costs a clock read per file. `path` of a directory ends in '/'; `added` = new data bytes
+   * (plaintext) of a file, `meta` = new tree bytes of a directory; `seconds` since it was started.
+   */
+  item?(kind: 'file' | 'dir', status: 'new' | 'modified' | 'unchanged', path: string, seconds: number, added: number, meta: number): void;
+}
+
+/** restic's message when no target exists (exit 1, nothing written) */
+export const NO_TARGETS = 'all target directories/files do not exist';
+
+/**
+ * restic's rule for targets that do not exist (a typo in a scheduled profile must not produce an
+ * empty snapshot that becomes the newest one): each missing one is reported and dropped; if none
+ * is left, nothing is written. A target that exists but cannot be read stays (an error later, exit 3).
+ */
+export function existingTargets(targets: string[], missing?: (t: string) => void): string[] {
+  const out: string[] = [];
+  for (const t of targets) {
+    try {
+      lstatSync(t);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // ENOTDIR: a component of the path is a file, so the target does not exist either
+      if (code === 'ENOENT' || code === 'ENOTDIR') { missing?.(t); continue; }
+    }
+    out.push(t);
+  }
+  if (out.length === 0) throw new UserError(NO_TARGETS);
+  return out;
 }
 
 /** parent trees read ahead of the walk at most */
@@ -104,9 +139,14 @@ export class Archiver {
   private rootDev: bigint | null = null;
 
   constructor(private repo: Repository, private o: SnapshotOptions) {
+    // before anything else (no pool threads started for a run that will not happen)
+    this.targets = existingTargets(o.targets, (t) => o.progress?.missing?.(t));
     this.pool = new ChunkPool(repo, o.chunker ?? DEFAULT_PARAMS, o.threads);
-    this.absPaths = [...new Set(o.targets.map((t) => path.resolve(t)))].sort();
+    this.absPaths = [...new Set(this.targets.map((t) => path.resolve(t)))].sort();
   }
+
+  /** the targets that exist, as given */
+  private readonly targets: string[];
 
   /** the targets as absolute cleaned paths, sorted (the snapshot's `paths`, and the parent's) */
   private readonly absPaths: string[];
@@ -142,10 +182,11 @@ export class Archiver {
       const host = o.host ?? hostname();
       const parent = await this.findParent(nowNs);
       if (parent) this.s.parent = parent.id;
+      o.progress?.parent?.(parent?.id ?? null);
 
       // the virtual root: targets placed by their path components
       const root: Spec = { children: new Map(), abs: '', target: false };
-      for (const t of o.targets) {
+      for (const t of this.targets) {
         const comps = targetComponents(t);
         const abs = path.resolve(t);
         if (comps.length === 0) { root.abs = abs; root.target = true; continue; }
@@ -159,9 +200,13 @@ export class Archiver {
         }
         cur.target = true;
       }
+      // temp files a killed run left (its process is gone), removed while the walk runs; never a live
+      // process's (backend's rule), so no exclusive lock is needed
+      const tidy = this.repo.backend.removeDeadTemp?.().catch(() => undefined);
       const treeId = await this.saveSpec(root, parent?.tree);
       await this.pool.drain();
       await this.repo.flush();
+      await tidy;
 
       let username = '';
       let uid = 0;
@@ -229,7 +274,15 @@ export class Archiver {
   }
 
   private async saveSpec(spec: Spec, parentTree: string | undefined): Promise<string> {
-    if (spec.target) return (await this.saveDirContents(spec.abs, parentTree)).id;
+    return (await this.saveSpecSized(spec, parentTree)).id;
+  }
+
+  /** a target directory or one above the targets; `added` = its tree's bytes if new, `unreadable` as in saveDirContents */
+  private async saveSpecSized(spec: Spec, parentTree: string | undefined): Promise<{ id: string; added: number; unreadable?: boolean }> {
+    if (spec.target) {
+      const d = await this.saveDirContents(spec.abs, parentTree);
+      return { id: await d.id, added: (await d.added) ?? 0, unreadable: d.unreadable };
+    }
     const pmap = await this.loadTree(parentTree);
     const nodes: Node[] = [];
     for (const [name, child] of spec.children) {
@@ -251,10 +304,21 @@ export class Archiver {
       if (child.target && this.rootDev === null) this.rootDev = st.dev;
       const node = nodeFromStat(nb, st);
       this.addXattrs(Buffer.from(child.abs), node);
-      node.subtree = await this.saveSpec(child, pnode?.type === 'dir' ? pnode.subtree : undefined);
+      const item = this.o.progress?.item;
+      const t0 = item ? performance.now() : 0;
+      const sub = await this.saveSpecSized(child, pnode?.type === 'dir' ? pnode.subtree : undefined);
+      node.subtree = sub.id;
+      // counted as restic counts them (the directories above a target too)
+      if (!sub.unreadable) {
+        const status = !pnode || pnode.type !== 'dir' ? 'new' : pnode.subtree === sub.id ? 'unchanged' : 'modified';
+        if (status === 'new') this.s.dirs_new++;
+        else if (status === 'unchanged') this.s.dirs_unmodified++;
+        else this.s.dirs_changed++;
+        if (item) item('dir', status, `${child.abs}/`, (performance.now() - t0) / 1000, 0, sub.added);
+      }
       nodes.push(node);
     }
-    return this.saveTree(nodes);
+    return this.saveTreeSized(nodes);
   }
 
   private xattrWarned = false;
@@ -288,13 +352,19 @@ export class Archiver {
   }
 
   private async saveTree(nodes: Node[]): Promise<string> {
+    return (await this.saveTreeSized(nodes)).id;
+  }
+
+  /** save a tree; `added` = its bytes if it was new */
+  private async saveTreeSized(nodes: Node[]): Promise<{ id: string; added: number }> {
     const bytes = encodeTree(nodes);
     const id = sha256hex(bytes);
     if (await this.repo.saveBlob('tree', id, bytes)) {
       this.s.tree_blobs++;
       this.s.data_added += bytes.length;
+      return { id, added: bytes.length };
     }
-    return id;
+    return { id, added: 0 };
   }
 
   /**
@@ -302,7 +372,7 @@ export class Archiver {
    * walked) before this returns; `id` resolves once all of them are done and the tree is saved.
    * The walk never waits for a directory's files, so the workers stay fed across directories.
    */
-  private async saveDirContents(dir: string | Buffer, parentTree: string | undefined): Promise<{ id: Promise<string> }> {
+  private async saveDirContents(dir: string | Buffer, parentTree: string | undefined): Promise<{ id: Promise<string>; added?: Promise<number>; unreadable?: boolean }> {
     if (this.aborted) throw this.aborted;
     const dirB = Buffer.isBuffer(dir) ? dir : Buffer.from(dir);
     if (this.rootDev === null) {
@@ -317,7 +387,7 @@ export class Archiver {
         names = readdirSync(dirB, { encoding: 'buffer' });
       } catch (e) {
         this.error(dirB, e as Error);
-        return { id: this.saveTree([]) };
+        return { id: this.saveTree([]), unreadable: true };
       }
       names.sort(Buffer.compare);
     }
@@ -348,9 +418,12 @@ export class Archiver {
         pending.push(r.done);
       }
     }
-    const id = Promise.all(pending).then((all) => this.saveTree(all.filter((n): n is Node => n !== null)));
+    const saved = Promise.all(pending).then((all) => this.saveTreeSized(all.filter((n): n is Node => n !== null)));
+    const id = saved.then((t) => t.id);
+    const added = saved.then((t) => t.added);
     id.catch(() => {}); // handled by whoever awaits it (see above)
-    return { id };
+    added.catch(() => {});
+    return { id, added };
   }
 
   /**
@@ -371,37 +444,54 @@ export class Archiver {
     }
     const node = nodeFromStat(name, st, linktarget, { linktargetRaw: true });
     this.addXattrs(full, node);
+    const item = this.o.progress?.item;
+    const t0 = item ? performance.now() : 0;
     if (st.isDirectory()) {
       const sub = await this.saveDirContents(full, pnode?.type === 'dir' ? pnode.subtree : undefined);
-      return { done: sub.id.then((id) => {
+      return { done: sub.id.then(async (id) => {
         node.subtree = id;
-        if (!pnode || pnode.type !== 'dir') this.s.dirs_new++;
-        else if (pnode.subtree === id) this.s.dirs_unmodified++;
+        // a directory that could not be read is saved empty but is not counted (it was not backed up)
+        if (sub.unreadable) return node;
+        const status = !pnode || pnode.type !== 'dir' ? 'new' : pnode.subtree === id ? 'unchanged' : 'modified';
+        if (status === 'new') this.s.dirs_new++;
+        else if (status === 'unchanged') this.s.dirs_unmodified++;
         else this.s.dirs_changed++;
+        if (item) item('dir', status, `${full.toString()}/`, (performance.now() - t0) / 1000, 0, (await sub.added) ?? 0);
         return node;
       }) };
     }
     if (!st.isFile()) return { done: Promise.resolve(node) };
+    const size = Number(st.size);
     this.s.total_files_processed++;
-    this.s.total_bytes_processed += Number(st.size);
+    this.s.total_bytes_processed += size;
     if (pnode && this.unchanged(node, pnode)) {
       node.content = pnode.content ?? [];
       this.s.files_unmodified++;
-      this.o.progress?.fileDone?.(full.toString(), Number(st.size));
+      this.o.progress?.fileDone?.(full.toString(), size);
+      if (item) item('file', 'unchanged', full.toString(), 0, 0, 0);
       return { done: Promise.resolve(node) };
     }
-    if (pnode && pnode.type === 'file') this.s.files_changed++; else this.s.files_new++;
+    const changed = pnode !== undefined && pnode.type === 'file';
+    if (changed) this.s.files_changed++; else this.s.files_new++;
     if (st.size === 0n) {
       node.content = [];
       this.o.progress?.fileDone?.(full.toString(), 0);
+      if (item) item('file', changed ? 'modified' : 'new', full.toString(), (performance.now() - t0) / 1000, 0, 0);
       return { done: Promise.resolve(node) };
     }
+    // an unreadable file is counted neither as processed nor as new/changed
+    const unreadable = (e: Error) => {
+      this.s.total_files_processed--;
+      this.s.total_bytes_processed -= size;
+      if (changed) this.s.files_changed--; else this.s.files_new--;
+      this.error(full, e);
+    };
     let job: { result: Promise<FileResult> };
     try {
-      job = await this.pool.dispatch(full, Number(st.size));
+      job = await this.pool.dispatch(full, size);
     } catch (e) {
       if (!(e instanceof FileReadError)) throw e;
-      this.error(full, e);
+      unreadable(e);
       return null;
     }
     return { done: job.result.then(
@@ -409,12 +499,13 @@ export class Archiver {
         node.content = r.content;
         node.size = BigInt(r.size);
         this.o.progress?.fileDone?.(full.toString(), r.size);
+        if (item) item('file', changed ? 'modified' : 'new', full.toString(), (performance.now() - t0) / 1000, r.added, 0);
         return node;
       },
       (e: Error) => {
         // only unreadable source files are skipped; pool or repository failures abort the snapshot
         if (!(e instanceof FileReadError)) throw e;
-        this.error(full, e);
+        unreadable(e);
         return null;
       },
     ) };

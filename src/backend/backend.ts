@@ -68,6 +68,8 @@ export interface Backend {
    * than `olderThanMs`. Only under an exclusive lock (prune), when no other writer can be running.
    */
   removeStaleTemp?(olderThanMs: number): Promise<{ files: number; bytes: number }>;
+  /** optional: delete temp files whose writer is provably gone (same host, pid not running); safe under any lock */
+  removeDeadTemp?(): Promise<{ files: number; bytes: number }>;
   close(): Promise<void>;
 }
 

@@ -1,10 +1,11 @@
-import { promises as fsp, constants as fsc } from 'node:fs';
+import { promises as fsp, constants as fsc, unlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { WORKER_RESOURCE_LIMITS, workerModuleUrl } from '../util/worker.js';
 import type { WriterReply, WriterRequest } from './packwriter.js';
 import { isENOENT, syncDir, VERIFY_READ } from './localfs.js';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   AlreadyExistsError, type Backend, type BackendStream, partsOf, type FileInfo, type FileType, type Handle, ID_RE, layoutPath, listConfig, NotFoundError, PartsComparer,
 } from './backend.js';
@@ -16,8 +17,47 @@ import {
  * and the file made read-only (0400), as restic 0.14 does.
  */
 const STAGE_SIZE = 1024 * 1024;
-/** temp files of save (`<name>-tmp-<hex>`) and of streamed packs (`pack-tmp-<hex>`) */
-const TEMP_RE = /^(?:[0-9a-f]{64}|config|pack)-tmp-[0-9a-f]+$/;
+/**
+ * temp files of save (`<name>-tmp-<tag>`) and of streamed packs (`pack-tmp-<tag>`); the tag is
+ * `<host>-<pid>-<random>` (see OWNER), or `<random>` as written by earlier versions
+ */
+const TEMP_RE = /^(?:[0-9a-f]{64}|config|pack)-tmp-(?:([0-9a-f]{8})-([0-9a-f]+)-)?[0-9a-f]+$/;
+
+/**
+ * Who writes a temp file, in its name: 8 hex of SHA-256(hostname) and the pid in hex. A later run
+ * on the same host removes temp files whose process is gone (the rule restic applies to stale
+ * locks) without any lock: a temp file of a live process, whichever lock it holds, is never touched.
+ */
+const OWNER_HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+const OWNER = `${OWNER_HOST}-${process.pid.toString(16)}`;
+const tempName = (prefix: string) => `${prefix}-tmp-${OWNER}-${randomBytes(6).toString('hex')}`;
+
+/**
+ * This process's temp files that exist (or are about to): removed synchronously by
+ * removeOwnTempFiles() when the process exits in the middle of writing them (a signal).
+ */
+const liveTemps = new Set<string>();
+
+/** delete this process's temp files now (for process exit: synchronous, never throws) */
+export function removeOwnTempFiles(): number {
+  let n = 0;
+  for (const f of liveTemps) {
+    try { unlinkSync(f); n++; } catch { /* gone, or never created */ }
+  }
+  liveTemps.clear();
+  return n;
+}
+
+/** is `pid` (on this host) alive? EPERM: it exists, owned by someone else */
+function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
 const COALESCE_BELOW = 256 * 1024;
 
 export class LocalBackend implements Backend {
@@ -47,7 +87,16 @@ export class LocalBackend implements Backend {
   async save(h: Handle, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     const final = this.p(h);
     const dir = path.dirname(final);
-    const tmp = `${final}-tmp-${randomBytes(6).toString('hex')}`;
+    const tmp = path.join(dir, tempName(path.basename(final)));
+    liveTemps.add(tmp);
+    try {
+      await this.saveVia(h, final, dir, tmp, data);
+    } finally {
+      liveTemps.delete(tmp);
+    }
+  }
+
+  private async saveVia(h: Handle, final: string, dir: string, tmp: string, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     let fh: fsp.FileHandle;
     try {
       fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
@@ -221,6 +270,41 @@ export class LocalBackend implements Backend {
     return { files, bytes };
   }
 
+  /**
+   * Delete temp files that a dead jbackup process on this host left behind (the name says whose
+   * they are: see OWNER). Safe under any lock or none: a live process's files are never touched.
+   */
+  async removeDeadTemp(): Promise<{ files: number; bytes: number }> {
+    const dirs = ['keys', 'locks', 'snapshots', 'index'].map((d) => path.join(this.location, d));
+    const data = path.join(this.location, 'data');
+    for (const d of await readdirSafe(data)) dirs.push(path.join(data, d));
+    let files = 0;
+    let bytes = 0;
+    const alive = new Map<number, boolean>();
+    await Promise.all(dirs.map(async (d) => {
+      for (const n of await readdirSafe(d)) {
+        if (!n.includes('-tmp-')) continue;
+        const m = TEMP_RE.exec(n);
+        if (!m || m[1] !== OWNER_HOST) continue;
+        const pid = parseInt(m[2]!, 16);
+        let a = alive.get(pid);
+        if (a === undefined) { a = pidAlive(pid); alive.set(pid, a); }
+        if (a) continue;
+        const f = path.join(d, n);
+        try {
+          const st = await fsp.lstat(f);
+          if (!st.isFile()) continue;
+          await fsp.unlink(f);
+          files++;
+          bytes += st.size;
+        } catch (e) {
+          if (!isENOENT(e)) throw e;
+        }
+      }
+    }));
+    return { files, bytes };
+  }
+
   async remove(h: Handle): Promise<void> {
     try {
       await fsp.unlink(this.p(h));
@@ -339,6 +423,7 @@ const STREAM_BACKLOG = 4 * 1024 * 1024;
 class LocalStream implements BackendStream {
   size = 0;
   private sid: number;
+  private tmp: string;
   private backlog = 0;
   private waiters: (() => void)[] = [];
   private done = false;
@@ -346,7 +431,9 @@ class LocalStream implements BackendStream {
   private onWrite: ((() => void) | undefined)[] = [];
 
   constructor(private writer: PackWriter, private dataDir: string) {
-    const tmp = path.join(dataDir, randomBytes(1).toString('hex'), `pack-tmp-${randomBytes(6).toString('hex')}`);
+    const tmp = path.join(dataDir, randomBytes(1).toString('hex'), tempName('pack'));
+    this.tmp = tmp;
+    liveTemps.add(tmp);
     this.sid = writer.open(tmp, (bytes) => {
       this.backlog -= bytes;
       if (bytes === Number.POSITIVE_INFINITY) this.releaseAll(); // the thread is gone
@@ -400,7 +487,12 @@ class LocalStream implements BackendStream {
 
   async commit(): Promise<string> {
     this.done = true;
-    return this.writer.commit(this.sid, this.dataDir);
+    // the thread removes the temp file whether the commit succeeds or fails
+    try {
+      return await this.writer.commit(this.sid, this.dataDir);
+    } finally {
+      liveTemps.delete(this.tmp);
+    }
   }
 
   async abort(): Promise<void> {
@@ -410,5 +502,6 @@ class LocalStream implements BackendStream {
     // the writes still queued go to a file that is being deleted: whatever they read no longer matters
     this.releaseAll();
     await gone;
+    liveTemps.delete(this.tmp);
   }
 }

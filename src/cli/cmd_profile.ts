@@ -11,6 +11,7 @@ import { defaultPlatform } from '../schedule/install.js';
 import { withLimits } from '../schedule/limits.js';
 import { getPassword, type GlobalOpts } from './global.js';
 import { setExitCode } from './exit.js';
+import { existingTargets } from '../archiver/archiver.js';
 import * as path from 'node:path';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -104,6 +105,16 @@ export function register(program: Command, g: () => GlobalOpts): void {
         }
       };
       say(`profile "${name}" parses`);
+      // a source that does not exist is skipped by every run (all of them: the run fails)
+      await item('sources', () => {
+        const missing: string[] = [];
+        try { existingTargets(p.sources, (t) => missing.push(t)); } catch { /* all missing: reported below */ }
+        if (missing.length > 0) {
+          const all = missing.length === p.sources.length;
+          throw new Error(`${missing.join(', ')} ${missing.length === 1 ? 'does' : 'do'} not exist (${all ? 'a run would fail' : 'a run skips it'})`);
+        }
+        return `${p.sources.length} exist`;
+      });
       if (p.schedule) {
         await item('schedule', () => {
           if (defaultPlatform() === 'launchd') return `${launchdIntervals(p).length} launchd calendar interval(s)`;

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { Archiver, type ArchiveSummary } from '../archiver/archiver.js';
+import { Archiver, existingTargets, type ArchiveProgress, type ArchiveSummary } from '../archiver/archiver.js';
 import { makeMatcher, parseExcludeFile } from '../archiver/exclude.js';
 import { scan } from '../archiver/scanner.js';
 import { Prescan } from '../archiver/prescan.js';
@@ -9,7 +8,8 @@ import type { Lock } from '../repo/lock.js';
 import { UserError } from '../repo/errors.js';
 import { parseCompression } from '../repo/zstd.js';
 import { lockAndLoadIndex, openRepo, unlockRepo, type GlobalOpts } from './global.js';
-import { Progress, formatBytes } from './progress.js';
+import { Progress, formatBytes, formatDuration } from './progress.js';
+import { readInputFile } from './inputfile.js';
 import { setExitCode } from './exit.js';
 
 export function parseSize(s: string): number {
@@ -43,18 +43,26 @@ export function register(program: Command, g: () => GlobalOpts): void {
     .option('--compression <mode>', 'compression mode: auto, off or max', 'auto')
     .action(async (paths: string[], o: SnapOpts) => {
       const opts = g();
-      const targets = [...paths];
-      for (const f of o.filesFrom) targets.push(...readFileSync(f, 'utf8').split(/\r?\n/).filter((l) => l && !l.startsWith('#')));
-      if (targets.length === 0) throw new UserError('nothing to backup, please specify target files/dirs');
+      const verbosity = opts.json || opts.quiet ? 0 : opts.verbose ?? 0;
+      const text = !opts.json && !opts.quiet;
+      // restic prints -v/-vv lines on stdout
+      const out = (line: string) => { process.stdout.write(`${line}\n`); };
+      const given = [...paths];
+      // --files-from lines are literal paths: no ~, globs or variables are expanded (as restic)
+      for (const f of o.filesFrom) given.push(...(await readInputFile(f, '--files-from')).split(/\r?\n/).filter((l) => l && !l.startsWith('#')));
+      if (given.length === 0) throw new UserError('nothing to backup, please specify target files/dirs');
+      // restic's rule: missing targets are skipped with a warning; none left = fatal, nothing written
+      const targets = existingTargets(given, (t) => { process.stderr.write(`${t} does not exist, skipping\n`); });
       const excludes = [...o.exclude];
       const iexcludes = [...o.iexclude];
-      for (const f of o.excludeFile) excludes.push(...parseExcludeFile(readFileSync(f, 'utf8')));
-      for (const f of o.iexcludeFile) iexcludes.push(...parseExcludeFile(readFileSync(f, 'utf8')));
+      for (const f of o.excludeFile) excludes.push(...parseExcludeFile(await readInputFile(f, '--exclude-file')));
+      for (const f of o.iexcludeFile) iexcludes.push(...parseExcludeFile(await readInputFile(f, '--iexclude-file')));
       const matcher = makeMatcher(excludes, iexcludes);
       const compression = parseCompression(o.compression ?? 'auto');
       // read the targets' directories while the key is derived and the lock settles (main thread idle)
       const prescan = new Prescan(targets, matcher, !!o.oneFileSystem);
       let repo: Repository;
+      if (verbosity >= 1) out('open repository');
       try {
         repo = await openRepo(opts, { compression });
       } catch (e) {
@@ -65,7 +73,19 @@ export function register(program: Command, g: () => GlobalOpts): void {
       const mode = opts.json ? 'json' : process.stderr.isTTY && !opts.quiet ? 'tty' : 'none';
       const progress = new Progress(mode);
       const stopScan = { stop: false };
-      const verbose = (opts.verbose ?? 0) > 0 && !opts.json;
+      // the scan counts what there is (progress totals, and -v's "scan finished" line)
+      const startScan = () => {
+        if (mode === 'none' && verbosity < 1) return;
+        const t0 = performance.now();
+        let files = 0;
+        let bytes = 0;
+        void scan(targets, matcher, (f, b) => { progress.c.totalFiles += f; progress.c.totalBytes += b; files += f; bytes += b; }, stopScan)
+          .then(() => {
+            progress.c.scanDone = true;
+            if (verbosity >= 1 && !stopScan.stop) out(`scan finished in ${((performance.now() - t0) / 1000).toFixed(3)}s: ${files} files, ${formatBytes(bytes)}`);
+          });
+      };
+      const goTargets = `[${targets.join(' ')}]`;
       let lock: Lock | null;
       let running: Promise<ArchiveSummary> | null = null;
       try {
@@ -81,10 +101,9 @@ export function register(program: Command, g: () => GlobalOpts): void {
           parent: o.force ? null : parent,
           force: o.force,
           progress: {
-            fileDone: (p, b) => {
+            fileDone: (_p, b) => {
               progress.c.filesDone++;
               progress.c.bytesDone += b;
-              if ((opts.verbose ?? 0) > 1 && !opts.json) process.stderr.write(`${p}\n`);
             },
             error: (p, e) => {
               progress.c.errors++;
@@ -93,6 +112,22 @@ export function register(program: Command, g: () => GlobalOpts): void {
               else process.stderr.write(`${msg}\n`);
             },
             warning: (m) => { process.stderr.write(`warning: ${m}\n`); },
+            parent: (id) => {
+              if (text) out(id ? `using parent snapshot ${id.slice(0, 8)}` : 'no parent snapshot found, will read all files');
+              if (verbosity >= 1) out(`start scan on ${goTargets}`);
+              startScan();
+              if (verbosity >= 1) out(`start backup on ${goTargets}`);
+            },
+            // restic's -vv lines (only then: a clock read per file)
+            ...(verbosity >= 2 ? {
+              item: (kind, status, p, sec, added, meta) => {
+                if (status === 'unchanged') { out(`unchanged ${p}`); return; }
+                const head = `${status === 'new' ? 'new      ' : 'modified '} ${p}, saved in ${sec.toFixed(3)}s`;
+                // a directory adds no data of its own (restic prints 0 B added, 0 B stored); the per-file
+                // stored (compressed) size is not known when the file completes: omitted
+                out(kind === 'dir' ? `${head} (${formatBytes(added)} added, 0 B stored, ${formatBytes(meta)} metadata)` : `${head} (${formatBytes(added)} added)`);
+              },
+            } satisfies Partial<ArchiveProgress> : {}),
           },
           prescan,
         });
@@ -103,6 +138,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
         let open!: () => void;
         let refuse!: (e: Error) => void;
         repo.gateWrites(new Promise<void>((resolve, reject) => { open = resolve; refuse = reject; }));
+        if (verbosity >= 1) { out('lock repository'); out('load index files'); }
         try {
           lock = await lockAndLoadIndex(repo, false, opts, () => {
             running = a.run();
@@ -118,15 +154,12 @@ export function register(program: Command, g: () => GlobalOpts): void {
         }
         open();
       } catch (e) {
+        stopScan.stop = true;
         prescan.stop();
         throw e;
       }
       try {
-        if (mode !== 'none') {
-          void scan(targets, matcher, (f, b) => { progress.c.totalFiles += f; progress.c.totalBytes += b; }, stopScan)
-            .then(() => { progress.c.scanDone = true; });
-          progress.start();
-        }
+        if (mode !== 'none') progress.start();
         const s = await (running ?? archiver.run());
         stopScan.stop = true;
         progress.stop();
@@ -134,15 +167,19 @@ export function register(program: Command, g: () => GlobalOpts): void {
           const { errors: _e, parent: _p, ...rest } = s;
           process.stdout.write(`${JSON.stringify({ message_type: 'summary', ...rest })}\n`);
         } else if (!opts.quiet) {
-          const out = process.stdout;
-          if (s.parent) out.write(`using parent snapshot ${s.parent.slice(0, 8)}\n`);
-          if (verbose || true) {
-            out.write(`\nFiles:       ${s.files_new} new, ${s.files_changed} changed, ${s.files_unmodified} unmodified\n`);
-            out.write(`Dirs:        ${s.dirs_new} new, ${s.dirs_changed} changed, ${s.dirs_unmodified} unmodified\n`);
-            out.write(`Added to the repository: ${formatBytes(s.data_added)}\n\n`);
-            out.write(`processed ${s.total_files_processed} files, ${formatBytes(s.total_bytes_processed)} in ${s.total_duration.toFixed(2)}s\n`);
+          // restic 0.14's summary
+          const n = (x: number) => String(x).padStart(5);
+          out('');
+          out(`Files:       ${n(s.files_new)} new, ${n(s.files_changed)} changed, ${n(s.files_unmodified)} unmodified`);
+          out(`Dirs:        ${n(s.dirs_new)} new, ${n(s.dirs_changed)} changed, ${n(s.dirs_unmodified)} unmodified`);
+          if (verbosity >= 1) {
+            out(`Data Blobs:  ${n(s.data_blobs)} new`);
+            out(`Tree Blobs:  ${n(s.tree_blobs)} new`);
           }
-          out.write(`snapshot ${s.snapshot_id.slice(0, 8)} saved\n`);
+          out(`Added to the repository: ${formatBytes(s.data_added)}`);
+          out('');
+          out(`processed ${s.total_files_processed} files, ${formatBytes(s.total_bytes_processed)} in ${formatDuration(s.total_duration)}`);
+          out(`snapshot ${s.snapshot_id.slice(0, 8)} saved`);
         }
         if (s.errors > 0) {
           if (!opts.json) process.stderr.write(`Warning: at least one source file could not be read\n`);

@@ -4,6 +4,7 @@ import { addGlobalOptions, releaseAll, type GlobalOpts } from './global.js';
 import { EXIT, exitCode } from './exit.js';
 import { RepoNotFoundError, LockError, UserError, WrongPasswordError } from '../repo/errors.js';
 import { AlreadyExistsError } from '../backend/backend.js';
+import { removeOwnTempFiles } from '../backend/local.js';
 import { VERSION } from '../version.js';
 import { setMmapThreshold, setTrimThreshold } from '../native/native.js';
 import * as init from './cmd_init.js';
@@ -70,6 +71,8 @@ export async function main(argv: string[]): Promise<number> {
   // restic 0.14 tests whether a lock's process is alive with SIGHUP (unlock, stale checks): a backup
   // must survive that probe, so SIGHUP is ignored (this also keeps a backup running when its terminal closes)
   process.on('SIGHUP', () => {});
+  // every way out (a signal's process.exit included) removes this process's temp files
+  process.on('exit', () => { removeOwnTempFiles(); });
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 

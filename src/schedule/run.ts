@@ -180,6 +180,7 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
           excludeLargerThan: p.excludeLargerThan,
           oneFileSystem: p.oneFileSystem,
           progress: {
+            missing: (t) => log(`warning: source ${t} does not exist, skipping`),
             error: (path, e) => {
               const msg = `${path}: ${(e as NodeJS.ErrnoException).code ?? ''} ${e.message}`.replace(/\s+/g, ' ');
               if (fileErrors.length < 50) fileErrors.push(msg);
