@@ -1,6 +1,8 @@
 /*
  * jbackup_native: tiny N-API addon providing syscalls Node's fs lacks:
  *   utimens(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec, noFollow)
+ *   futimens(fd, atimeSec, atimeNsec, mtimeSec, mtimeNsec): the same through a descriptor (restore
+ *     sets times on the entry it opened, never through a path that could have been swapped)
  *   mknod(path, mode, dev)
  *   mmapThreshold(bytes): glibc mallopt(M_MMAP_THRESHOLD); false where unavailable
  *   trimThreshold(bytes): glibc mallopt(M_TRIM_THRESHOLD); false where unavailable
@@ -205,6 +207,43 @@ static napi_value js_utimens(napi_env env, napi_callback_info info) {
   } while (rc != 0 && errno == EINTR);
   if (rc != 0) throw_errno(env, errno, "utimensat", path, path_len);
   free(path);
+  return NULL;
+}
+
+static napi_value js_futimens(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  int32_t fd;
+  int64_t asec, msec;
+  long ansec, mnsec;
+  struct timespec ts[2];
+  int rc;
+
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 5) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "futimens expects 5 arguments");
+    return NULL;
+  }
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fd must be a number");
+    return NULL;
+  }
+  if (!get_bigint_i64(env, argv[1], &asec, "atimeSec must be a bigint in int64 range")) return NULL;
+  if (!get_nsec(env, argv[2], &ansec, "atimeNsec must be an integer in [0, 1e9)")) return NULL;
+  if (!get_bigint_i64(env, argv[3], &msec, "mtimeSec must be a bigint in int64 range")) return NULL;
+  if (!get_nsec(env, argv[4], &mnsec, "mtimeNsec must be an integer in [0, 1e9)")) return NULL;
+  if ((int64_t)(time_t)asec != asec || (int64_t)(time_t)msec != msec) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "time does not fit in time_t");
+    return NULL;
+  }
+  ts[0].tv_sec = (time_t)asec;
+  ts[0].tv_nsec = ansec;
+  ts[1].tv_sec = (time_t)msec;
+  ts[1].tv_nsec = mnsec;
+  do {
+    rc = futimens(fd, ts);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) throw_errno(env, errno, "futimens", "", 0);
   return NULL;
 }
 
@@ -681,6 +720,7 @@ static napi_value js_scrypt_mix(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "utimens", NULL, js_utimens, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "futimens", NULL, js_futimens, NULL, NULL, NULL, napi_enumerable, NULL },
     { "mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL },
     { "mmapThreshold", NULL, js_mmap_threshold, NULL, NULL, NULL, napi_enumerable, NULL },
     { "cdcCut", NULL, js_cdc_cut, NULL, NULL, NULL, napi_enumerable, NULL },

@@ -20,6 +20,7 @@ interface NativeAddon {
     mtimeNsec: number,
     noFollow: boolean,
   ): void;
+  futimens?(fd: number, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number): void;
   mknod(path: Buffer, mode: number, dev: bigint): void;
   /** glibc mallopt(M_MMAP_THRESHOLD / M_TRIM_THRESHOLD); false where unavailable */
   mmapThreshold?(bytes: number): boolean;
@@ -106,6 +107,21 @@ export function setTimesNs(
   const m = Number(mSec) + mNsec / 1e9;
   if (opts.noFollow) fs.lutimesSync(path, a, m);
   else fs.utimesSync(path, a, m);
+}
+
+/**
+ * Sets access and modification time of the open file `fd` with nanosecond precision (restore sets
+ * times on what it opened itself, never through a path that could have been swapped since).
+ */
+export function setTimesNsFd(fd: number, atimeNs: bigint, mtimeNs: bigint): void {
+  const [aSec, aNsec] = splitNs(atimeNs);
+  const [mSec, mNsec] = splitNs(mtimeNs);
+  if (addon?.futimens) {
+    addon.futimens(fd, aSec, aNsec, mSec, mNsec);
+    return;
+  }
+  // Fallback: float seconds (sub-microsecond precision is lost).
+  fs.futimesSync(fd, Number(aSec) + aNsec / 1e9, Number(mSec) + mNsec / 1e9);
 }
 
 const S_IFMT = 0o170000;
