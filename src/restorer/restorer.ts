@@ -150,12 +150,13 @@ export class Restorer {
   private pool!: DecodePool;
 
   private async runWith(rootTree: string): Promise<RestoreSummary> {
+    const comps = (this.o.subpath ?? '/').split('/').filter((c) => c !== '' && c !== '.');
+    // a subpath stays inside the snapshot, whatever its trees hold (a node may be named "..", and
+    // restoring it as a single node would write the target's parent)
+    if (comps.includes('..')) throw new RestoreError(`invalid path ${JSON.stringify(this.o.subpath)}: ".." is not allowed`);
     const target = Buffer.from(path.resolve(this.o.target));
     await fsp.mkdir(target, { recursive: true, mode: 0o700 });
     // descend to the subpath
-    const comps = (this.o.subpath ?? '/').split('/').filter((c) => c !== '' && c !== '.');
-    // a subpath stays inside the snapshot, whatever its trees hold (a node may be named "..")
-    if (comps.includes('..')) throw new RestoreError(`invalid path ${JSON.stringify(this.o.subpath)}: ".." is not allowed`);
     let treeId = rootTree;
     let single: Node | null = null;
     let snapBase = '';
