@@ -20,7 +20,10 @@ interface NativeAddon {
     mtimeNsec: number,
     noFollow: boolean,
   ): void;
-  futimens?(fd: number, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number): void;
+  setMeta?(
+    path: Buffer, dir: boolean, mode: number, uid: number, gid: number, chown: boolean,
+    atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number,
+  ): void;
   mknod(path: Buffer, mode: number, dev: bigint): void;
   /** glibc mallopt(M_MMAP_THRESHOLD / M_TRIM_THRESHOLD); false where unavailable */
   mmapThreshold?(bytes: number): boolean;
@@ -110,18 +113,29 @@ export function setTimesNs(
 }
 
 /**
- * Sets access and modification time of the open file `fd` with nanosecond precision (restore sets
- * times on what it opened itself, never through a path that could have been swapped since).
+ * Restore's metadata of a file, FIFO or directory through a descriptor opened with O_NOFOLLOW
+ * (O_DIRECTORY for `dir`, else O_NONBLOCK so that a FIFO does not wait for a writer): owner (when
+ * `chown`; best effort, as restic), mode, times with nanoseconds. Never follows a symlink at `path`.
  */
-export function setTimesNsFd(fd: number, atimeNs: bigint, mtimeNs: bigint): void {
+export function setMetaNoFollow(
+  path: Buffer, dir: boolean, mode: number, owner: { uid: number; gid: number } | null, atimeNs: bigint, mtimeNs: bigint,
+): void {
   const [aSec, aNsec] = splitNs(atimeNs);
   const [mSec, mNsec] = splitNs(mtimeNs);
-  if (addon?.futimens) {
-    addon.futimens(fd, aSec, aNsec, mSec, mNsec);
+  if (addon?.setMeta) {
+    addon.setMeta(path, dir, mode, owner?.uid ?? 0, owner?.gid ?? 0, owner !== null, aSec, aNsec, mSec, mNsec);
     return;
   }
-  // Fallback: float seconds (sub-microsecond precision is lost).
-  fs.futimesSync(fd, Number(aSec) + aNsec / 1e9, Number(mSec) + mNsec / 1e9);
+  const c = fs.constants;
+  const fd = fs.openSync(path, c.O_RDONLY | c.O_NOFOLLOW | (dir ? c.O_DIRECTORY : c.O_NONBLOCK));
+  try {
+    if (owner) { try { fs.fchownSync(fd, owner.uid, owner.gid); } catch { /* best effort */ } }
+    fs.fchmodSync(fd, mode);
+    // Fallback: float seconds (sub-microsecond precision is lost).
+    fs.futimesSync(fd, Number(aSec) + aNsec / 1e9, Number(mSec) + mNsec / 1e9);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 const S_IFMT = 0o170000;

@@ -11,7 +11,7 @@
  * restore goes on, names each of them and counts them as errors.
  */
 import {
-  promises as fsp, constants as fsc, chmodSync, closeSync, fchmodSync, fchownSync, ftruncateSync, lchownSync, linkSync, lstatSync,
+  promises as fsp, constants as fsc, chmodSync, closeSync, ftruncateSync, lchownSync, linkSync, lstatSync,
   mkdirSync, openSync, symlinkSync, unlinkSync,
 } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -20,7 +20,7 @@ import type { Repository } from '../repo/repository.js';
 import { mapLimit } from '../repo/repository.js';
 import { plaintextLength, type BlobLocation } from '../repo/index.js';
 import { decodeTree, parseTimeNs, posixModeFromGo, type Node } from '../repo/tree.js';
-import { mknodSync, setTimesNs, setTimesNsFd } from '../native/native.js';
+import { mknodSync, setMetaNoFollow, setTimesNs } from '../native/native.js';
 import type { Matcher } from '../archiver/exclude.js';
 import { BufferPool, DecodePool, type FileError } from '../repo/decodepool.js';
 
@@ -491,16 +491,8 @@ export class Restorer {
       try {
         const atime = parseTimeNs(n.atime || n.mtime);
         const mtime = parseTimeNs(n.mtime);
-        const flags = n.type === 'dir' ? OPEN_DIR : n.type === 'file' || n.type === 'fifo' ? OPEN_FILE : -1;
-        if (flags >= 0) {
-          const fd = openSync(it.dest, flags);
-          try {
-            if (root) { try { fchownSync(fd, n.uid, n.gid); } catch { /* as restic: best effort */ } }
-            fchmodSync(fd, posixModeFromGo(n.mode, n.type));
-            setTimesNsFd(fd, atime, mtime);
-          } finally {
-            closeSync(fd);
-          }
+        if (n.type === 'dir' || n.type === 'file' || n.type === 'fifo') {
+          setMetaNoFollow(it.dest, n.type === 'dir', posixModeFromGo(n.mode, n.type), root ? n : null, atime, mtime);
           continue;
         }
         if (root) { try { lchownSync(it.dest, n.uid, n.gid); } catch { /* as restic: best effort */ } }
@@ -519,9 +511,6 @@ export class Restorer {
   }
 }
 
-/** O_NONBLOCK: opening a FIFO must not wait for a writer */
-const OPEN_FILE = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
-const OPEN_DIR = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_DIRECTORY;
 
 function typeBits(t: string): number {
   switch (t) {
