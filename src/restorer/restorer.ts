@@ -209,7 +209,14 @@ export class Restorer {
 
   /** returns true when something below was selected */
   private async walk(treeId: string, dest: Buffer, snapDir: string, depth: number): Promise<boolean> {
-    const nodes = decodeTree(await this.repo.loadBlob('tree', treeId));
+    let nodes: Node[];
+    try {
+      nodes = decodeTree(await this.repo.loadBlob('tree', treeId));
+    } catch (e) {
+      // a damaged tree costs what is below it, not the restore
+      this.err(dest, new Error(`tree ${treeId.slice(0, 8)}: ${(e as Error).message}`));
+      return false;
+    }
     let any = false;
     const seen = new Set<string>();
     for (const n of nodes) {
@@ -530,7 +537,10 @@ function unlinkIfExists(p: Buffer): void {
     unlinkSync(p);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EPERM') throw e;
+    if (code === 'ENOENT' || code === 'EISDIR') return;
+    // macOS says EPERM for a directory; anything else that stays could be written through
+    if (code === 'EPERM' && lstatSync(p).isDirectory()) return;
+    throw e;
   }
 }
 

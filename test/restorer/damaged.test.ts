@@ -135,3 +135,51 @@ describe('a damaged blob fails only its file', () => {
     expect(statSync(path.join(out, DAMAGED)).size).toBe(200_000);
   });
 });
+
+describe('a damaged tree fails only what is below it', () => {
+  it('restore and dump go on: the rest has content, mode and mtime; the directory is named; exit 1', async () => {
+    const dir = await tmpDir('damaged-tree');
+    const repo = path.join(dir, 'repo');
+    const src = path.join(dir, 'src');
+    const env = { JBACKUP_REPOSITORY: repo, JBACKUP_PASSWORD: PW, JBACKUP_KDF_PARAMS: '1024,8,1' };
+    await fsp.mkdir(path.join(src, 'sub'), { recursive: true });
+    for (const f of FILES) {
+      const p = path.join(src, f.rel);
+      await fsp.writeFile(p, prngBytes(f.rel, f.size));
+      await fsp.chmod(p, f.mode);
+      await fsp.utimes(p, MTIME, MTIME);
+    }
+    expect((await runJbackup(['init'], { env })).code).toBe(0);
+    expect((await runJbackup(['snapshot', src], { env })).code).toBe(0);
+    const r = await Repository.open(new LocalBackend(repo), Buffer.from(PW));
+    await r.loadIndex();
+    let tree = (await r.findSnapshot('latest')).tree;
+    for (const c of [...src.split('/').filter(Boolean), 'sub']) {
+      tree = decodeTree(await r.loadBlob('tree', tree)).find((n) => n.name.toString() === c)!.subtree!;
+    }
+    const loc = r.index.get('tree', tree)!;
+    const pack = path.join(repo, 'data', loc.packId.slice(0, 2), loc.packId);
+    await fsp.chmod(pack, 0o600);
+    const fh = await fsp.open(pack, 'r+');
+    await fh.write(Buffer.alloc(8, 0x55), 0, 8, loc.offset + 20);
+    await fh.close();
+
+    const target = path.join(dir, 'target');
+    const res = await runJbackup(['restore', 'latest', '--target', target], { env });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(`ignoring error for ${path.join(target, src, 'sub')}: `);
+    for (const f of FILES.filter((x) => !x.rel.startsWith('sub/'))) {
+      const p = path.join(target, src, f.rel);
+      expect(readFileSync(p).equals(prngBytes(f.rel, f.size))).toBe(true);
+      expect(statSync(p).mode & 0o7777).toBe(f.mode);
+      expect(statSync(p).mtime.toISOString()).toBe(MTIME.toISOString());
+    }
+
+    const d = await runJbackup(['dump', 'latest', src], { env });
+    expect(d.code).toBe(1);
+    expect(d.stderr).toContain('ignoring error for sub: ');
+    const x = spawnSync('tar', ['-t'], { input: d.stdoutBuffer });
+    expect(x.status).toBe(0);
+    expect(x.stdout.toString().split('\n').filter(Boolean).sort()).toEqual(['a.txt', 'b.bin', 'c.txt', 'sub/']);
+  });
+});
