@@ -183,3 +183,39 @@ describe('a damaged tree fails only what is below it', () => {
     expect(x.stdout.toString().split('\n').filter(Boolean).sort()).toEqual(['a.txt', 'b.bin', 'c.txt', 'sub/']);
   });
 });
+
+describe('a missing pack fails only the files it feeds', () => {
+  it('every file is named, directories still get their metadata, exit 1', async () => {
+    const dir = await tmpDir('missing-pack');
+    const repo = path.join(dir, 'repo');
+    const src = path.join(dir, 'src');
+    const env = { JBACKUP_REPOSITORY: repo, JBACKUP_PASSWORD: PW, JBACKUP_KDF_PARAMS: '1024,8,1' };
+    await fsp.mkdir(path.join(src, 'sub'), { recursive: true });
+    await fsp.writeFile(path.join(src, 'sub', 'f'), prngBytes('f', 5000));
+    await fsp.writeFile(path.join(src, 'empty'), '');
+    await fsp.chmod(path.join(src, 'sub'), 0o750);
+    await fsp.utimes(path.join(src, 'sub'), MTIME, MTIME);
+    expect((await runJbackup(['init'], { env })).code).toBe(0);
+    expect((await runJbackup(['snapshot', src], { env })).code).toBe(0);
+    const r = await Repository.open(new LocalBackend(repo), Buffer.from(PW));
+    await r.loadIndex();
+    let node: Node | undefined;
+    let tree = (await r.findSnapshot('latest')).tree;
+    for (const c of [...src.split('/').filter(Boolean), 'sub', 'f']) {
+      node = decodeTree(await r.loadBlob('tree', tree)).find((n) => n.name.toString() === c);
+      if (node?.subtree) tree = node.subtree;
+    }
+    const packId = r.index.get('data', node!.content![0]!)!.packId;
+    await fsp.rm(path.join(repo, 'data', packId.slice(0, 2), packId));
+
+    const target = path.join(dir, 'target');
+    const res = await runJbackup(['restore', 'latest', '--target', target], { env });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(`ignoring error for ${path.join(target, src, 'sub', 'f')}: pack ${packId}`);
+    expect(res.stdout).toMatch(/restored 1 files \(1 failed\)/);
+    const sub = statSync(path.join(target, src, 'sub'));
+    expect(sub.mode & 0o7777).toBe(0o750);
+    expect(sub.mtime.toISOString()).toBe(MTIME.toISOString());
+    expect(existsSync(path.join(target, src, 'empty'))).toBe(true);
+  });
+});
