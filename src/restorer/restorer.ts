@@ -272,14 +272,11 @@ export class Restorer {
    * ~10 s of latency when awaited one by one).
    */
   private async createEntries(): Promise<void> {
-    // directories that could not be created: nothing is created below them (the path may be
-    // something else, e.g. a symlink that could not be removed)
     const failedDirs = this.failedDirs;
-    const underFailed = (d: Buffer) => this.underFailed(d);
     for (const it of this.items) {
       const n = it.node;
       try {
-        if (underFailed(it.dest)) {
+        if (this.underFailed(it.dest)) {
           it.failed = true;
           if (n.type === 'dir') failedDirs.add(it.dest.toString('latin1'));
           continue;
@@ -339,6 +336,10 @@ export class Restorer {
     this.hardlinks = this.hardlinks.filter((h) => h.file >= 0);
   }
 
+  /**
+   * directories that could not be created (latin1 of the path): nothing is created below them, as
+   * the path may be something else, e.g. a symlink that could not be removed
+   */
   private failedDirs = new Set<string>();
 
   private underFailed(d: Buffer): boolean {

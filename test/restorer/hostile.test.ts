@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { promises as fsp, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { cleanupTmpDirs, findTool, runJbackup, runRestic, tmpDir } from '../helpers/tools.js';
 import { hostileEnv, hostileSnapshot, HOSTILE_PW, type HNode } from '../helpers/hostile-restore.js';
@@ -171,6 +172,27 @@ describe('restore of hostile trees stays inside the target', () => {
     expect(readFileSync(path.join(target, 'd', 'x'), 'utf8')).toBe('x\n');
     expect(lstatSync(path.join(target, 'f')).mode & 0o7777).toBe(0o777);
     expect(lstatSync(path.join(target, 'g')).isFile()).toBe(true);
+  });
+
+  it('a symlink that cannot be removed where a directory goes: nothing is created below it', async (ctx) => {
+    // an immutable target directory (chattr +i, root on ext4) keeps the planted link in place
+    if (process.getuid?.() !== 0) ctx.skip();
+    await hostileSnapshot(repo, [
+      { name: 'd', type: 'dir', perm: 0o777, children: [{ name: 'x', type: 'file', perm: 0o777, setuid: true, content: Buffer.from('x\n') }, { name: 'e', type: 'dir' }] },
+    ]);
+    const target = path.join(dir, 'target');
+    await fsp.mkdir(target);
+    await fsp.symlink(canary.dir, path.join(target, 'd'));
+    if (spawnSync('chattr', ['+i', target]).status !== 0) ctx.skip();
+    try {
+      const r = await jb(['restore', 'latest', '--target', target]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`ignoring error for ${path.join(target, 'd')}: `);
+      expect(r.stderr).not.toContain(path.join(target, 'd', 'x'));
+    } finally {
+      spawnSync('chattr', ['-i', target]);
+    }
+    expectUntouched(canary);
   });
 
   it('hard links point at the first path inside the target', async () => {
