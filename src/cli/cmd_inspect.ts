@@ -91,7 +91,11 @@ export function register(program: Command, g: () => GlobalOpts): void {
         const n = await lookup(repo, s.tree, file);
         if (!n) throw new UserError(`path "${file}" not found in snapshot ${s.id.slice(0, 8)}`);
         if (n.type === 'file') await dumpFile(repo, n, process.stdout);
-        else if (n.type === 'dir') await dumpTar(repo, n, process.stdout);
+        else if (n.type === 'dir') {
+          // as restore: the rest of the archive is written, each damaged file named, exit 1
+          const errors = await dumpTar(repo, n, process.stdout, (p, e) => process.stderr.write(`ignoring error for ${p}: ${e.message}\n`));
+          if (errors) { process.stderr.write(`There were ${errors} errors\n`); setExitCode(1); }
+        }
         else throw new UserError(`path "${file}" is a ${n.type}, not a file or directory`);
       });
     });

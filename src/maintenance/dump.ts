@@ -73,17 +73,65 @@ function checksum(h: Buffer): void {
   h.write(`${s.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
 }
 
-/** Write `node` (and everything below it) as a tar archive; names are relative to the dumped dir. */
-export async function dumpTar(repo: Repository, root: Node, out: Writable): Promise<void> {
+/**
+ * The member name of `child` below the member `parent` (components, root = []), cleaned as restic
+ * does (it joins with path.Join below "/" and makes the result relative): "" and "." components
+ * vanish, ".." removes one but never goes above the dumped directory, so no member of the
+ * archive starts with "/" or "..", whatever names a tree holds.
+ */
+function memberPath(parent: readonly Buffer[], child: Buffer): Buffer[] {
+  const out = [...parent];
+  let start = 0;
+  for (let i = 0; i <= child.length; i++) {
+    if (i < child.length && child[i] !== 0x2f) continue;
+    const c = child.subarray(start, i);
+    start = i + 1;
+    if (c.length === 0 || (c.length === 1 && c[0] === 0x2e)) continue;
+    if (c.length === 2 && c[0] === 0x2e && c[1] === 0x2e) { out.pop(); continue; }
+    out.push(c);
+  }
+  return out;
+}
+
+const SLASH = Buffer.from('/');
+function joinPath(p: readonly Buffer[]): Buffer {
+  const parts: Buffer[] = [];
+  p.forEach((c, i) => { if (i) parts.push(SLASH); parts.push(c); });
+  return Buffer.concat(parts);
+}
+
+/**
+ * Write `node` (and everything below it) as a tar archive; names are relative to the dumped dir.
+ * A file whose content cannot be read is completed with zeros (the archive stays readable), a
+ * directory whose tree cannot be read is left out below its own entry; each is passed to `onError`
+ * (default: the first one throws at the end) and counted. Returns the number of such errors.
+ */
+export async function dumpTar(repo: Repository, root: Node, out: Writable, onError?: (path: string, e: Error) => void): Promise<number> {
   const links = new Map<string, Buffer>();
-  const rec = async (n: Node, name: Buffer) => {
+  let errors = 0;
+  let first: Error | undefined;
+  const fail = (name: Buffer, e: Error) => {
+    errors++;
+    first ??= new Error(`${name.toString()}: ${e.message}`);
+    onError?.(name.toString(), e);
+  };
+  const rec = async (n: Node, comps: Buffer[]) => {
+    const name = joinPath(comps);
+    // a non-directory whose name cleans to the dumped directory itself has no member of its own
+    if (!name.length && n.type !== 'dir') return;
     switch (n.type) {
-      case 'dir':
-        if (name.length) await write(out, header(Buffer.concat([name, Buffer.from('/')]), n, '5', 0n, Buffer.alloc(0)));
-        for (const c of decodeTree(await repo.loadBlob('tree', n.subtree!))) {
-          await rec(c, name.length ? Buffer.concat([name, Buffer.from('/'), c.name]) : c.name);
+      case 'dir': {
+        if (name.length) await write(out, header(Buffer.concat([name, SLASH]), n, '5', 0n, Buffer.alloc(0)));
+        let children: Node[];
+        try {
+          children = decodeTree(await repo.loadBlob('tree', n.subtree!));
+        } catch (e) {
+          fail(name, e as Error);
+          break;
         }
+        for (const c of children) await rec(c, memberPath(comps, c.name));
         break;
+      }
       case 'file': {
         const key = (n.links ?? 0n) > 1n && n.inode !== undefined ? `${n.inode}:${n.deviceId ?? 0n}` : '';
         const first = key ? links.get(key) : undefined;
@@ -91,13 +139,25 @@ export async function dumpTar(repo: Repository, root: Node, out: Writable): Prom
         if (key) links.set(key, name);
         const size = n.size ?? 0n;
         await write(out, header(name, n, '0', size, Buffer.alloc(0)));
+        // exactly `size` bytes follow the header, whatever the content turns out to be
         let written = 0n;
-        for (const id of n.content ?? []) {
-          const b = await repo.loadBlob('data', id);
-          await write(out, b);
-          written += BigInt(b.length);
+        try {
+          for (const id of n.content ?? []) {
+            const b = await repo.loadBlob('data', id);
+            const room = size > written ? size - written : 0n;
+            const take = room < BigInt(b.length) ? Number(room) : b.length;
+            if (take) await write(out, take < b.length ? b.subarray(0, take) : b);
+            written += BigInt(b.length);
+          }
+          if (written !== size) throw new Error(`content is ${written} bytes, node says ${size}`);
+        } catch (e) {
+          fail(name, e as Error);
+          for (let rest = size - written; rest > 0n;) {
+            const k = rest > 1048576n ? 1048576 : Number(rest);
+            await write(out, Buffer.alloc(k));
+            rest -= BigInt(k);
+          }
         }
-        if (written !== size) throw new Error(`${name.toString()}: content is ${written} bytes, node says ${size}`);
         const pad = Number((512n - (size % 512n)) % 512n);
         if (pad) await write(out, Buffer.alloc(pad));
         break;
@@ -109,6 +169,8 @@ export async function dumpTar(repo: Repository, root: Node, out: Writable): Prom
       default: break;
     }
   };
-  await rec(root, root.name && root.type !== 'dir' ? root.name : Buffer.alloc(0));
+  await rec(root, root.type !== 'dir' ? memberPath([], root.name) : []);
   await write(out, Buffer.alloc(1024));
+  if (first && !onError) throw first;
+  return errors;
 }

@@ -21,6 +21,10 @@ interface NativeAddon {
     mtimeNsec: number,
     noFollow: boolean,
   ): void;
+  setMeta?(
+    path: Buffer, dir: boolean, mode: number, uid: number, gid: number, chown: boolean,
+    atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number,
+  ): void;
   mknod(path: Buffer, mode: number, dev: bigint): void;
   /** glibc mallopt(M_MMAP_THRESHOLD / M_TRIM_THRESHOLD); false where unavailable */
   mmapThreshold?(bytes: number): boolean;
@@ -111,6 +115,32 @@ export function setTimesNs(
   const m = Number(mSec) + mNsec / 1e9;
   if (opts.noFollow) fs.lutimesSync(path, a, m);
   else fs.utimesSync(path, a, m);
+}
+
+/**
+ * Restore's metadata of a file, FIFO or directory through a descriptor opened with O_NOFOLLOW
+ * (O_DIRECTORY for `dir`, else O_NONBLOCK so that a FIFO does not wait for a writer): owner (when
+ * `chown`; best effort, as restic), mode, times with nanoseconds. Never follows a symlink at `path`.
+ */
+export function setMetaNoFollow(
+  path: Buffer, dir: boolean, mode: number, owner: { uid: number; gid: number } | null, atimeNs: bigint, mtimeNs: bigint,
+): void {
+  const [aSec, aNsec] = splitNs(atimeNs);
+  const [mSec, mNsec] = splitNs(mtimeNs);
+  if (addon?.setMeta) {
+    addon.setMeta(path, dir, mode, owner?.uid ?? 0, owner?.gid ?? 0, owner !== null, aSec, aNsec, mSec, mNsec);
+    return;
+  }
+  const c = fs.constants;
+  const fd = fs.openSync(path, c.O_RDONLY | c.O_NOFOLLOW | (dir ? c.O_DIRECTORY : c.O_NONBLOCK));
+  try {
+    if (owner) { try { fs.fchownSync(fd, owner.uid, owner.gid); } catch { /* best effort */ } }
+    fs.fchmodSync(fd, mode);
+    // Fallback: float seconds (sub-microsecond precision is lost).
+    fs.futimesSync(fd, Number(aSec) + aNsec / 1e9, Number(mSec) + mNsec / 1e9);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 const S_IFMT = 0o170000;

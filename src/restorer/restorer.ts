@@ -2,10 +2,17 @@
  * Restore: walk the snapshot's trees, plan which pack ranges feed which file offsets, read each
  * needed pack range once, decrypt + verify, and pwrite into the files; then apply metadata
  * bottom-up (content first, then owners/modes/times; directories last, deepest first).
+ *
+ * A snapshot's trees are not trusted: a name is restored at most once per directory (a second
+ * entry of the same name could replace the first by a symlink that later calls would follow),
+ * nothing is created below a directory that could not be created, and metadata is set through a
+ * descriptor opened without following links (or with no-follow calls), never through a path.
+ * A damaged blob, a missing one or a failed write fails only the files it belongs to: the
+ * restore goes on, names each of them and counts them as errors.
  */
 import {
-  promises as fsp, constants as fsc, chmodSync, closeSync, ftruncateSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync,
-  symlinkSync, unlinkSync, writeSync,
+  promises as fsp, constants as fsc, chmodSync, closeSync, ftruncateSync, lchownSync, linkSync, lstatSync,
+  fchownSync, mkdirSync, openSync, symlinkSync, unlinkSync,
 } from 'node:fs';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
@@ -13,7 +20,7 @@ import type { Repository } from '../repo/repository.js';
 import { mapLimit } from '../repo/repository.js';
 import { plaintextLength, type BlobLocation } from '../repo/index.js';
 import { decodeTree, parseTimeNs, posixModeFromGo, type Node } from '../repo/tree.js';
-import { mknodSync, setTimesNs } from '../native/native.js';
+import { mknodSync, setMetaNoFollow, setTimesNs } from '../native/native.js';
 import { restoreXattrs } from './xattr.js';
 import type { Matcher } from '../archiver/exclude.js';
 import { BufferPool, DecodePool, type FileError } from '../repo/decodepool.js';
@@ -39,15 +46,22 @@ export interface RestoreOptions {
 }
 
 export interface RestoreProgress {
+  /** once the trees are read: files and content bytes to restore */
+  totals?(files: number, bytes: number): void;
   bytes?(n: number): void;
+  /** a file is complete (content written; its metadata follows at the end) */
+  fileDone?(): void;
   error?(path: string, err: Error): void;
 }
 
 export interface RestoreSummary {
+  /** files restored completely (failed ones are not counted) */
   files: number;
   dirs: number;
   bytes: number;
   errors: number;
+  totalFiles: number;
+  totalBytes: number;
 }
 
 interface Item {
@@ -56,6 +70,19 @@ interface Item {
   /** path on disk */
   dest: Buffer;
   depth: number;
+  /** regular files: index into Restorer.files */
+  file?: number;
+  /** not created (or below a directory that was not): no metadata */
+  failed?: boolean;
+}
+
+interface FileEntry {
+  dest: Buffer;
+  size: number;
+  content: string[];
+  /** content targets not yet written */
+  remaining: number;
+  failed: boolean;
 }
 
 interface Target { file: number; offset: number }
@@ -94,11 +121,20 @@ export class RestoreError extends Error {
   override name = 'RestoreError';
 }
 
+/** why a node of a tree is not restored: a name that is not one path component, or a repeated one */
+function refusal(n: Buffer, seen: Set<string>): string | null {
+  if (!validName(n)) return `invalid name ${JSON.stringify(n.toString())}`;
+  const k = n.toString('latin1');
+  if (seen.has(k)) return 'file exists (a second entry of this name in the same directory is not restored)';
+  seen.add(k);
+  return null;
+}
+
 export class Restorer {
   private items: Item[] = [];
-  private files: { dest: Buffer; size: number; content: string[] }[] = [];
-  private hardlinks: { dest: Buffer; first: Buffer }[] = [];
-  private summary: RestoreSummary = { files: 0, dirs: 0, bytes: 0, errors: 0 };
+  private files: FileEntry[] = [];
+  private hardlinks: { dest: Buffer; first: Buffer; file: number }[] = [];
+  private summary: RestoreSummary = { files: 0, dirs: 0, bytes: 0, errors: 0, totalFiles: 0, totalBytes: 0 };
 
   constructor(private repo: Repository, private o: RestoreOptions) {}
 
@@ -116,16 +152,19 @@ export class Restorer {
   private pool!: DecodePool;
 
   private async runWith(rootTree: string): Promise<RestoreSummary> {
+    const comps = (this.o.subpath ?? '/').split('/').filter((c) => c !== '' && c !== '.');
+    // a subpath stays inside the snapshot, whatever its trees hold (a node may be named "..", and
+    // restoring it as a single node would write the target's parent)
+    if (comps.includes('..')) throw new RestoreError(`invalid path ${JSON.stringify(this.o.subpath)}: ".." is not allowed`);
     const target = Buffer.from(path.resolve(this.o.target));
     await fsp.mkdir(target, { recursive: true, mode: 0o700 });
     // descend to the subpath
-    const comps = (this.o.subpath ?? '/').split('/').filter((c) => c !== '' && c !== '.');
     let treeId = rootTree;
     let single: Node | null = null;
     let snapBase = '';
     for (let i = 0; i < comps.length; i++) {
       const nodes = decodeTree(await this.repo.loadBlob('tree', treeId));
-      const n = nodes.find((x) => x.name.toString() === comps[i]);
+      const n = nodes.find((x) => validName(x.name) && x.name.toString() === comps[i]);
       if (!n) throw new RestoreError(`path /${comps.slice(0, i + 1).join('/')} not found in snapshot`);
       snapBase += `/${comps[i]}`;
       if (n.type === 'dir' && n.subtree) treeId = n.subtree;
@@ -138,11 +177,19 @@ export class Restorer {
       await this.walk(treeId, target, snapBase, 1);
     }
     await this.createEntries();
+    let totalBytes = 0;
+    for (const f of this.files) totalBytes += f.size;
+    this.summary.totalFiles = this.files.length;
+    this.summary.totalBytes = totalBytes;
+    this.o.progress?.totals?.(this.files.length, totalBytes);
     await this.restoreContent();
     for (const h of this.hardlinks) {
+      if (this.underFailed(h.dest)) continue;
       try {
         unlinkIfExists(h.dest);
+        // link(2) does not follow a symlink at h.first; h.first is a file this run created
         linkSync(h.first, h.dest);
+        if (this.files[h.file]!.failed) this.err(h.dest, new Error(`hard link to ${h.first.toString()}, which was not restored`));
       } catch (e) {
         this.err(h.dest, e as Error);
       }
@@ -164,10 +211,22 @@ export class Restorer {
 
   /** returns true when something below was selected */
   private async walk(treeId: string, dest: Buffer, snapDir: string, depth: number): Promise<boolean> {
-    const nodes = decodeTree(await this.repo.loadBlob('tree', treeId));
+    let nodes: Node[];
+    try {
+      nodes = decodeTree(await this.repo.loadBlob('tree', treeId));
+    } catch (e) {
+      // a damaged tree costs what is below it, not the restore
+      this.err(dest, new Error(`tree ${treeId.slice(0, 8)}: ${(e as Error).message}`));
+      return false;
+    }
     let any = false;
+    const seen = new Set<string>();
     for (const n of nodes) {
-      if (!validName(n.name)) throw new RestoreError(`invalid child node name ${JSON.stringify(n.name.toString())} in tree ${treeId}`);
+      const refused = refusal(n.name, seen);
+      if (refused) {
+        this.err(validName(n.name) ? join(dest, n.name) : dest, new Error(`tree ${treeId.slice(0, 8)}: ${refused}`));
+        continue;
+      }
       const sp = `${snapDir}/${n.name.toString()}`;
       if (!this.selected(sp)) continue;
       const d = join(dest, n.name);
@@ -187,20 +246,27 @@ export class Restorer {
     return any;
   }
 
-  private seenInodes = new Map<string, Buffer>();
+  /** first item of each hard-linked inode */
+  private seenInodes = new Map<string, Item>();
 
   private addNode(n: Node, d: Buffer, depth: number): void {
+    const it: Item = { node: keep(n), dest: d, depth };
     if (n.type === 'file' && (n.links ?? 0n) > 1n && n.inode !== undefined) {
       const k = `${n.inode}:${n.deviceId ?? 0n}`;
       const first = this.seenInodes.get(k);
       if (first) {
-        this.hardlinks.push({ dest: d, first });
+        // linked after the content is written, to a file created in this run (index known by then)
+        this.hardlinks.push({ dest: d, first: first.dest, file: -1 });
+        this.linkItems.push(first);
         return;
       }
-      this.seenInodes.set(k, d);
+      this.seenInodes.set(k, it);
     }
-    this.items.push({ node: keep(n), dest: d, depth });
+    this.items.push(it);
   }
+
+  /** the first item of each entry in hardlinks, same order */
+  private linkItems: Item[] = [];
 
   /**
    * Create every entry. Metadata calls are synchronous throughout the restorer: each is a cached
@@ -208,30 +274,43 @@ export class Restorer {
    * ~10 s of latency when awaited one by one).
    */
   private async createEntries(): Promise<void> {
+    const failedDirs = this.failedDirs;
     for (const it of this.items) {
       const n = it.node;
       try {
+        if (this.underFailed(it.dest)) {
+          it.failed = true;
+          if (n.type === 'dir') failedDirs.add(it.dest.toString('latin1'));
+          continue;
+        }
         switch (n.type) {
           case 'dir':
-            mkdirFresh(it.dest);
+            try {
+              mkdirFresh(it.dest);
+            } catch (e) {
+              failedDirs.add(it.dest.toString('latin1'));
+              throw e;
+            }
             this.summary.dirs++;
             break;
           case 'file': {
             const size = Number(n.size ?? 0n);
             unlinkIfExists(it.dest);
             const content = n.content ?? [];
+            const fi = this.files.length;
+            this.files.push({ dest: it.dest, size, content, remaining: 0, failed: false });
+            it.file = fi;
             if (content.length === 0) {
               // files with content are created by the decode worker that writes their first blob
               // (one open per file instead of two: creating a file costs ~0.1 ms on ext4)
-              const fd = openSync(it.dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
+              const fd = openSync(it.dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
               try {
                 if (size > 0) ftruncateSync(fd, size);
               } finally {
                 closeSync(fd);
               }
+              this.fileDone(fi);
             }
-            this.files.push({ dest: it.dest, size, content });
-            this.summary.files++;
             break;
           }
           case 'symlink':
@@ -250,33 +329,73 @@ export class Restorer {
             break;
         }
       } catch (e) {
+        it.failed = true;
+        if (it.file !== undefined) this.files[it.file]!.failed = true;
         this.err(it.dest, e as Error);
       }
     }
+    for (let i = 0; i < this.hardlinks.length; i++) this.hardlinks[i]!.file = this.linkItems[i]!.file ?? -1;
+    this.hardlinks = this.hardlinks.filter((h) => h.file >= 0);
+  }
+
+  /**
+   * directories that could not be created (latin1 of the path): nothing is created below them, as
+   * the path may be something else, e.g. a symlink that could not be removed
+   */
+  private failedDirs = new Set<string>();
+
+  private underFailed(d: Buffer): boolean {
+    return this.failedDirs.size > 0 && this.failedDirs.has(d.subarray(0, d.lastIndexOf(0x2f)).toString('latin1'));
+  }
+
+  private fileDone(fi: number): void {
+    if (this.files[fi]!.failed) return;
+    this.summary.files++;
+    this.o.progress?.fileDone?.();
+  }
+
+  /** the first error of a file is reported; the file is not counted and gets no metadata */
+  private failFile(fi: number, e: Error): void {
+    const f = this.files[fi]!;
+    if (f.failed) return;
+    f.failed = true;
+    this.err(f.dest, e);
   }
 
   private async restoreContent(): Promise<void> {
     // plan: pack → blobs → (file, offset) targets
     const packs = new Map<string, Map<string, PlannedBlob>>();
     this.files.forEach((f, fi) => {
+      if (f.failed) return;
       let off = 0;
+      const planned: PlannedBlob[] = [];
       for (const id of f.content) {
         const loc = this.repo.index.get('data', id);
-        if (!loc) throw new RestoreError(`data blob ${id} (file ${f.dest.toString()}) not found in index`);
+        if (!loc) {
+          this.failFile(fi, new Error(`data blob ${id} not found in index`));
+          // its other blobs are not needed: undo what was planned for it
+          for (const pb of planned) pb.targets = pb.targets.filter((t) => t.file !== fi);
+          return;
+        }
         let m = packs.get(loc.packId);
         if (!m) { m = new Map(); packs.set(loc.packId, m); }
         let pb = m.get(id);
         if (!pb) { pb = { loc, targets: [] }; m.set(id, pb); }
         pb.targets.push({ file: fi, offset: off });
+        planned.push(pb);
         off += plaintextLength(loc);
       }
+      f.remaining = f.content.length;
     });
+    for (const [packId, m] of packs) {
+      for (const [id, pb] of m) if (pb.targets.length === 0) m.delete(id);
+      if (m.size === 0) packs.delete(packId);
+    }
     const pool = this.pool;
-    const failedFiles = new Set<number>();
-    const fileError = (fe: FileError) => {
-      if (failedFiles.has(fe.file)) return;
-      failedFiles.add(fe.file);
-      this.err(this.files[fe.file]!.dest, new Error(fe.error));
+    const fileError = (fe: FileError) => this.failFile(fe.file, new Error(fe.error));
+    const written = (t: Target) => {
+      const f = this.files[t.file]!;
+      if (--f.remaining === 0) this.fileDone(t.file);
     };
     // read buffers are recycled: a decode worker reads each range where it is (shared memory)
     const buffers = new BufferPool(READ_BUFFER, 16);
@@ -293,32 +412,40 @@ export class Restorer {
             end = list[j]!.loc.offset + list[j]!.loc.length;
             j++;
           }
-          const into = buffers.take(end - start);
-          const buf = await this.repo.backend.load({ type: 'data', name: packId }, start, end - start, into);
           const group = list.slice(i, j);
+          i = j;
+          const into = buffers.take(end - start);
           // decrypt, decompress, verify and write in the decode workers
           // our own buffer (shared memory, not one a backend returned): read where it is and
           // decrypted in place, then reused
           let res;
           try {
+            const buf = await this.repo.backend.load({ type: 'data', name: packId }, start, end - start, into);
             res = await pool.decode(buf, group.map((b) => ({
               id: b.loc.id, offset: b.loc.offset - start, length: b.loc.length, uncompressedLength: b.loc.uncompressedLength,
             })), {
               writes: group.map((b) => b.targets.map((t) => ({ file: t.file, path: this.files[t.file]!.dest, size: this.files[t.file]!.size, offset: t.offset }))),
               scratch: buf.buffer === into.buffer,
             });
+          } catch (e) {
+            // an unreadable range fails the files it feeds, not the restore
+            for (const b of group) for (const t of b.targets) this.failFile(t.file, new Error(`pack ${packId}: ${(e as Error).message}`));
+            continue;
           } finally {
             buffers.give(into);
           }
           for (const fe of res.fileErrors ?? []) fileError(fe);
           group.forEach((b, k) => {
             const r = res.results[k]!;
-            if (r.error) throw new RestoreError(`pack ${packId}: blob ${b.loc.id}: ${r.error}`);
+            if (r.error) {
+              for (const t of b.targets) this.failFile(t.file, new Error(`pack ${packId}: blob ${b.loc.id}: ${r.error}`));
+              return;
+            }
             const len = plaintextLength(b.loc);
             this.summary.bytes += len * b.targets.length;
             this.o.progress?.bytes?.(len * b.targets.length);
+            for (const t of b.targets) written(t);
           });
-          i = j;
         }
       });
     } finally {
@@ -331,46 +458,87 @@ export class Restorer {
   }
 
   private async verify(): Promise<void> {
-    for (const f of this.files) {
-      const fh = await fsp.open(f.dest, 'r');
+    for (let fi = 0; fi < this.files.length; fi++) {
+      const f = this.files[fi]!;
+      if (f.failed) continue;
       try {
-        let off = 0;
-        for (const id of f.content) {
-          const loc = this.repo.index.get('data', id)!;
-          const len = plaintextLength(loc);
-          const buf = Buffer.allocUnsafe(len);
-          const { bytesRead } = await fh.read(buf, 0, len, off);
-          if (bytesRead !== len || createHash('sha256').update(buf).digest('hex') !== id) {
-            throw new RestoreError(`verification failed: ${f.dest.toString()} at offset ${off} does not match blob ${id}`);
+        const fh = await fsp.open(f.dest, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+        try {
+          let off = 0;
+          for (const id of f.content) {
+            const loc = this.repo.index.get('data', id)!;
+            const len = plaintextLength(loc);
+            const buf = Buffer.allocUnsafe(len);
+            const { bytesRead } = await fh.read(buf, 0, len, off);
+            if (bytesRead !== len || createHash('sha256').update(buf).digest('hex') !== id) {
+              throw new RestoreError(`verification failed at offset ${off}: does not match blob ${id}`);
+            }
+            off += len;
           }
-          off += len;
+        } finally {
+          await fh.close();
         }
-      } finally {
-        await fh.close();
+      } catch (e) {
+        this.summary.files--;
+        this.failFile(fi, e as Error);
       }
     }
   }
 
+  /**
+   * Owners, modes and times, through a descriptor of the entry opened with O_NOFOLLOW (regular
+   * files, FIFOs, directories) or with no-follow calls (symlinks): a path is never followed out of
+   * the target. Damaged files get none (their mode stays 0600 and their mtime says when they were
+   * written, so no tool takes them for the original).
+   */
   private async applyMetadata(): Promise<void> {
     const root = process.getuid?.() === 0;
     const nonDirs = this.items.filter((i) => i.node.type !== 'dir');
     const dirs = this.items.filter((i) => i.node.type === 'dir').sort((a, b) => b.depth - a.depth);
     for (const it of [...nonDirs, ...dirs]) {
       const n = it.node;
-      if (n.type === 'socket') continue;
+      if (n.type === 'socket' || it.failed || (it.file !== undefined && this.files[it.file]!.failed)) continue;
       try {
-        const isLink = n.type === 'symlink';
+        const atime = parseTimeNs(n.atime || n.mtime);
+        const mtime = parseTimeNs(n.mtime);
+        if (n.type === 'dir' || n.type === 'file' || n.type === 'fifo') {
+          const dir = n.type === 'dir';
+          let owner: Node | null = root ? n : null;
+          if (n.extendedAttributes?.length) {
+            // owner, then attributes (chown clears security.capability), then mode (user.* needs write
+            // permission, which a read-only mode takes away) and times; each on a descriptor opened
+            // without following a symlink
+            const fd = openSync(it.dest, fsc.O_RDONLY | fsc.O_NOFOLLOW | (dir ? fsc.O_DIRECTORY : fsc.O_NONBLOCK));
+            try {
+              if (owner) { try { fchownSync(fd, n.uid, n.gid); } catch { /* as restic: best effort */ } }
+              const xe = restoreXattrs({ fd, path: it.dest }, n.extendedAttributes);
+              if (xe) this.err(it.dest, xe);
+            } finally {
+              closeSync(fd);
+            }
+            owner = null; // a second chown would clear security.capability again
+          }
+          setMetaNoFollow(it.dest, dir, posixModeFromGo(n.mode, n.type), owner, atime, mtime);
+          continue;
+        }
         if (root) { try { lchownSync(it.dest, n.uid, n.gid); } catch { /* as restic: best effort */ } }
         const xe = restoreXattrs({ path: it.dest }, n.extendedAttributes);
         if (xe) this.err(it.dest, xe);
-        if (!isLink) chmodSync(it.dest, posixModeFromGo(n.mode, n.type));
-        setTimesNs(it.dest, parseTimeNs(n.atime || n.mtime), parseTimeNs(n.mtime), { noFollow: true });
+        if (n.type !== 'symlink') {
+          // devices cannot be opened without side effects: chmod by path, after making sure the
+          // path is still the node created (chmod would follow a symlink)
+          const st = lstatSync(it.dest);
+          if ((st.mode & fsc.S_IFMT) !== typeBits(n.type)) throw new Error('changed during restore, not touched');
+          chmodSync(it.dest, posixModeFromGo(n.mode, n.type));
+        }
+        setTimesNs(it.dest, atime, mtime, { noFollow: true });
       } catch (e) {
         this.err(it.dest, e as Error);
       }
     }
   }
 }
+
 
 function typeBits(t: string): number {
   switch (t) {
@@ -390,7 +558,10 @@ function unlinkIfExists(p: Buffer): void {
     unlinkSync(p);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EPERM') throw e;
+    if (code === 'ENOENT' || code === 'EISDIR') return;
+    // macOS says EPERM for a directory; anything else that stays could be written through
+    if (code === 'EPERM' && lstatSync(p).isDirectory()) return;
+    throw e;
   }
 }
 
