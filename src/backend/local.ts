@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { WORKER_RESOURCE_LIMITS, workerModuleUrl } from '../util/worker.js';
 import type { WriterReply, WriterRequest } from './packwriter.js';
 import { isENOENT, syncDir, VERIFY_READ } from './localfs.js';
+import { mkdirp } from '../util/mkdirp.js';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
@@ -35,13 +36,13 @@ export class LocalBackend implements Backend {
     } catch (e) {
       if (!isENOENT(e)) throw e;
     }
-    await fsp.mkdir(this.location, { recursive: true, mode: 0o700 });
+    await mkdirp(this.location, 0o700);
     for (const d of ['keys', 'locks', 'snapshots', 'index', 'data']) {
-      await fsp.mkdir(path.join(this.location, d), { recursive: true, mode: 0o700 });
+      await mkdirp(path.join(this.location, d), 0o700);
     }
     const hex = '0123456789abcdef';
     await Promise.all(Array.from({ length: 256 }, (_, i) =>
-      fsp.mkdir(path.join(this.location, 'data', hex[i >> 4]! + hex[i & 15]!), { recursive: true, mode: 0o700 })));
+      mkdirp(path.join(this.location, 'data', hex[i >> 4]! + hex[i & 15]!), 0o700)));
   }
 
   async save(h: Handle, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
@@ -53,7 +54,7 @@ export class LocalBackend implements Backend {
       fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
     } catch (e) {
       if (!isENOENT(e)) throw e;
-      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+      await mkdirp(dir, 0o700);
       fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
     }
     try {

@@ -11,6 +11,7 @@ import { parseCompression } from '../repo/zstd.js';
 import { lockAndLoadIndex, openRepo, unlockRepo, type GlobalOpts } from './global.js';
 import { Progress, formatBytes } from './progress.js';
 import { setExitCode } from './exit.js';
+import { validParsed } from './flags.js';
 
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(s.trim());
@@ -35,7 +36,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
     .option('--iexclude <pattern>', 'same as --exclude but ignores the casing of filenames', collect, [])
     .option('--exclude-file <file>', 'read exclude patterns from a file (can be specified multiple times)', collect, [])
     .option('--iexclude-file <file>', 'same as --exclude-file but ignores casing', collect, [])
-    .option('--exclude-larger-than <size>', 'max size of the files to be backed up (allowed suffixes: k/K, m/M, g/G, t/T)')
+    .option('--exclude-larger-than <size>', 'max size of the files to be backed up (allowed suffixes: k/K, m/M, g/G, t/T)', validParsed('--exclude-larger-than', parseSize))
     .option('-x, --one-file-system', 'exclude other file systems, don\'t cross filesystem boundaries and subvolumes')
     .option('--files-from <file>', 'read the files to backup from file (can be combined with file args)', collect, [])
     .option('--parent <snapshot>', 'use this parent snapshot (default: last snapshot in the repository that has the same target files/directories)')

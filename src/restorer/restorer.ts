@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { Repository } from '../repo/repository.js';
 import { mapLimit } from '../repo/repository.js';
+import { mkdirp } from '../util/mkdirp.js';
 import { plaintextLength, type BlobLocation } from '../repo/index.js';
 import { decodeTree, parseTimeNs, posixModeFromGo, type Node } from '../repo/tree.js';
 import { mknodSync, setTimesNs } from '../native/native.js';
@@ -115,7 +116,7 @@ export class Restorer {
 
   private async runWith(rootTree: string): Promise<RestoreSummary> {
     const target = Buffer.from(path.resolve(this.o.target));
-    await fsp.mkdir(target, { recursive: true, mode: 0o700 });
+    await mkdirp(path.resolve(this.o.target), 0o700);
     // descend to the subpath
     const comps = (this.o.subpath ?? '/').split('/').filter((c) => c !== '' && c !== '.');
     let treeId = rootTree;
