@@ -12,6 +12,7 @@ import { lockAndLoadIndex, openRepo, unlockRepo, type GlobalOpts } from './globa
 import { Progress, formatBytes } from './progress.js';
 import { setExitCode } from './exit.js';
 import { validParsed } from './flags.js';
+import { describeSystemError } from '../util/syserr.js';
 
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(s.trim());
@@ -89,7 +90,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
             },
             error: (p, e) => {
               progress.c.errors++;
-              const msg = `error: ${p}: ${(e as NodeJS.ErrnoException).code ?? ''} ${e.message}`.replace(/\s+/g, ' ');
+              const msg = `error: ${p}: ${describeSystemError(e)}`.replace(/\s+/g, ' ');
               if (opts.json) process.stdout.write(`${JSON.stringify({ message_type: 'error', error: { message: e.message }, during: 'archival', item: p })}\n`);
               else process.stderr.write(`${msg}\n`);
             },

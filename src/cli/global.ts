@@ -8,7 +8,7 @@ import { Lock } from '../repo/lock.js';
 import { UserError } from '../repo/errors.js';
 import { isRemoteSpec, saveKdfHint } from '../repo/kdfhint.js';
 import { passwordFromLine, passwordFromText } from '../util/pwtext.js';
-import { describeSystemError } from './errmsg.js';
+import { describeSystemError } from '../util/syserr.js';
 import { intFlag, positiveFlag } from './flags.js';
 
 export interface GlobalOpts {
