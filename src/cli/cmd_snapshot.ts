@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Archiver, type ArchiveSummary } from '../archiver/archiver.js';
 import { makeMatcher, parseExcludeFile } from '../archiver/exclude.js';
@@ -11,7 +10,7 @@ import { parseCompression } from '../repo/zstd.js';
 import { lockAndLoadIndex, openRepo, unlockRepo, type GlobalOpts } from './global.js';
 import { Progress, formatBytes } from './progress.js';
 import { setExitCode } from './exit.js';
-import { validParsed } from './flags.js';
+import { readFlagFile, validParsed } from './flags.js';
 import { describeSystemError } from '../util/syserr.js';
 
 export function parseSize(s: string): number {
@@ -46,12 +45,12 @@ export function register(program: Command, g: () => GlobalOpts): void {
     .action(async (paths: string[], o: SnapOpts) => {
       const opts = g();
       const targets = [...paths];
-      for (const f of o.filesFrom) targets.push(...readFileSync(f, 'utf8').split(/\r?\n/).filter((l) => l && !l.startsWith('#')));
+      for (const f of o.filesFrom) targets.push(...readFlagFile('--files-from', f).split(/\r?\n/).filter((l) => l && !l.startsWith('#')));
       if (targets.length === 0) throw new UserError('nothing to backup, please specify target files/dirs');
       const excludes = [...o.exclude];
       const iexcludes = [...o.iexclude];
-      for (const f of o.excludeFile) excludes.push(...parseExcludeFile(readFileSync(f, 'utf8')));
-      for (const f of o.iexcludeFile) iexcludes.push(...parseExcludeFile(readFileSync(f, 'utf8')));
+      for (const f of o.excludeFile) excludes.push(...parseExcludeFile(readFlagFile('--exclude-file', f)));
+      for (const f of o.iexcludeFile) iexcludes.push(...parseExcludeFile(readFlagFile('--iexclude-file', f)));
       const matcher = makeMatcher(excludes, iexcludes);
       const compression = parseCompression(o.compression ?? 'auto');
       // read the targets' directories while the key is derived and the lock settles (main thread idle)

@@ -3,7 +3,9 @@
  * error that names the flag and the value ("invalid value "abc" for --latest: …", exit 1). Number()
  * alone accepts "", " 5", "0x10", "1e3" and "Infinity"; these accept plain decimal numbers only.
  */
+import { readFileSync } from 'node:fs';
 import { UserError } from '../repo/errors.js';
+import { describeSystemError } from '../util/syserr.js';
 
 function bad(flag: string, v: string, want: string): UserError {
   return new UserError(`invalid value "${v}" for ${flag}: ${want}`);
@@ -40,3 +42,12 @@ export function parsedFlag<T>(flag: string, v: string | undefined, parse: (s: st
 /** commander argument parsers that check a value when it is parsed and keep it as given */
 export const validInt = (flag: string, min = 0, max?: number) => (v: string): string => { intFlag(flag, v, min, max); return v; };
 export const validParsed = (flag: string, parse: (s: string) => unknown) => (v: string): string => { parsedFlag(flag, v, parse); return v; };
+
+/** the text of a file a flag names (--exclude-file, --files-from); an error names the flag and the file */
+export function readFlagFile(flag: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`${flag} ${file}: ${describeSystemError(e)}`);
+  }
+}

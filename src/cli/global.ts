@@ -5,10 +5,10 @@ import { Command, Option } from 'commander';
 import { openBackend, setDefaultBackendOptions, type BackendOptions } from '../backend/location.js';
 import { Repository, type RepoOptions } from '../repo/repository.js';
 import { Lock } from '../repo/lock.js';
-import { UserError } from '../repo/errors.js';
+import { RepoNotFoundError, UserError } from '../repo/errors.js';
 import { isRemoteSpec, saveKdfHint } from '../repo/kdfhint.js';
 import { passwordFromLine, passwordFromText } from '../util/pwtext.js';
-import { describeSystemError } from '../util/syserr.js';
+import { describeSystemError, formatSystemError, isSystemError } from '../util/syserr.js';
 import { intFlag, positiveFlag } from './flags.js';
 
 export interface GlobalOpts {
@@ -203,7 +203,14 @@ export async function openRepo(g: GlobalOpts, extra: RepoOptions = {}): Promise<
   const spec = repoLocation(g);
   const backend = openBackend(spec);
   const password = await getPassword(g);
-  const repo = await Repository.open(backend, password, { ...repoOptions(g), ...extra, keyHint: g.keyHint ?? process.env['JBACKUP_KEY_HINT'] });
+  let repo: Repository;
+  try {
+    repo = await Repository.open(backend, password, { ...repoOptions(g), ...extra, keyHint: g.keyHint ?? process.env['JBACKUP_KEY_HINT'] });
+  } catch (e) {
+    // a file where the repository's directory should be (or on its path)
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') throw new RepoNotFoundError(`repository ${spec} does not exist: ${spec} or a directory above it is a file`);
+    throw e;
+  }
   rememberKdf(spec, repo);
   return repo;
 }
@@ -214,11 +221,16 @@ export function rememberKdf(spec: string, repo: Repository): void {
 }
 
 const held = new Set<Lock>();
+/** a lock that could not be written (a read-only repository: EROFS) is named as such */
+function lockFailed(e: unknown): never {
+  if (isSystemError(e) && e.path?.includes('locks')) throw new UserError(`unable to create lock in backend: ${formatSystemError(e)}`);
+  throw e;
+}
 /** restic's wait between writing a lock and checking for others */
 const LOCK_WAIT_MS = 200;
 export async function lockRepo(repo: Repository, exclusive: boolean, g: GlobalOpts): Promise<Lock | null> {
   if (skipLock(g)) return null;
-  const l = await Lock.acquire(repo, exclusive);
+  const l = await Lock.acquire(repo, exclusive).catch(lockFailed);
   held.add(l);
   return l;
 }
@@ -237,7 +249,7 @@ export async function lockAndLoadIndex(repo: Repository, exclusive: boolean, g: 
   const l = await Lock.acquire(repo, exclusive, LOCK_WAIT_MS, async () => {
     await Promise.all([repo.loadIndex(), repo.listSnapshots()]);
     afterLoad?.();
-  });
+  }).catch(lockFailed);
   held.add(l);
   // index files written by others while the lock settled
   await repo.refreshIndex();

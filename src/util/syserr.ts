@@ -6,7 +6,7 @@
 const REASONS: Record<string, string> = {
   ENOENT: 'no such file or directory',
   EEXIST: 'already exists',
-  ENOTDIR: 'not a directory (a file is in the way)',
+  ENOTDIR: 'not a directory',
   EISDIR: 'is a directory',
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
@@ -28,6 +28,8 @@ const ADVICE: Record<string, string> = {
   EDQUOT: 'free some space or raise the quota',
   EROFS: 'use a writable location, or --no-lock for commands that only read',
   EACCES: 'check the permissions',
+  ENOTDIR: 'a file is in the way: move it or choose another path',
+  EEXIST: 'move it or choose another path',
   EMFILE: 'raise the limit of open files (ulimit -n)',
 };
 
