@@ -266,7 +266,7 @@ class PackWriter {
       this.hold(-1);
       if (m.op === 'committed') t.resolve(m.id);
       else if (m.op === 'aborted') t.resolve('');
-      else t.reject(new Error(m.message));
+      else t.reject(Object.assign(new Error(m.message), m.code ? { code: m.code, syscall: m.syscall, path: m.path } : {}));
     });
     const fail = (e: Error) => {
       this.failed ??= e;

@@ -29,7 +29,7 @@ export type WriterReply =
   | { op: 'written'; sid: number; bytes: number }
   | { op: 'committed'; sid: number; id: string }
   | { op: 'aborted'; sid: number }
-  | { op: 'error'; sid: number; message: string };
+  | { op: 'error'; sid: number; message: string; code?: string; syscall?: string; path?: string };
 
 interface Open { fd: number; tmp: string; hash: Hash; crc: number; size: number; error: Error | null }
 
@@ -170,7 +170,8 @@ port.on('message', (m: WriterRequest) => {
       }
       commit(f, m.dataDir).then(
         (id) => port.postMessage({ op: 'committed', sid: m.sid, id } satisfies WriterReply),
-        (e: Error) => port.postMessage({ op: 'error', sid: m.sid, message: e.message } satisfies WriterReply),
+        // a system error keeps its code and gets the file it concerns (a failed write names none: ENOSPC)
+        (e: NodeJS.ErrnoException) => port.postMessage({ op: 'error', sid: m.sid, message: e.message, code: e.code, syscall: e.syscall, path: e.path ?? (e.syscall ? f.tmp : undefined) } satisfies WriterReply),
       );
       break;
     }

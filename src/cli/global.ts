@@ -223,7 +223,7 @@ export function rememberKdf(spec: string, repo: Repository): void {
 const held = new Set<Lock>();
 /** a lock that could not be written (a read-only repository: EROFS) is named as such */
 function lockFailed(e: unknown): never {
-  if (isSystemError(e) && e.path?.includes('locks')) throw new UserError(`unable to create lock in backend: ${formatSystemError(e)}`);
+  if (isSystemError(e) && e.path?.includes('locks')) throw new UserError(`unable to create lock in backend: ${formatSystemError(e)}${e.code === 'EROFS' ? ' (--no-lock lets the commands that only read work without a lock)' : ''}`);
   throw e;
 }
 /** restic's wait between writing a lock and checking for others */

@@ -328,7 +328,8 @@ export function readProfilesFile(file = profilesFile()): ProfilesFile {
   try {
     doc = parseToml(text) as Table;
   } catch (e) {
-    const msg = e instanceof TomlError ? e.message.split('\n')[0] : (e as Error).message;
+    // smol-toml's first line says only "Invalid TOML document: …": the place is in line/column
+    const msg = e instanceof TomlError ? `line ${e.line}, column ${e.column}: ${e.message.split('\n')[0]}; fix the file and run again` : (e as Error).message;
     throw new ProfileError(`${file}: ${msg}`);
   }
   const raw = new Map<string, Table>();

@@ -26,7 +26,7 @@ const REASONS: Record<string, string> = {
 const ADVICE: Record<string, string> = {
   ENOSPC: 'free some space or use another location',
   EDQUOT: 'free some space or raise the quota',
-  EROFS: 'use a writable location, or --no-lock for commands that only read',
+  EROFS: 'use a writable location',
   EACCES: 'check the permissions',
   ENOTDIR: 'a file is in the way: move it or choose another path',
   EEXIST: 'move it or choose another path',
