@@ -91,6 +91,8 @@ export class LocalBackend implements Backend {
     } catch (e) {
       await fh.close().catch(() => {});
       await fsp.unlink(tmp).catch(() => {});
+      // a failed write names no file (ENOSPC): name the one being written
+      if ((e as NodeJS.ErrnoException).syscall && !(e as NodeJS.ErrnoException).path) (e as NodeJS.ErrnoException).path = tmp;
       throw e;
     }
     await fh.close();
