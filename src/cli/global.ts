@@ -101,7 +101,8 @@ export class InterruptedError extends Error {
   override name = 'InterruptedError';
 }
 
-async function prompt(question: string): Promise<string> {
+/** a prompt on the terminal that does not echo what is typed */
+export async function prompt(question: string): Promise<string> {
   const { createInterface } = await import('node:readline');
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
