@@ -76,8 +76,6 @@ function addHelpCommands(c: Command): void {
   });
 }
 
-/** restic's exit status when its output pipe closes (it dies of SIGPIPE: 128 + 13) */
-const EXIT_PIPE = 141;
 let stdoutClosed = false;
 
 export async function main(argv: string[]): Promise<number> {
@@ -123,7 +121,7 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     stdoutClosed = e.code === 'EPIPE';
     if (!stdoutClosed) process.stderr.write(`Fatal: ${formatSystemError(e, 'standard output')}\n`);
-    void releaseAll().finally(() => process.exit(stdoutClosed ? EXIT_PIPE : EXIT.fatal));
+    void releaseAll().finally(() => process.exit(stdoutClosed ? EXIT.pipe : EXIT.fatal));
   });
   // a closed standard error: nothing left to tell
   process.stderr.on('error', () => {});
@@ -147,7 +145,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof InterruptedError) return EXIT.interrupted;
     const sys = err as NodeJS.ErrnoException;
     // a write to standard output after its reader left (the 'error' event may come after this)
-    if (stdoutClosed || (sys.code === 'EPIPE' && sys.syscall === 'write' && sys.path === undefined)) return EXIT_PIPE;
+    if (stdoutClosed || (sys.code === 'EPIPE' && sys.syscall === 'write' && sys.path === undefined)) return EXIT.pipe;
     const debug = program.opts<GlobalOpts>().debug || process.env['JBACKUP_DEBUG'];
     if (debug) process.stderr.write(`${err.stack ?? String(err)}\n`);
     if (err instanceof RepoNotFoundError) { process.stderr.write(`Fatal: ${err.message}\n`); return EXIT.noRepo; }
