@@ -130,7 +130,7 @@ function readStdinLine(): Buffer {
       // a non-blocking pipe with nothing in it yet: wait a little (not a spin) and read again
       if (code === 'EAGAIN') { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10); continue; }
       if (code === 'EOF') break;
-      throw new UserError(`Fatal: unable to read the password from standard input: ${code ?? (e as Error).message}`);
+      throw new UserError(`Fatal: unable to read the password from standard input: ${describeSystemError(e)}`);
     }
     if (n === 0) break;
     bytes.push(b[0]!);
