@@ -88,6 +88,13 @@ describe('messages', () => {
       expect(r.stderr).toBe(`Fatal: ${flag} ${f}: no such file or directory (ENOENT)\n`);
     }
   });
+  it('a source that cannot be read: its path and the reason, the code once (it was "ENOENT ENOENT: …")', async () => {
+    const missing = path.join(dir, 'src', 'missing');
+    const r = await runJbackup(['backup', '-q', path.join(dir, 'src', 'a'), missing], { env: env() });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`error: ${missing}: no such file or directory (ENOENT)\n`);
+    expect(r.stderr).not.toMatch(/\b(E[A-Z]+) \1\b/);
+  });
   it('a Node system error is described once: reason and code, not the code twice', () => {
     const e = Object.assign(new Error("ENOENT: no such file or directory, lstat '/x'"), { code: 'ENOENT', syscall: 'lstat', path: '/x' });
     expect(describeSystemError(e)).toBe('no such file or directory (ENOENT)');

@@ -59,6 +59,19 @@ describe.skipIf(!namespacesWork)('--no-lock on a read-only repository', () => {
     expect(readOnly(repo, [findTool('restic')!, '--no-lock', 'snapshots'], renv).code).toBe(0);
     expect(readOnly(repo, [findTool('restic')!, 'snapshots'], renv).code).not.toBe(0);
   });
+  it('copy --no-lock spares only the read-only source; the destination is locked', async () => {
+    const dst = path.join(dir, 'dst');
+    expect((await runJbackup(['-r', dst, 'init'], { env: env() })).code).toBe(0);
+    const copyEnv = env();
+    const r = jbackupReadOnly(repo, ['--no-lock', '-r', dst, 'copy', '--from-repo', repo, '--from-password-command', 'echo pw'], copyEnv);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect((await runJbackup(['-r', dst, 'snapshots', '--json'], { env: env() })).stdout).toMatch(/"id"/);
+    // with the destination read-only instead, its lock fails even with --no-lock
+    const r2 = jbackupReadOnly(dst, ['--no-lock', '-r', dst, 'copy', '--from-repo', repo, '--from-password-command', 'echo pw'], copyEnv);
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toMatch(/unable to create lock in backend: .*dst\/locks/);
+  });
   it('no lock file is written with --no-lock (writable repository)', async () => {
     // a file where the locks directory was: any lock attempt fails
     await fsp.rename(path.join(repo, 'locks'), path.join(dir, 'locks-away'));
