@@ -157,7 +157,7 @@ export async function getPassword(g: GlobalOpts, opts: { confirm?: boolean; what
   const file = g.passwordFile || process.env['JBACKUP_PASSWORD_FILE'];
   const cmd = g.passwordCommand || process.env['JBACKUP_PASSWORD_COMMAND'];
   if (file && cmd) throw new UserError('Fatal: password file and command are mutually exclusive options (--password-file/JBACKUP_PASSWORD_FILE, --password-command/JBACKUP_PASSWORD_COMMAND)');
-  if (file) return nonEmpty(readPasswordFile(file), `the password file ${file} holds no password (only white space)`);
+  if (file) return passwordFile(file);
   if (cmd) return nonEmpty(runPasswordCommand(cmd), 'the password command printed no password');
   const env = process.env['JBACKUP_PASSWORD'];
   if (env) return Buffer.from(env);
@@ -174,6 +174,11 @@ export async function getPassword(g: GlobalOpts, opts: { confirm?: boolean; what
     if (again !== first) throw new UserError('Fatal: passwords do not match');
   }
   return Buffer.from(first);
+}
+
+/** a password file's password (src/util/pwtext.ts: trimmed as restic trims); empty refused */
+export function passwordFile(f: string): Buffer {
+  return nonEmpty(readPasswordFile(f), `the password file ${f} holds no password (only white space)`);
 }
 
 function readPasswordFile(f: string): Buffer {

@@ -129,6 +129,15 @@ interopDescribe('restic', 'password interop with restic 0.14', () => {
     expect((await runJbackup(['-r', rrepo, 'cat', 'config'], { env: { ...noEnvPw, JBACKUP_PASSWORD: 'pw with spaces' } })).code).toBe(0);
   });
 
+  it('key add --new-password-file trims as restic\'s does', async () => {
+    const jrepo = path.join(dir, 'j-spaced');
+    const nf = path.join(dir, 'new-spaced');
+    await fsp.writeFile(nf, ' new pw\t\n');
+    const r = await runJbackup(['-r', jrepo, 'key', 'add', '--new-password-file', nf], { env: { ...noEnvPw, JBACKUP_PASSWORD: 'pw with spaces' } });
+    expect(r.code).toBe(0);
+    expect((await runRestic(['cat', 'config'], { repo: jrepo, password: 'new pw' })).code).toBe(0);
+  });
+
   it('password on standard input: same line, same rule, same refusal of an empty one', async () => {
     const rrepo = path.join(dir, 'r-stdin');
     expect((await runRestic(['init'], { repo: rrepo, password: '', input: ' pw \n' })).code).toBe(0);
