@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { WORKER_RESOURCE_LIMITS, workerModuleUrl } from '../util/worker.js';
 import type { WriterReply, WriterRequest } from './packwriter.js';
 import { isENOENT, syncDir, VERIFY_READ } from './localfs.js';
+import { mkdirp } from '../util/mkdirp.js';
 import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -75,13 +76,13 @@ export class LocalBackend implements Backend {
     } catch (e) {
       if (!isENOENT(e)) throw e;
     }
-    await fsp.mkdir(this.location, { recursive: true, mode: 0o700 });
+    await mkdirp(this.location, 0o700);
     for (const d of ['keys', 'locks', 'snapshots', 'index', 'data']) {
-      await fsp.mkdir(path.join(this.location, d), { recursive: true, mode: 0o700 });
+      await mkdirp(path.join(this.location, d), 0o700);
     }
     const hex = '0123456789abcdef';
     await Promise.all(Array.from({ length: 256 }, (_, i) =>
-      fsp.mkdir(path.join(this.location, 'data', hex[i >> 4]! + hex[i & 15]!), { recursive: true, mode: 0o700 })));
+      mkdirp(path.join(this.location, 'data', hex[i >> 4]! + hex[i & 15]!), 0o700)));
   }
 
   async save(h: Handle, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
@@ -102,7 +103,7 @@ export class LocalBackend implements Backend {
       fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
     } catch (e) {
       if (!isENOENT(e)) throw e;
-      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+      await mkdirp(dir, 0o700);
       fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
     }
     try {
@@ -139,6 +140,8 @@ export class LocalBackend implements Backend {
     } catch (e) {
       await fh.close().catch(() => {});
       await fsp.unlink(tmp).catch(() => {});
+      // a failed write names no file (ENOSPC): name the one being written
+      if ((e as NodeJS.ErrnoException).syscall && !(e as NodeJS.ErrnoException).path) (e as NodeJS.ErrnoException).path = tmp;
       throw e;
     }
     await fh.close();
@@ -349,7 +352,7 @@ class PackWriter {
       this.hold(-1);
       if (m.op === 'committed') t.resolve(m.id);
       else if (m.op === 'aborted') t.resolve('');
-      else t.reject(new Error(m.message));
+      else t.reject(Object.assign(new Error(m.message), m.code ? { code: m.code, syscall: m.syscall, path: m.path } : {}));
     });
     const fail = (e: Error) => {
       this.failed ??= e;

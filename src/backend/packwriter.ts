@@ -12,12 +12,13 @@
  * An abort is acknowledged once the temp file is gone, so that a process that exits after aborting
  * (a failed snapshot) leaves none behind.
  */
-import { closeSync, constants as fsc, fsync, mkdirSync, openSync, promises as fsp, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, constants as fsc, fsync, openSync, promises as fsp, unlinkSync, writevSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
 import * as path from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
 import { syncDir, VERIFY_READ } from './localfs.js';
+import { mkdirp, mkdirpSync } from '../util/mkdirp.js';
 
 export type WriterRequest =
   | { op: 'open'; sid: number; tmp: string }
@@ -28,7 +29,7 @@ export type WriterReply =
   | { op: 'written'; sid: number; bytes: number }
   | { op: 'committed'; sid: number; id: string }
   | { op: 'aborted'; sid: number }
-  | { op: 'error'; sid: number; message: string };
+  | { op: 'error'; sid: number; message: string; code?: string; syscall?: string; path?: string };
 
 interface Open { fd: number; tmp: string; hash: Hash; crc: number; size: number; error: Error | null }
 
@@ -112,7 +113,7 @@ async function commit(f: Open, dataDir: string): Promise<string> {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
-        await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+        await mkdirp(dir, 0o700);
         await fsp.link(f.tmp, final);
       } else if (code !== 'EEXIST') {
         throw e;
@@ -136,7 +137,7 @@ port.on('message', (m: WriterRequest) => {
           fd = openSync(m.tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-          mkdirSync(path.dirname(m.tmp), { recursive: true, mode: 0o700 });
+          mkdirpSync(path.dirname(m.tmp), 0o700);
           fd = openSync(m.tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
         }
         files.set(m.sid, { fd, tmp: m.tmp, hash: createHash('sha256'), crc: 0, size: 0, error: null });
@@ -169,7 +170,8 @@ port.on('message', (m: WriterRequest) => {
       }
       commit(f, m.dataDir).then(
         (id) => port.postMessage({ op: 'committed', sid: m.sid, id } satisfies WriterReply),
-        (e: Error) => port.postMessage({ op: 'error', sid: m.sid, message: e.message } satisfies WriterReply),
+        // a system error keeps its code and gets the file it concerns (a failed write names none: ENOSPC)
+        (e: NodeJS.ErrnoException) => port.postMessage({ op: 'error', sid: m.sid, message: e.message, code: e.code, syscall: e.syscall, path: e.path ?? (e.syscall ? f.tmp : undefined) } satisfies WriterReply),
       );
       break;
     }

@@ -3,11 +3,12 @@ import { checkRepository, parseSubset } from '../maintenance/check.js';
 import { UserError } from '../repo/errors.js';
 import { lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';
 import { setExitCode } from './exit.js';
+import { validParsed } from './flags.js';
 
 export function register(program: Command, g: () => GlobalOpts): void {
   program.command('check').description('check the repository for errors')
     .option('--read-data', 'read all data blobs')
-    .option('--read-data-subset <subset>', 'read a subset of data packs, specified as n/t, x% or a size like 500M')
+    .option('--read-data-subset <subset>', 'read a subset of data packs, specified as n/t, x% or a size like 500M', validParsed('--read-data-subset', parseSubset))
     .option('--check-unused', 'find unused blobs')
     .action(async (o: { readData?: boolean; readDataSubset?: string; checkUnused?: boolean }) => {
       const opts = g();

@@ -29,7 +29,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
       const src = await Repository.open(openBackend(from), srcPw);
       const dst = await openRepo(opts);
       const l1 = await lockRepo(src, false, opts);
-      const l2 = await lockRepo(dst, false, opts);
+      const l2 = await lockRepo(dst, false, { ...opts, lock: true }); // --no-lock spares the source only, as restic's copy
       try {
         await src.loadIndex();
         await dst.loadIndex();

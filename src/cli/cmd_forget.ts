@@ -15,7 +15,7 @@ interface ForgetFlags extends PruneFlags {
 
 function int(s: string | undefined, flag: string): number | undefined {
   if (s === undefined) return undefined;
-  if (!/^-?\d+$/.test(s)) throw new UserError(`invalid value "${s}" for ${flag}`);
+  if (!/^\d+$/.test(s)) throw new UserError(`invalid value "${s}" for ${flag}: expected a whole number of at least 0`);
   return Number(s);
 }
 

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { openBackend } from '../backend/location.js';
 import { Repository } from '../repo/repository.js';
+import { UserError } from '../repo/errors.js';
+import { formatSystemError, isSystemError } from '../util/syserr.js';
 import { getPassword, rememberKdf, repoLocation, repoOptions, type GlobalOpts } from './global.js';
 
 export function register(program: Command, g: () => GlobalOpts): void {
@@ -9,7 +11,13 @@ export function register(program: Command, g: () => GlobalOpts): void {
     const loc = repoLocation(opts);
     const backend = openBackend(loc);
     const password = await getPassword(opts, { confirm: true, what: 'new repository' });
-    const repo = await Repository.init(backend, password, repoOptions(opts));
+    let repo;
+    try {
+      repo = await Repository.init(backend, password, repoOptions(opts));
+    } catch (e) {
+      if (isSystemError(e)) throw new UserError(`create repository at ${loc} failed: ${formatSystemError(e)}`);
+      throw e;
+    }
     rememberKdf(loc, repo);
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ message_type: 'initialized', id: repo.config.id, repository: loc })}\n`);

@@ -10,7 +10,7 @@ import { JottaClient } from '../backend/jottacloud/client.js';
 import { formatBytes, InvalidGrantError, JottaError, JottaHttpError } from '../backend/jottacloud/errors.js';
 import { Http, RETRY_STATUSES, RetryableError } from '../backend/jottacloud/http.js';
 import { UserError } from '../repo/errors.js';
-import { backendOptions, type GlobalOpts } from './global.js';
+import { backendOptions, prompt, type GlobalOpts } from './global.js';
 import { renderRetry } from './jotta_retry.js';
 
 interface LoginOpts {
@@ -28,14 +28,9 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** the password prompt's (src/cli/global.ts): Ctrl-C ends the command with exit 130 */
 async function hiddenPrompt(question: string): Promise<string> {
-  const { createInterface } = await import('node:readline');
-  return new Promise((resolve) => {
-    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-    const out = rl as unknown as { _writeToOutput: (s: string) => void };
-    out._writeToOutput = (s: string) => { if (s.includes(question)) process.stderr.write(s); };
-    rl.question(question, (a) => { rl.close(); process.stderr.write('\n'); resolve(a); });
-  });
+  return prompt(question);
 }
 
 function checkUrl(u: string | undefined, flag: string): string | undefined {

@@ -1,17 +1,13 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { createKeyFile, parseKeyFile } from '../repo/keys.js';
 import { sha256hex } from '../repo/ids.js';
 import { UserError } from '../repo/errors.js';
-import { getPassword, lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';
+import { getPassword, passwordFile, lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';
 import type { Repository } from '../repo/repository.js';
 
 async function newPassword(opts: GlobalOpts, file?: string): Promise<Buffer> {
-  if (file) {
-    try { return Buffer.from(readFileSync(file, 'utf8').replace(/\r?\n$/, '')); } catch (e) {
-      throw new UserError(`unable to read new password file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  }
+  // restic's rule for password files (trimmed), also for the new password
+  if (file) return passwordFile(file);
   const env = process.env['JBACKUP_NEW_PASSWORD'];
   if (env) return Buffer.from(env);
   return getPassword({ ...opts, passwordFile: undefined, passwordCommand: undefined }, { confirm: true, what: 'new key' });

@@ -4,6 +4,7 @@ import { UserError } from '../repo/errors.js';
 import { parseSize } from './cmd_snapshot.js';
 import { lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';
 import { formatBytes } from './progress.js';
+import { validParsed } from './flags.js';
 import type { Repository } from '../repo/repository.js';
 
 export interface PruneFlags {
@@ -12,8 +13,8 @@ export interface PruneFlags {
 
 export function addPruneFlags(c: Command): Command {
   return c
-    .option('--max-unused <limit>', 'tolerate given limit of unused data (absolute value in bytes with suffixes k/K, m/M, g/G, t/T, a value in % or the word \'unlimited\')', '5%')
-    .option('--max-repack-size <size>', 'maximum size to repack (allowed suffixes: k/K, m/M, g/G, t/T)')
+    .option('--max-unused <limit>', 'tolerate given limit of unused data (absolute value in bytes with suffixes k/K, m/M, g/G, t/T, a value in % or the word \'unlimited\')', validParsed('--max-unused', parseMaxUnused), '5%')
+    .option('--max-repack-size <size>', 'maximum size to repack (allowed suffixes: k/K, m/M, g/G, t/T)', validParsed('--max-repack-size', parseSize))
     .option('--repack-uncompressed', 'repack all uncompressed data')
     .option('--repack-small', 'repack pack files below 80% of target pack size');
 }

@@ -11,6 +11,8 @@ import { lockAndLoadIndex, openRepo, unlockRepo, type GlobalOpts } from './globa
 import { Progress, formatBytes, formatDuration } from './progress.js';
 import { readInputFile } from './inputfile.js';
 import { setExitCode } from './exit.js';
+import { validParsed } from './flags.js';
+import { describeSystemError } from '../util/syserr.js';
 
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(s.trim());
@@ -35,7 +37,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
     .option('--iexclude <pattern>', 'same as --exclude but ignores the casing of filenames', collect, [])
     .option('--exclude-file <file>', 'read exclude patterns from a file (can be specified multiple times)', collect, [])
     .option('--iexclude-file <file>', 'same as --exclude-file but ignores casing', collect, [])
-    .option('--exclude-larger-than <size>', 'max size of the files to be backed up (allowed suffixes: k/K, m/M, g/G, t/T)')
+    .option('--exclude-larger-than <size>', 'max size of the files to be backed up (allowed suffixes: k/K, m/M, g/G, t/T)', validParsed('--exclude-larger-than', parseSize))
     .option('-x, --one-file-system', 'exclude other file systems, don\'t cross filesystem boundaries and subvolumes')
     .option('--files-from <file>', 'read the files to backup from file (can be combined with file args)', collect, [])
     .option('--parent <snapshot>', 'use this parent snapshot (default: last snapshot in the repository that has the same target files/directories)')
@@ -107,7 +109,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
             },
             error: (p, e) => {
               progress.c.errors++;
-              const msg = `error: ${p}: ${(e as NodeJS.ErrnoException).code ?? ''} ${e.message}`.replace(/\s+/g, ' ');
+              const msg = `error: ${p}: ${describeSystemError(e)}`.replace(/\s+/g, ' ');
               if (opts.json) process.stdout.write(`${JSON.stringify({ message_type: 'error', error: { message: e.message }, during: 'archival', item: p })}\n`);
               else process.stderr.write(`${msg}\n`);
             },

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';
+import { validInt } from './flags.js';
 import type { SnapshotWithId } from '../repo/snapshot.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -15,7 +16,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
     .option('-H, --host <host>', 'only consider snapshots for this host', collect, [])
     .option('--path <path>', 'only consider snapshots including this (absolute) path', collect, [])
     .option('--tag <taglist>', 'only consider snapshots including tag[,tag,...]', collect, [])
-    .option('--latest <n>', 'only show the last n snapshots for each host and path')
+    .option('--latest <n>', 'only show the last n snapshots for each host and path', validInt('--latest', 1))
     .action(async (ids: string[], o: { host: string[]; path: string[]; tag: string[]; latest?: string }) => {
       const opts = g();
       const repo = await openRepo(opts);

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { ID_RE } from '../backend/backend.js';
 import { scryptEarly } from '../repo/kdf.js';
 import { isRemoteSpec, readKdfHint } from '../repo/kdfhint.js';
+import { passwordFromText } from '../util/pwtext.js';
 
 // bin/jbackup hands NODE_EXTRA_CA_CERTS over under another name so that node does not load the file
 // at start-up: restore it for the Jottacloud client (src/backend/jottacloud/http.ts reads it when it
@@ -48,15 +49,16 @@ function startOne(password: Buffer, kf: KdfFields): void {
 export function start(argv: string[]): void {
   const words = new Set(argv);
   if (words.has('init') || words.has('version') || words.has('help') || words.has('--help') || words.has('-h')) return;
-  if (flag(argv, null, '--password-command') !== undefined) return;
   const repo = flag(argv, '-r', '--repo') ?? process.env['JBACKUP_REPOSITORY'];
   if (!repo) return;
+  // the sources in getPassword's order (src/cli/global.ts), and its rule for files
+  const pwFile = flag(argv, '-p', '--password-file') || process.env['JBACKUP_PASSWORD_FILE'];
+  const pwCommand = flag(argv, null, '--password-command') || process.env['JBACKUP_PASSWORD_COMMAND'];
   let password: Buffer;
-  const pwFile = flag(argv, '-p', '--password-file');
-  if (pwFile !== undefined) password = Buffer.from(readFileSync(pwFile, 'utf8').replace(/\r?\n$/, ''));
-  else if (process.env['JBACKUP_PASSWORD'] !== undefined) password = Buffer.from(process.env['JBACKUP_PASSWORD']);
-  else if (process.env['JBACKUP_PASSWORD_FILE']) password = Buffer.from(readFileSync(process.env['JBACKUP_PASSWORD_FILE'], 'utf8').replace(/\r?\n$/, ''));
+  if (pwFile && !pwCommand) password = passwordFromText(readFileSync(pwFile));
+  else if (!pwFile && !pwCommand && process.env['JBACKUP_PASSWORD']) password = Buffer.from(process.env['JBACKUP_PASSWORD']);
   else return;
+  if (password.length === 0) return;
   if (isRemoteSpec(repo)) {
     // jotta:…: the key file is remote; the last key that opened the repository left a hint
     const h = readKdfHint(repo);

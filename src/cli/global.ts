@@ -1,13 +1,16 @@
 /** Global flags, environment, password sources, repository opening: the only place that knows argv/env/TTY. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { Command, Option } from 'commander';
 import { openBackend, setDefaultBackendOptions, type BackendOptions } from '../backend/location.js';
 import { Repository, type RepoOptions } from '../repo/repository.js';
 import { Lock } from '../repo/lock.js';
-import { UserError } from '../repo/errors.js';
+import { RepoNotFoundError, UserError } from '../repo/errors.js';
 import { isRemoteSpec, saveKdfHint } from '../repo/kdfhint.js';
 import { isInteractive, jottaRetryPolicy } from './jotta_retry.js';
+import { passwordFromLine, passwordFromText } from '../util/pwtext.js';
+import { describeSystemError, formatSystemError, isSystemError } from '../util/syserr.js';
+import { intFlag, positiveFlag } from './flags.js';
 
 export interface GlobalOpts {
   repo?: string;
@@ -19,7 +22,8 @@ export interface GlobalOpts {
   verbose?: number;
   debug?: boolean;
   packSize?: string;
-  noLock?: boolean;
+  /** false with --no-lock (commander's negated flag); read it through skipLock() */
+  lock?: boolean;
   limitUpload?: string;
   limitDownload?: string;
   jottaConnections?: string;
@@ -42,24 +46,43 @@ export function addGlobalOptions(p: Command): Command {
     .option('--limit-download <KiB/s>', 'limit downloads from a remote repository to this rate in KiB/s')
     .option('--jotta-connections <n>', 'concurrent connections to Jottacloud (default 4)')
     .option('--jotta-hard-delete', 'delete files on Jottacloud permanently instead of moving them to the trash (frees quota at once; env JBACKUP_JOTTA_HARD_DELETE=1)')
-    .hook('preAction', (_cmd, action) => setDefaultBackendOptions(backendOptions(p.opts<GlobalOpts>(), action.name())));
+    .hook('preAction', (_p, action) => {
+      actionName = commandPath(action);
+      actionOpts = action.opts();
+      setDefaultBackendOptions(backendOptions(p.opts<GlobalOpts>(), action.name()));
+      repoOptions(p.opts<GlobalOpts>()); // a bad --pack-size is reported before any password is asked for
+    });
 }
 
-function positiveNumber(v: string | undefined, what: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new UserError(`${what} must be a positive number, got "${v}"`);
-  return n;
+/** the running command, as "key add" */
+let actionName = '';
+let actionOpts: Record<string, unknown> = {};
+function commandPath(c: Command): string {
+  const names: string[] = [];
+  for (let x: Command | null = c; x?.parent; x = x.parent) names.unshift(x.name());
+  return names.join(' ');
+}
+
+/**
+ * The commands that honour --no-lock, as in restic 0.14 (cat, check, copy's source, diff, dump, find,
+ * forget --dry-run, restore, snapshots, stats, tag; ls takes no lock at all); the others, which write,
+ * lock anyway, as restic's do.
+ */
+const NO_LOCK_COMMANDS = new Set(['cat', 'check', 'copy', 'diff', 'dump', 'find', 'forget', 'restore', 'snapshots', 'stats', 'tag']);
+function skipLock(g: GlobalOpts): boolean {
+  if (g.lock !== false || !NO_LOCK_COMMANDS.has(actionName)) return false;
+  if (actionName === 'forget' && !actionOpts['dryRun']) throw new UserError('--no-lock is only applicable in combination with --dry-run for forget command');
+  return true;
 }
 
 /** Options for remote backends from the global flags; -v prints retries, resumes and token refreshes. */
 export function backendOptions(g: GlobalOpts, command?: string): BackendOptions {
-  const conns = positiveNumber(g.jottaConnections, '--jotta-connections');
-  const up = positiveNumber(g.limitUpload, '--limit-upload');
-  const down = positiveNumber(g.limitDownload, '--limit-download');
+  const conns = intFlag('--jotta-connections', g.jottaConnections, 1);
+  const up = positiveFlag('--limit-upload', g.limitUpload);
+  const down = positiveFlag('--limit-download', g.limitDownload);
   return {
     jotta: {
-      ...(conns !== undefined ? { connections: Math.floor(conns) } : {}),
+      ...(conns !== undefined ? { connections: conns } : {}),
       ...(up !== undefined ? { limitUploadKiB: up } : {}),
       ...(down !== undefined ? { limitDownloadKiB: down } : {}),
       ...(g.jottaHardDelete ? { hardDelete: true } : {}),
@@ -75,60 +98,112 @@ export function repoLocation(g: GlobalOpts): string {
   return r;
 }
 
-async function prompt(question: string): Promise<string> {
+/** Ctrl-C at a password prompt: the command ends with restic's exit code 130 (src/cli/main.ts) */
+export class InterruptedError extends Error {
+  override name = 'InterruptedError';
+}
+
+/** a prompt on the terminal that does not echo what is typed */
+export async function prompt(question: string): Promise<string> {
   const { createInterface } = await import('node:readline');
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
     const out = rl as unknown as { _writeToOutput: (s: string) => void; output: NodeJS.WriteStream };
     out._writeToOutput = (s: string) => { if (s.includes(question)) process.stderr.write(s); };
-    rl.question(question, (a) => { rl.close(); process.stderr.write('\n'); resolve(a); });
+    let done = false;
+    rl.question(question, (a) => { done = true; rl.close(); process.stderr.write('\n'); resolve(a); });
+    // without a SIGINT listener readline only pauses on Ctrl-C: nothing is left to do and node exits 0
+    rl.on('SIGINT', () => { done = true; rl.close(); process.stderr.write('\n'); reject(new InterruptedError('interrupted')); });
+    // Ctrl-D: no password
+    rl.on('close', () => { if (!done) { done = true; process.stderr.write('\n'); resolve(''); } });
   });
 }
 
-/** restic's order: --password-file, --password-command, env password, env file, env command, TTY prompt. */
+/** one line from standard input, read a byte at a time so that nothing after it is consumed */
+function readStdinLine(): Buffer {
+  const bytes: number[] = [];
+  const b = Buffer.alloc(1);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, b, 0, 1, null);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // a non-blocking pipe with nothing in it yet: wait a little (not a spin) and read again
+      if (code === 'EAGAIN') { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10); continue; }
+      if (code === 'EOF') break;
+      throw new UserError(`Fatal: unable to read the password from standard input: ${describeSystemError(e)}`);
+    }
+    if (n === 0) break;
+    bytes.push(b[0]!);
+    if (b[0] === 0x0a) break;
+  }
+  return passwordFromLine(Buffer.from(bytes));
+}
+
+const EMPTY = 'Fatal: an empty password is not a password';
+function nonEmpty(pw: Buffer, why: string): Buffer {
+  if (pw.length === 0) throw new UserError(`${EMPTY}: ${why}`);
+  return pw;
+}
+
+/**
+ * restic 0.14's sources and order: a password file (--password-file, else JBACKUP_PASSWORD_FILE) or a
+ * password command (likewise; not both), then JBACKUP_PASSWORD (as it is; empty counts as unset), then the
+ * terminal prompt, or one line of standard input when it is not a terminal (read once, also for init:
+ * restic asks twice only on a terminal). Files and command output follow src/util/pwtext.ts (trimmed
+ * as restic trims). An empty password is refused everywhere, as restic does.
+ */
 export async function getPassword(g: GlobalOpts, opts: { confirm?: boolean; what?: string } = {}): Promise<Buffer> {
-  const file = g.passwordFile ?? process.env['JBACKUP_PASSWORD_FILE'];
-  const cmd = g.passwordCommand ?? process.env['JBACKUP_PASSWORD_COMMAND'];
-  if (g.passwordFile) return readPasswordFile(g.passwordFile);
-  if (g.passwordCommand) return runPasswordCommand(g.passwordCommand);
+  // a flag replaces the environment variable of its own kind only, as restic's flag defaults do
+  const file = g.passwordFile || process.env['JBACKUP_PASSWORD_FILE'];
+  const cmd = g.passwordCommand || process.env['JBACKUP_PASSWORD_COMMAND'];
+  if (file && cmd) throw new UserError('Fatal: password file and command are mutually exclusive options (--password-file/JBACKUP_PASSWORD_FILE, --password-command/JBACKUP_PASSWORD_COMMAND)');
+  if (file) return passwordFile(file);
+  if (cmd) return nonEmpty(runPasswordCommand(cmd), 'the password command printed no password');
   const env = process.env['JBACKUP_PASSWORD'];
-  if (env !== undefined) return Buffer.from(env);
-  if (file) return readPasswordFile(file);
-  if (cmd) return runPasswordCommand(cmd);
-  if (!process.stdin.isTTY) throw new UserError('Fatal: an empty password is not allowed by default. Set JBACKUP_PASSWORD, --password-file or --password-command, or run on a terminal');
+  if (env) return Buffer.from(env);
+  if (!process.stdin.isTTY) {
+    const line = readStdinLine();
+    if (line.length === 0) throw new UserError(`${EMPTY}: none was given (set JBACKUP_PASSWORD, --password-file or --password-command, pipe it to standard input, or run on a terminal)`);
+    return line;
+  }
   const what = opts.what ?? 'repository';
-  const pw = await prompt(`enter password for ${what}: `);
+  const first = await prompt(`enter password for ${what}: `);
+  if (first === '') throw new UserError(EMPTY);
   if (opts.confirm) {
     const again = await prompt('enter password again: ');
-    if (again !== pw) throw new UserError('Fatal: passwords do not match');
+    if (again !== first) throw new UserError('Fatal: passwords do not match');
   }
-  if (pw === '') throw new UserError('Fatal: an empty password is not allowed');
-  return Buffer.from(pw);
+  return Buffer.from(first);
+}
+
+/** a password file's password (src/util/pwtext.ts: trimmed as restic trims); empty refused */
+export function passwordFile(f: string): Buffer {
+  return nonEmpty(readPasswordFile(f), `the password file ${f} holds no password (only white space)`);
 }
 
 function readPasswordFile(f: string): Buffer {
   try {
-    const s = readFileSync(f, 'utf8');
-    return Buffer.from(s.replace(/\r?\n$/, ''));
+    return passwordFromText(readFileSync(f));
   } catch (e) {
-    throw new UserError(`Fatal: unable to read password file ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError(`Fatal: the password file ${f} does not exist`);
+    throw new UserError(`Fatal: unable to read the password file ${f}: ${describeSystemError(e)}`);
   }
 }
 
 function runPasswordCommand(c: string): Buffer {
   const r = spawnSync('/bin/sh', ['-c', c], { stdio: ['inherit', 'pipe', 'inherit'] });
-  if (r.status !== 0) throw new UserError(`Fatal: password command failed with exit code ${r.status ?? 'signal'}`);
-  return Buffer.from(r.stdout.toString('utf8').replace(/\r?\n$/, ''));
+  if (r.error) throw new UserError(`Fatal: the password command could not be run: ${r.error.message}`);
+  if (r.status !== 0) throw new UserError(`Fatal: the password command failed with ${r.signal ? `signal ${r.signal}` : `exit code ${r.status}`}`);
+  return passwordFromText(r.stdout);
 }
 
 export function repoOptions(g: GlobalOpts): RepoOptions {
   const ps = g.packSize ?? process.env['JBACKUP_PACK_SIZE'];
   const o: RepoOptions = {};
-  if (ps) {
-    const n = Number(ps);
-    if (!Number.isInteger(n) || n < 4 || n > 128) throw new UserError('pack size must be between 4 and 128 MiB');
-    o.packSize = n * 1024 * 1024;
-  }
+  if (ps) o.packSize = intFlag(g.packSize ? '--pack-size' : 'JBACKUP_PACK_SIZE', ps, 4, 128)! * 1024 * 1024;
   return o;
 }
 
@@ -136,7 +211,14 @@ export async function openRepo(g: GlobalOpts, extra: RepoOptions = {}): Promise<
   const spec = repoLocation(g);
   const backend = openBackend(spec);
   const password = await getPassword(g);
-  const repo = await Repository.open(backend, password, { ...repoOptions(g), ...extra, keyHint: g.keyHint ?? process.env['JBACKUP_KEY_HINT'] });
+  let repo: Repository;
+  try {
+    repo = await Repository.open(backend, password, { ...repoOptions(g), ...extra, keyHint: g.keyHint ?? process.env['JBACKUP_KEY_HINT'] });
+  } catch (e) {
+    // a file where the repository's directory should be (or on its path)
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') throw new RepoNotFoundError(`repository ${spec} does not exist: ${spec} or a directory above it is a file`);
+    throw e;
+  }
   rememberKdf(spec, repo);
   return repo;
 }
@@ -147,11 +229,16 @@ export function rememberKdf(spec: string, repo: Repository): void {
 }
 
 const held = new Set<Lock>();
+/** a lock that could not be written (a read-only repository: EROFS) is named as such */
+function lockFailed(e: unknown): never {
+  if (isSystemError(e) && e.path?.includes('locks')) throw new UserError(`unable to create lock in backend: ${formatSystemError(e)}${e.code === 'EROFS' ? ' (--no-lock lets the commands that only read work without a lock)' : ''}`);
+  throw e;
+}
 /** restic's wait between writing a lock and checking for others */
 const LOCK_WAIT_MS = 200;
 export async function lockRepo(repo: Repository, exclusive: boolean, g: GlobalOpts): Promise<Lock | null> {
-  if (g.noLock) return null;
-  const l = await Lock.acquire(repo, exclusive);
+  if (skipLock(g)) return null;
+  const l = await Lock.acquire(repo, exclusive).catch(lockFailed);
   held.add(l);
   return l;
 }
@@ -162,7 +249,7 @@ export async function lockRepo(repo: Repository, exclusive: boolean, g: GlobalOp
  * index is loaded, still within the wait (a snapshot starts its walk there).
  */
 export async function lockAndLoadIndex(repo: Repository, exclusive: boolean, g: GlobalOpts, afterLoad?: () => void): Promise<Lock | null> {
-  if (g.noLock) {
+  if (skipLock(g)) {
     await repo.loadIndex();
     return null;
   }
@@ -170,7 +257,7 @@ export async function lockAndLoadIndex(repo: Repository, exclusive: boolean, g: 
   const l = await Lock.acquire(repo, exclusive, LOCK_WAIT_MS, async () => {
     await Promise.all([repo.loadIndex(), repo.listSnapshots()]);
     afterLoad?.();
-  });
+  }).catch(lockFailed);
   held.add(l);
   // index files written by others while the lock settled
   await repo.refreshIndex();

@@ -2,6 +2,7 @@
 import { promises as fsp, openSync, fstatSync, closeSync, constants as fsc } from 'node:fs';
 import * as net from 'node:net';
 import { UserError } from '../repo/errors.js';
+import { describeSystemError } from '../util/syserr.js';
 
 /**
  * The whole content of `file`, named by `flag` in errors. A FIFO (`--files-from <(find …)` gives
@@ -11,8 +12,7 @@ import { UserError } from '../repo/errors.js';
  */
 export async function readInputFile(file: string, flag: string): Promise<string> {
   const fail = (e: unknown): never => {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${flag} ${file}: cannot read: ${code === 'ENOENT' ? 'no such file or directory' : code ?? (e as Error).message}`);
+    throw new UserError(`${flag} ${file}: ${describeSystemError(e)}`);
   };
   let fd: number;
   try {

@@ -1,6 +1,7 @@
 /** CLI entry: parse flags, call the library, map errors to restic's exit codes. */
 import { Command, CommanderError } from 'commander';
-import { addGlobalOptions, releaseAll, type GlobalOpts } from './global.js';
+import { addGlobalOptions, InterruptedError, releaseAll, type GlobalOpts } from './global.js';
+import { formatSystemError, isSystemError } from '../util/syserr.js';
 import { EXIT, exitCode } from './exit.js';
 import { RepoNotFoundError, LockError, UserError, WrongPasswordError } from '../repo/errors.js';
 import { AlreadyExistsError } from '../backend/backend.js';
@@ -38,6 +39,46 @@ async function lazyCommands(argv: string[]): Promise<CommandModule[]> {
   return out;
 }
 
+/**
+ * restic's -v is a counter that also takes a level: -v, -vv, --verbose, --verbose=2. Commander knows
+ * only the counter, so --verbose=N becomes N times --verbose (0: none). As in restic, "--verbose 2" is
+ * level 1 followed by the argument "2".
+ */
+export function expandVerbose(argv: string[]): string[] {
+  const out = argv.slice(0, 2);
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') { out.push(...argv.slice(i)); break; }
+    const m = /^--verbose=(.*)$/s.exec(a);
+    if (!m) { out.push(a); continue; }
+    if (!/^\d{1,2}$/.test(m[1]!)) throw new UserError(`invalid value "${m[1]}" for --verbose: expected a level from 0 to 99 (or repeat -v)`);
+    for (let n = Number(m[1]); n > 0; n--) out.push('--verbose');
+  }
+  return out;
+}
+
+/**
+ * `help <command> [<subcommand>…]` for every command that has subcommands: commander's own help
+ * command looks at one word only (`help jotta login` showed jotta's help) and answered an unknown
+ * topic with the general help and exit 0; restic says "unknown help topic" and exits 1.
+ */
+function addHelpCommands(c: Command): void {
+  if (c.commands.length === 0) return;
+  for (const sub of c.commands) addHelpCommands(sub);
+  c.helpCommand(false);
+  c.command('help [command...]').description('display help for command').action((words: string[]) => {
+    let cur = c;
+    for (const w of words) {
+      const next = cur.commands.find((x) => x.name() === w || x.aliases().includes(w));
+      if (!next || next.name() === 'help') throw new UserError(`unknown help topic "${words.join(' ')}": see "jbackup help" for the commands`);
+      cur = next;
+    }
+    cur.help();
+  });
+}
+
+let stdoutClosed = false;
+
 export async function main(argv: string[]): Promise<number> {
   // glibc malloc (native addon; no-ops elsewhere): memory freed at the top of a heap goes back to the
   // OS beyond 1 MiB, and buffers up to 16 MiB come from the heaps (a fixed mmap threshold: glibc's
@@ -51,7 +92,9 @@ export async function main(argv: string[]): Promise<number> {
   if (mmapThreshold !== '0') setMmapThreshold(mmapThreshold ? Number(mmapThreshold) : 16 * 1024 * 1024);
   const program = new Command('jbackup');
   program.version(VERSION, '-V, --version').description('Deduplicating, encrypted backups in restic format v2 (local, Jottacloud)')
-    .showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    // a subcommand's help lists the global flags too (they are accepted after the command's name)
+    .configureHelp({ showGlobalOptions: true });
   addGlobalOptions(program);
   const g = () => program.opts<GlobalOpts>();
   for (const m of [init, snapshot, restore, snapshots, ls, cat, check, prune, key, unlock, inspect, copy, forget, jotta, ...await lazyCommands(argv)]) m.register(program, g);
@@ -62,6 +105,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`jbackup ${VERSION} on node ${process.version} ${process.platform}/${process.arch}\n`);
     }
   });
+  addHelpCommands(program);
   program.commands.forEach((c) => c.exitOverride());
 
   const onSignal = (sig: NodeJS.Signals) => {
@@ -75,6 +119,15 @@ export async function main(argv: string[]): Promise<number> {
   process.on('exit', () => { removeOwnTempFiles(); });
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // a reader that went away (`jbackup dump … | head`): end quietly with restic's status, releasing the
+  // lock (node ignores SIGPIPE and reports EPIPE as an error on the stream, uncaught: a stack trace)
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    stdoutClosed = e.code === 'EPIPE';
+    if (!stdoutClosed) process.stderr.write(`Fatal: ${formatSystemError(e, 'standard output')}\n`);
+    void releaseAll().finally(() => process.exit(stdoutClosed ? EXIT.pipe : EXIT.fatal));
+  });
+  // a closed standard error: nothing left to tell
+  process.stderr.on('error', () => {});
 
   if (process.env['JBACKUP_DEBUG_MEM']) {
     const t = setInterval(() => {
@@ -84,7 +137,7 @@ export async function main(argv: string[]): Promise<number> {
     t.unref();
   }
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(expandVerbose(argv));
     return exitCode();
   } catch (e) {
     if (e instanceof CommanderError) {
@@ -92,13 +145,18 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.fatal;
     }
     const err = e as Error;
+    if (err instanceof InterruptedError) return EXIT.interrupted;
+    const sys = err as NodeJS.ErrnoException;
+    // a write to standard output after its reader left (the 'error' event may come after this)
+    if (stdoutClosed || (sys.code === 'EPIPE' && sys.syscall === 'write' && sys.path === undefined)) return EXIT.pipe;
     const debug = program.opts<GlobalOpts>().debug || process.env['JBACKUP_DEBUG'];
     if (debug) process.stderr.write(`${err.stack ?? String(err)}\n`);
     if (err instanceof RepoNotFoundError) { process.stderr.write(`Fatal: ${err.message}\n`); return EXIT.noRepo; }
     if (err instanceof WrongPasswordError) { process.stderr.write(`Fatal: ${err.message}\n`); return EXIT.password; }
     if (err instanceof LockError) { process.stderr.write(`Fatal: unable to create lock in backend: ${err.message}\n`); return EXIT.lock; }
     if (err instanceof AlreadyExistsError) { process.stderr.write(`Fatal: create repository failed: ${err.message}\n`); return EXIT.fatal; }
-    const msg = err instanceof UserError ? err.message.replace(/^Fatal: /, '') : (err.message || String(err));
+    const msg = err instanceof UserError ? err.message.replace(/^Fatal: /, '')
+      : isSystemError(err) ? formatSystemError(err) : (err.message || String(err));
     process.stderr.write(`Fatal: ${msg.split('\n')[0]}\n`);
     return EXIT.fatal;
   } finally {

@@ -7,7 +7,8 @@
  * the normal path always reads the key files and decides.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirpSync } from '../util/mkdirp.js';
 import * as path from 'node:path';
 import { configDir } from '../schedule/paths.js';
 import { isJottaLocation } from '../backend/jottacloud/spec.js';
@@ -41,7 +42,7 @@ export function saveKdfHint(spec: string, h: KdfHint): void {
     const old = readKdfHint(spec);
     if (old && old.N === h.N && old.r === h.r && old.p === h.p && old.salt === h.salt) return;
     const f = hintFile(spec);
-    mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
+    mkdirpSync(path.dirname(f), 0o700);
     const tmp = `${f}.tmp-${process.pid}`;
     writeFileSync(tmp, JSON.stringify({ N: h.N, r: h.r, p: h.p, salt: h.salt }), { mode: 0o600 });
     renameSync(tmp, f);

@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { Repository } from '../repo/repository.js';
 import { mapLimit } from '../repo/repository.js';
+import { mkdirp } from '../util/mkdirp.js';
 import { plaintextLength, type BlobLocation } from '../repo/index.js';
 import { decodeTree, parseTimeNs, posixModeFromGo, type Node } from '../repo/tree.js';
 import { mknodSync, setMetaNoFollow, setTimesNs } from '../native/native.js';
@@ -157,7 +158,7 @@ export class Restorer {
     // restoring it as a single node would write the target's parent)
     if (comps.includes('..')) throw new RestoreError(`invalid path ${JSON.stringify(this.o.subpath)}: ".." is not allowed`);
     const target = Buffer.from(path.resolve(this.o.target));
-    await fsp.mkdir(target, { recursive: true, mode: 0o700 });
+    await mkdirp(path.resolve(this.o.target), 0o700);
     // descend to the subpath
     let treeId = rootTree;
     let single: Node | null = null;

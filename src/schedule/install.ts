@@ -1,6 +1,7 @@
 /** schedule install / remove / list / status, for systemd user units and launchd agents. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirpSync } from '../util/mkdirp.js';
 import { userInfo } from 'node:os';
 import * as path from 'node:path';
 import { parse as parsePlist } from 'plist';
@@ -57,7 +58,7 @@ export function preflight(p: Profile, platform: Platform): void {
 }
 
 function writeAtomic(file: string, content: string): void {
-  mkdirSync(path.dirname(file), { recursive: true });
+  mkdirpSync(path.dirname(file));
   writeFileAtomicSync(file, content, 0o644);
 }
 
@@ -117,7 +118,7 @@ export function installSchedule(p: Profile, o: ScheduleOptions): InstallResult {
   res.files.push({ path: file, content: a.plist });
   if (!o.dryRun) {
     writeAtomic(file, a.plist);
-    mkdirSync(logDir, { recursive: true });
+    mkdirpSync(logDir);
   }
   res.files.forEach(show);
   const cmds = loadCommands(file, a.label);

@@ -6,6 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import type { PasswordSource } from './profile.js';
+import { passwordFromText } from '../util/pwtext.js';
 
 export class PasswordSourceError extends Error {
   override name = 'PasswordSourceError';
@@ -37,10 +38,6 @@ export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-function stripNewline(s: string): string {
-  return s.replace(/\r?\n$/, '');
-}
-
 function runCommand(command: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
@@ -51,7 +48,7 @@ function runCommand(command: string): Promise<Buffer> {
     child.on('error', (e) => reject(new PasswordSourceError(`password command failed: ${e.message}`)));
     child.on('close', (code, signal) => {
       if (code !== 0) reject(new PasswordSourceError(`password command failed with ${signal ? `signal ${signal}` : `exit code ${code}`}`));
-      else resolve(Buffer.from(stripNewline(Buffer.concat(out).toString('utf8'))));
+      else resolve(passwordFromText(Buffer.concat(out)));
     });
   });
 }
@@ -112,7 +109,7 @@ export async function readPassword(src: PasswordSource): Promise<Buffer> {
     case 'file':
       checkPasswordFile(src.path);
       try {
-        pw = Buffer.from(stripNewline(readFileSync(src.path, 'utf8')));
+        pw = passwordFromText(readFileSync(src.path));
       } catch (e) {
         throw new PasswordSourceError(`cannot read password file ${src.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }

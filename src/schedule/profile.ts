@@ -3,7 +3,7 @@
  * `[profiles.NAME]` table per profile. Parsing is strict: unknown keys and wrong types are errors that
  * name the profile and the key, so a typo never silently changes what a nightly job does.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
@@ -13,6 +13,7 @@ import { parseSubset, type ReadDataSubset } from '../maintenance/check.js';
 import { parseCompression, type CompressionMode } from '../repo/zstd.js';
 import { parseTimeSpan } from './calendar.js';
 import { expandHome, profilesFile } from './paths.js';
+import { mkdirpSync } from '../util/mkdirp.js';
 
 export class ProfileError extends Error {
   override name = 'ProfileError';
@@ -328,7 +329,8 @@ export function readProfilesFile(file = profilesFile()): ProfilesFile {
   try {
     doc = parseToml(text) as Table;
   } catch (e) {
-    const msg = e instanceof TomlError ? e.message.split('\n')[0] : (e as Error).message;
+    // smol-toml's first line says only "Invalid TOML document: …": the place is in line/column
+    const msg = e instanceof TomlError ? `line ${e.line}, column ${e.column}: ${e.message.split('\n')[0]}; fix the file and run again` : (e as Error).message;
     throw new ProfileError(`${file}: ${msg}`);
   }
   const raw = new Map<string, Table>();
@@ -454,7 +456,7 @@ export function initProfile(name: string, o: Parameters<typeof exampleProfile>[1
   // the example must parse as written
   parseProfile(name, ((parseToml(text) as Table)['profiles'] as Table)[name] as Table, path.dirname(file));
   if (!f.exists) {
-    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    mkdirpSync(path.dirname(file), 0o700);
     writeFileSync(file, PROFILES_HEADER + text, { mode: 0o600, flag: 'wx' });
   } else {
     const cur = readFileSync(file, 'utf8');

@@ -21,6 +21,7 @@ import { withLimits } from './limits.js';
 import { readPassword } from './password.js';
 import { isDue, loadProfile, ProfileError, PROFILE_NAME_RE, type Profile } from './profile.js';
 import { AlreadyRunningError, appendHistory, readStatus, RunLock, statusFile, writeStatus, type StatusRecord, type StepRecord } from './status.js';
+import { describeSystemError } from '../util/syserr.js';
 
 export const RUN_EXIT = { ok: 0, fatal: 1, partial: 3, noRepo: 10, lock: 11, password: 12, interrupted: 130 } as const;
 
@@ -182,7 +183,7 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
           progress: {
             missing: (t) => log(`warning: source ${t} does not exist, skipping`),
             error: (path, e) => {
-              const msg = `${path}: ${(e as NodeJS.ErrnoException).code ?? ''} ${e.message}`.replace(/\s+/g, ' ');
+              const msg = `${path}: ${describeSystemError(e)}`.replace(/\s+/g, ' ');
               if (fileErrors.length < 50) fileErrors.push(msg);
               log(`error: ${msg}`);
             },

@@ -2,11 +2,12 @@
  * Per-profile state in the state dir: the status record of the last (or current) run, a history of
  * finished runs, and the run lock that keeps two runs of one profile apart.
  */
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stateDir } from './paths.js';
 import { writeFileAtomicSync } from '../util/atomic.js';
+import { mkdirpSync } from '../util/mkdirp.js';
 
 export type RunResult = 'running' | 'success' | 'partial' | 'failed' | 'interrupted';
 
@@ -78,13 +79,13 @@ export function listStatusProfiles(): string[] {
 /** atomic replace (synchronous: also used from the process 'exit' handler) */
 export function writeStatus(rec: StatusRecord): void {
   const f = statusFile(rec.profile);
-  mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
+  mkdirpSync(path.dirname(f), 0o700);
   writeFileAtomicSync(f, `${JSON.stringify(rec, null, 2)}\n`, 0o600);
 }
 
 export function appendHistory(rec: StatusRecord): void {
   const f = historyFile(rec.profile);
-  mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
+  mkdirpSync(path.dirname(f), 0o700);
   appendFileSync(f, `${JSON.stringify(rec)}\n`, { mode: 0o600 });
   try {
     const lines = readFileSync(f, 'utf8').split('\n').filter(Boolean);
@@ -155,7 +156,7 @@ export class RunLock {
   /** create the lock file exclusively; a lock left by a dead process is taken over; a live one throws AlreadyRunningError */
   static acquire(profile: string): RunLock {
     const file = runLockFile(profile);
-    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    mkdirpSync(path.dirname(file), 0o700);
     const info: RunLockInfo = { pid: process.pid, host: os.hostname(), boot: bootTime(), started: new Date().toISOString() };
     for (let attempt = 0; attempt < 3; attempt++) {
       let fd: number;

@@ -107,10 +107,10 @@ interopDescribe('restic', 'snapshot targets (restic 0.14 beside)', () => {
     const nope = path.join(dir, 'no-such-excludes');
     const e = await runJbackup(['snapshot', '--exclude-file', nope, src], { env: env(jb) });
     expect(e.code).toBe(1);
-    expect(e.stderr.trim()).toBe(`Fatal: --exclude-file ${nope}: cannot read: no such file or directory`);
+    expect(e.stderr.trim()).toBe(`Fatal: --exclude-file ${nope}: no such file or directory (ENOENT)`);
     const f = await runJbackup(['snapshot', '--files-from', nope], { env: env(jb) });
     expect(f.code).toBe(1);
-    expect(f.stderr.trim()).toBe(`Fatal: --files-from ${nope}: cannot read: no such file or directory`);
+    expect(f.stderr.trim()).toBe(`Fatal: --files-from ${nope}: no such file or directory (ENOENT)`);
     expect(await fsp.readdir(path.join(jb, 'snapshots'))).toEqual([]);
   });
 
