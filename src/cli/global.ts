@@ -136,6 +136,7 @@ export async function openRepo(g: GlobalOpts, extra: RepoOptions = {}): Promise<
   const password = await getPassword(g);
   const repo = await Repository.open(backend, password, { ...repoOptions(g), ...extra, keyHint: g.keyHint ?? process.env['JBACKUP_KEY_HINT'] });
   rememberKdf(spec, repo);
+  repo.warn = (m) => { process.stderr.write(`${m}\n`); };
   return repo;
 }
 

@@ -125,7 +125,7 @@ export class Repository {
   async loadUnpacked(type: FileType, id: string): Promise<Buffer> {
     const stored = await this.backend.load({ type, name: id });
     if (sha256hex(stored) !== id) throw new Error(`${type}/${id}: invalid data returned (hash mismatch)`);
-    return decodeUnpacked(this.key, stored);
+    return decodeUnpacked(this.key, stored, type, `${type}/${id}`);
   }
 
   /** resolve a unique id prefix among the files of a type */
@@ -145,16 +145,41 @@ export class Repository {
   async loadSnapshot(id: string): Promise<SnapshotWithId> {
     let s = this.snapshotCache.get(id);
     if (!s) {
-      s = { ...decodeSnapshot(await this.loadUnpacked('snapshots', id)), id };
+      const bytes = await this.loadUnpacked('snapshots', id);
+      try {
+        s = { ...decodeSnapshot(bytes), id };
+      } catch (e) {
+        throw new Error(`snapshots/${id}: ${(e as Error).message}`);
+      }
       this.snapshotCache.set(id, s);
     }
     return structuredClone(s);
   }
 
+  /** where the library reports what it skipped (the CLI prints it on stderr) */
+  warn: (message: string) => void = () => {};
+  private warnedSnapshots = new Set<string>();
+
+  /**
+   * The snapshots that can be loaded, oldest first. A damaged one (undecryptable, hash mismatch,
+   * bad JSON) is skipped with a warning naming it, as restic does: one bad file must not hide the
+   * others. (prune and check load every snapshot themselves and refuse or report instead.)
+   */
   async listSnapshots(): Promise<SnapshotWithId[]> {
     const names = (await this.backend.list('snapshots')).map((f) => f.name);
-    const out = await mapLimit(names, 8, (n) => this.loadSnapshot(n));
-    return sortSnapshots(out);
+    const out = await mapLimit(names, 8, async (n) => {
+      try {
+        return await this.loadSnapshot(n);
+      } catch (e) {
+        if (e instanceof NotFoundError) return null; // removed meanwhile (a concurrent forget)
+        if (!this.warnedSnapshots.has(n)) {
+          this.warnedSnapshots.add(n);
+          this.warn(`could not load snapshot ${n.slice(0, 8)}: ${(e as Error).message}`);
+        }
+        return null;
+      }
+    });
+    return sortSnapshots(out.filter((x): x is SnapshotWithId => x !== null));
   }
 
   async saveSnapshot(s: Snapshot): Promise<string> {
@@ -230,7 +255,7 @@ export class Repository {
     return this.decodeBlob(stored, id, loc, loc.packId);
   }
 
-  decodeBlob(stored: Buffer, id: string, loc: { uncompressedLength: number; length: number }, packId: string): Buffer {
+  decodeBlob(stored: Buffer, id: string, loc: { uncompressedLength: number; length: number; type?: string }, packId: string): Buffer {
     try {
       return decodeStoredBlob(this.key, stored, id, loc);
     } catch (e) {
