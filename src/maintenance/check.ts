@@ -78,18 +78,27 @@ async function checkWith(
   const packsInIndex = new Map<string, PackedBlob[]>();
   const indexOfPack = new Map<string, string[]>();
   const indexFiles = await repo.backend.list('index');
+  const entrySeen = new Set<string>();
   await mapLimit(indexFiles, 8, async (f) => {
     try {
       const idx = decodeIndex(await repo.loadUnpacked('index', f.name));
       for (const p of idx.packs) {
         indexOfPack.set(p.id, [...(indexOfPack.get(p.id) ?? []), f.name]);
-        if (!packsInIndex.has(p.id)) packsInIndex.set(p.id, p.blobs);
+        // every entry any index file gives for the pack (the same entry twice counts once): a second
+        // index file with made-up entries for an existing pack must show in the checks below
+        let l = packsInIndex.get(p.id);
+        if (!l) packsInIndex.set(p.id, l = []);
+        for (const b of p.blobs) {
+          const k = `${p.id}:${b.type}:${b.id}:${b.offset}:${b.length}:${b.uncompressedLength}`;
+          if (!entrySeen.has(k)) { entrySeen.add(k); l.push(b); }
+        }
         repo.index.addPack(p.id, p.blobs);
       }
     } catch (e) {
       err(`index/${f.name}`, `index file cannot be loaded: ${(e as Error).message}`);
     }
   });
+  entrySeen.clear();
   for (const [p, files] of indexOfPack) if (files.length > 1) hint(`data/${p}`, `pack is contained in several indexes: ${files.map((x) => x.slice(0, 8)).join(', ')}`);
 
   // packs ↔ index
@@ -104,9 +113,11 @@ async function checkWith(
     const sorted = [...blobs].sort((a, b) => a.offset - b.offset);
     let off = 0;
     for (const b of sorted) {
-      if (b.offset !== off) { err(`data/${id}`, 'index for pack contains gaps or overlapping blobs'); break; }
+      if (b.offset < off) { err(`data/${id}`, `index entries overlap: blob ${b.id} at offset ${b.offset} starts before the previous entry ends (${off})`); break; }
+      if (b.offset > off) { err(`data/${id}`, `index entries leave a gap: blob ${b.id} at offset ${b.offset}, the previous entry ends at ${off}`); break; }
       off += b.length;
     }
+    if (sorted.length && off + packSizeFromBlobs([]) > size) err(`data/${id}`, `index entries end at offset ${off}, beyond the pack's ${size} bytes`);
   }
   for (const id of packFiles.keys()) if (!packsInIndex.has(id)) hint(`data/${id}`, 'pack is not referenced in any index (orphan; prune removes it)');
 

@@ -56,9 +56,30 @@ export async function createKeyFile(password: Buffer, master: MasterKey, params 
   return Buffer.from(JSON.stringify(kf));
 }
 
+/**
+ * scrypt parameters a key file may ask for: N a power of two up to 2^24 and 128·N·r at most 1 GiB of
+ * memory (restic calibrates to ~60 MiB), p at most 1024 (restic: p·r < 2^30; its calibration gives
+ * single digits). More is a memory or time bomb, not a key.
+ */
+export function checkKdfParams(k: { N: unknown; r: unknown; p: unknown }): void {
+  const { N, r, p } = k;
+  const int = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+  const ok = int(N) && int(r) && int(p) && N > 1 && N <= 2 ** 24 && (N & (N - 1)) === 0
+    && r >= 1 && p >= 1 && p <= 1024 && 128 * N * r <= 2 ** 30;
+  if (!ok) throw new Error(`invalid scrypt parameters N=${String(N)}, r=${String(r)}, p=${String(p)} (N must be a power of two > 1, 128·N·r at most 1 GiB, p at most 1024)`);
+}
+
 export function parseKeyFile(bytes: Uint8Array): KeyFile {
-  const kf = JSON.parse(Buffer.from(bytes).toString('utf8')) as KeyFile;
-  if (kf.kdf !== 'scrypt') throw new Error('only supported KDF is scrypt()');
+  let kf: KeyFile;
+  try {
+    kf = JSON.parse(Buffer.from(bytes).toString('utf8')) as KeyFile;
+  } catch (e) {
+    throw new Error(`invalid key file JSON: ${(e as Error).message}`);
+  }
+  if (typeof kf !== 'object' || kf === null || Array.isArray(kf)) throw new Error('key file is not a JSON object');
+  if (kf.kdf !== 'scrypt') throw new Error(`unsupported KDF ${JSON.stringify(kf.kdf)} (only scrypt is)`);
+  checkKdfParams(kf);
+  if (typeof kf.salt !== 'string' || typeof kf.data !== 'string') throw new Error('key file has no salt or data');
   return kf;
 }
 

@@ -84,8 +84,20 @@ export class Repository {
     for (const k of keys.slice(0, MAX_KEYS)) {
       try {
         const kb = await backend.load({ type: 'keys', name: k });
-        const master = await openKeyFile(kb, password);
-        const config = decodeConfig(open(master, cfgBytes));
+        let master;
+        try {
+          master = await openKeyFile(kb, password);
+        } catch (e) {
+          if (e instanceof WrongPasswordError) throw e;
+          throw new Error(`keys/${k}: ${(e as Error).message}`);
+        }
+        let plain;
+        try {
+          plain = open(master, cfgBytes);
+        } catch (e) {
+          throw new Error(`config: cannot be decrypted with the master key of keys/${k.slice(0, 8)}: ${(e as Error).message}`);
+        }
+        const config = decodeConfig(plain);
         const repo = new Repository(backend, master, config, k, opts);
         repo.setKdf(kb);
         return repo;
