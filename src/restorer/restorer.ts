@@ -223,6 +223,7 @@ export class Restorer {
               // (one open per file instead of two: creating a file costs ~0.1 ms on ext4)
               const fd = openSync(it.dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
               try {
+                if (!Number.isSafeInteger(size)) throw new Error(`the tree gives this file a size of ${String(n.size)} bytes, more than a file can have`);
                 if (size > 0) ftruncateSync(fd, size);
               } finally {
                 closeSync(fd);
@@ -268,6 +269,8 @@ export class Restorer {
         pb.targets.push({ file: fi, offset: off });
         off += plaintextLength(loc);
       }
+      // the content makes the file, as in restic (a node's size field may lie: 2^62)
+      f.size = off;
     });
     const pool = this.pool;
     const failedFiles = new Set<number>();

@@ -369,6 +369,34 @@ describe('27: damaged config and key files are named', () => {
     });
   }
 
+  it('a file node claiming a size of 2^62 is restored from its content, as restic does', async () => {
+    const r = await fresh('node-size');
+    const b = r.blob('data', Buffer.from('hello'));
+    const p = await r.writePack([b]);
+    const big = '4611686018427387904';
+    const t = Buffer.from(HostileRepo.treeJson([HostileRepo.fileNode('big', [b.id], 12345), HostileRepo.fileNode('empty', [], 12346)]).toString()
+      .replace('12345', big).replace('12346', big));
+    const tb = r.blob('tree', t);
+    const tp = await r.writePack([tb]);
+    await r.writeIndex([p, tp]);
+    await r.writeSnapshot(tb.id);
+    const target = path.join(path.dirname(r.dir), 'out');
+    const res = await jb(r, ['restore', 'latest', '--target', target]);
+    expect(await fsp.readFile(path.join(target, 'big'), 'utf8')).toBe('hello');
+    // a file without content cannot be given that size: named, with why
+    expect(res.stderr).toMatch(/empty: the tree gives this file a size of 4611686018427387904 bytes/);
+    expect(res.stderr).not.toMatch(/"len"/);
+    expect(res.code).toBe(1);
+    if (haveRestic) {
+      const rt = path.join(path.dirname(r.dir), 'out-restic');
+      const rr = await restic(r, ['restore', 'latest', '--target', rt]);
+      // restic fails that file too (and restores the rest)
+      expect(rr.code).toBe(1);
+      expect(rr.stderr).toMatch(/error for \/empty/);
+      expect(await fsp.readFile(path.join(rt, 'big'), 'utf8')).toBe('hello');
+    }
+  });
+
   it('a snapshot whose tree is not in the index is reported by check and refused by prune', async () => {
     const r = await fresh('snap-notree');
     await r.standard();
