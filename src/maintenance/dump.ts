@@ -80,7 +80,7 @@ export async function dumpTar(repo: Repository, root: Node, out: Writable): Prom
     switch (n.type) {
       case 'dir':
         if (name.length) await write(out, header(Buffer.concat([name, Buffer.from('/')]), n, '5', 0n, Buffer.alloc(0)));
-        for (const c of decodeTree(await repo.loadBlob('tree', n.subtree!))) {
+        for (const c of decodeTree(await repo.loadBlob('tree', n.subtree!), n.subtree)) {
           await rec(c, name.length ? Buffer.concat([name, Buffer.from('/'), c.name]) : c.name);
         }
         break;

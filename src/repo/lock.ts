@@ -5,6 +5,7 @@ import { LockError } from './errors.js';
 import { nowRfc3339 } from './keys.js';
 import type { Repository } from './repository.js';
 import { snapshotTimeKey } from './snapshot.js';
+import { MAX_LOCK_SIZE } from './unpacked.js';
 
 export interface LockInfo {
   time: string;
@@ -54,6 +55,7 @@ export async function listLocks(repo: Repository, except?: string): Promise<{ id
   const out: { id: string; lock: LockInfo }[] = [];
   for (const f of await repo.backend.list('locks')) {
     if (f.name === except) continue;
+    if (f.size > MAX_LOCK_SIZE) continue; // not a lock restic or we wrote (and not worth reading)
     try {
       out.push({ id: f.name, lock: decodeLock(await repo.loadUnpacked('locks', f.name)) });
     } catch {

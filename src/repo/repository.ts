@@ -253,7 +253,13 @@ export class Repository {
   }
 
   private async loadIndexFile(name: string): Promise<void> {
-    const idx = decodeIndex(await this.loadUnpacked('index', name));
+    const bytes = await this.loadUnpacked('index', name);
+    let idx;
+    try {
+      idx = decodeIndex(bytes);
+    } catch (e) {
+      throw new Error(`index/${name}: ${(e as Error).message}`);
+    }
     for (const p of idx.packs) this.index.addPack(p.id, p.blobs);
     this.indexFiles.set(name, idx.packs.map((p) => p.id));
   }

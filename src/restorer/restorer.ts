@@ -122,7 +122,7 @@ export class Restorer {
     let single: Node | null = null;
     let snapBase = '';
     for (let i = 0; i < comps.length; i++) {
-      const nodes = decodeTree(await this.repo.loadBlob('tree', treeId));
+      const nodes = decodeTree(await this.repo.loadBlob('tree', treeId), treeId);
       const n = nodes.find((x) => x.name.toString() === comps[i]);
       if (!n) throw new RestoreError(`path /${comps.slice(0, i + 1).join('/')} not found in snapshot`);
       snapBase += `/${comps[i]}`;
@@ -162,7 +162,7 @@ export class Restorer {
 
   /** returns true when something below was selected */
   private async walk(treeId: string, dest: Buffer, snapDir: string, depth: number): Promise<boolean> {
-    const nodes = decodeTree(await this.repo.loadBlob('tree', treeId));
+    const nodes = decodeTree(await this.repo.loadBlob('tree', treeId), treeId);
     let any = false;
     for (const n of nodes) {
       if (!validName(n.name)) throw new RestoreError(`invalid child node name ${JSON.stringify(n.name.toString())} in tree ${treeId}`);

@@ -201,6 +201,52 @@ describe('20: check with a lying index', () => {
   });
 });
 
+describe('siblings: malformed index entries and trees', () => {
+  const variants: [string, (e: HEntry) => unknown, RegExp][] = [
+    ['a length of -1', (e) => ({ ...e, length: -1 }), /invalid offset 0 or length -1/],
+    ['an offset of 2^32', (e) => ({ ...e, offset: 2 ** 32 }), /invalid offset 4294967296/],
+    ['an id that is not hex', (e) => ({ ...e, id: 'zz' }), /blob "zz": invalid id/],
+    ['a type "both"', (e) => ({ ...e, type: 'both' }), /invalid blob type "both"/],
+  ];
+  for (const [name, lie, msg] of variants) {
+    it(`an index entry with ${name} is refused naming the index file`, async () => {
+      const r = await fresh('index-field');
+      const s = await r.standard();
+      await fsp.rm(path.join(r.dir, 'index', s.index));
+      const idx = await r.writeIndex([{ id: s.packA.id, entries: s.packA.entries.map((e, i) => (i === 0 ? lie(e) : e)) as HEntry[] }, s.packB, s.treePack]);
+      const l = await jb(r, ['ls', 'latest']);
+      expect(l.code).toBe(1);
+      expect(l.stderr).toContain(`index/${idx}`);
+      expect(l.stderr).toMatch(msg);
+      oneLine(l.stderr);
+      const c = await jb(r, ['check']);
+      expect(c.code).toBe(1);
+      expect(c.stdout + c.stderr).toContain(`index/${idx}`);
+      const before = await r.fingerprint();
+      const p = await jb(r, ['prune']);
+      expect(p.code).toBe(1);
+      expect(p.stderr).toContain(`index/${idx}`);
+      expect(await r.fingerprint()).toEqual(before);
+      if (haveRestic) expect((await restic(r, ['check'])).code).not.toBe(0);
+    });
+  }
+
+  it('a tree that is not JSON is named by ls, restore, check and prune', async () => {
+    const r = await fresh('tree-json');
+    const tb = r.blob('tree', Buffer.from('{"nodes": [ {"name": 1'));
+    const tp = await r.writePack([tb]);
+    await r.writeIndex([tp]);
+    await r.writeSnapshot(tb.id);
+    for (const args of [['ls', 'latest'], ['restore', 'latest', '--target', path.join(path.dirname(r.dir), 'out')], ['check'], ['prune']]) {
+      const res = await jb(r, args);
+      expect(res.code, args[0]).toBe(1);
+      expect(res.stdout + res.stderr, args[0]).toMatch(new RegExp(`tree[ /]${tb.id}`));
+      expect(res.stderr).not.toMatch(/\n\s+at /);
+    }
+    if (haveRestic) expect((await restic(r, ['check'])).code).toBe(1);
+  });
+});
+
 describe('21: one damaged snapshot file', () => {
   it('is skipped with a warning naming it; the others are listed and used; check and prune refuse', async () => {
     const r = await fresh('snapdamage');
