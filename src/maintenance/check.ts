@@ -6,7 +6,7 @@ import { BufferPool, DecodePool, PACK_BUFFER } from '../repo/decodepool.js';
 import { randomInt } from 'node:crypto';
 import type { Repository } from '../repo/repository.js';
 import { mapLimit } from '../repo/repository.js';
-import { decodeIndex } from '../repo/index.js';
+import { decodeIndex, mergePackEntries } from '../repo/index.js';
 import { packSizeFromBlobs, parsePackTail, type PackedBlob } from '../repo/pack.js';
 import { walkTrees } from './walk.js';
 
@@ -78,7 +78,6 @@ async function checkWith(
   const packsInIndex = new Map<string, PackedBlob[]>();
   const indexOfPack = new Map<string, string[]>();
   const indexFiles = await repo.backend.list('index');
-  const entrySeen = new Set<string>();
   await mapLimit(indexFiles, 8, async (f) => {
     try {
       const idx = decodeIndex(await repo.loadUnpacked('index', f.name));
@@ -86,19 +85,15 @@ async function checkWith(
         indexOfPack.set(p.id, [...(indexOfPack.get(p.id) ?? []), f.name]);
         // every entry any index file gives for the pack (the same entry twice counts once): a second
         // index file with made-up entries for an existing pack must show in the checks below
-        let l = packsInIndex.get(p.id);
-        if (!l) packsInIndex.set(p.id, l = []);
-        for (const b of p.blobs) {
-          const k = `${p.id}:${b.type}:${b.id}:${b.offset}:${b.length}:${b.uncompressedLength}`;
-          if (!entrySeen.has(k)) { entrySeen.add(k); l.push(b); }
-        }
+        const l = packsInIndex.get(p.id);
+        if (!l) packsInIndex.set(p.id, [...p.blobs]);
+        else mergePackEntries(l, p.blobs);
         repo.index.addPack(p.id, p.blobs);
       }
     } catch (e) {
       err(`index/${f.name}`, `index file cannot be loaded: ${(e as Error).message}`);
     }
   });
-  entrySeen.clear();
   for (const [p, files] of indexOfPack) if (files.length > 1) hint(`data/${p}`, `pack is contained in several indexes: ${files.map((x) => x.slice(0, 8)).join(', ')}`);
 
   // packs ↔ index

@@ -6,7 +6,7 @@
 import type { Repository } from '../repo/repository.js';
 import { BufferPool, DecodePool, PACK_BUFFER } from '../repo/decodepool.js';
 import { mapLimit } from '../repo/repository.js';
-import { decodeIndex, type IndexFilePack } from '../repo/index.js';
+import { decodeIndex, mergePackEntries, type IndexFilePack } from '../repo/index.js';
 import { packSizeFromBlobs, type PackedBlob } from '../repo/pack.js';
 import { walkTrees } from './walk.js';
 import { writeIndexFiles } from './indexwriter.js';
@@ -112,7 +112,6 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
   // every entry any index file gives for a pack (the same entry in several files counts once): a
   // pack's entries are checked against each other and against the file before anything is decided
   const packBlobs = new Map<string, PackedBlob[]>();
-  const seen = new Set<string>();
   await mapLimit(indexFiles, 8, async (f) => {
     let idx;
     try {
@@ -121,16 +120,12 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
       throw new PruneError(`index/${f.name} cannot be loaded (${(e as Error).message}): refusing to prune; run "jbackup repair index"`);
     }
     for (const p of idx.packs) {
-      let l = packBlobs.get(p.id);
-      if (!l) packBlobs.set(p.id, l = []);
-      for (const b of p.blobs) {
-        const k = `${p.id}:${b.type}:${b.id}:${b.offset}:${b.length}:${b.uncompressedLength}`;
-        if (!seen.has(k)) { seen.add(k); l.push(b); }
-      }
+      const l = packBlobs.get(p.id);
+      if (!l) packBlobs.set(p.id, [...p.blobs]);
+      else mergePackEntries(l, p.blobs);
       repo.index.addPack(p.id, p.blobs);
     }
   });
-  seen.clear();
   const packFiles = new Map((await repo.backend.list('data')).map((f) => [f.name, f.size]));
   for (const [id, blobs] of packBlobs) {
     const size = packFiles.get(id);
@@ -216,7 +211,7 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
 
   // a used blob that also sits in a pack to be deleted or repacked loses that copy: the copy that is
   // kept must really be what the index says (an index can name a blob in the wrong pack while every
-  // size agrees), so it is read and verified before anything is deleted
+  // size agrees), so it is read and verified before anything is deleted (in a dry run too)
   const dropping = new Set([...remove, ...repack].map((p) => p.id));
   const toVerify = new Map<string, { pack: string; blob: PackedBlob }>();
   for (const p of [...remove, ...repack]) {
@@ -226,16 +221,14 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
       if (k && k.pack !== p.id && !dropping.has(k.pack)) toVerify.set(key, k);
     }
   }
-  if (!o.dryRun) {
-    await mapLimit([...toVerify.values()], 4, async ({ pack, blob }) => {
-      try {
-        const stored = await repo.backend.load({ type: 'data', name: pack }, blob.offset, blob.length);
-        repo.decodeBlob(stored, blob.id, blob, pack);
-      } catch (e) {
-        throw new PruneError(`${blob.type} blob ${blob.id} is in pack ${pack} according to the index, but it cannot be read there (${(e as Error).message}); another copy would be deleted: refusing to prune; run "jbackup repair index"`);
-      }
-    });
-  }
+  await mapLimit([...toVerify.values()], 4, async ({ pack, blob }) => {
+    try {
+      const stored = await repo.backend.load({ type: 'data', name: pack }, blob.offset, blob.length);
+      repo.decodeBlob(stored, blob.id, blob, pack);
+    } catch (e) {
+      throw new PruneError(`${blob.type} blob ${blob.id} is in pack ${pack} according to the index, but it cannot be read there (${(e as Error).message}); another copy would be deleted: refusing to prune; run "jbackup repair index"`);
+    }
+  });
 
   const stats: PruneStats = {
     blobsUsed: kept.size, sizeUsed: usedTotal, blobsUnused: infos.reduce((a, p) => a + p.unusedBlobs, 0), sizeUnused: unusedTotal,

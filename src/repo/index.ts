@@ -164,6 +164,20 @@ interface RawIndex {
   packs?: { id: string; blobs?: { id: string; type: string; offset: number; length: number; uncompressed_length?: number }[] }[] | null;
 }
 
+/**
+ * Add to a pack's entries those of another index file's listing of the same pack that are not
+ * already there (the same entry in two files counts once). Packs listed twice are rare, so the
+ * key set is built only then: a set over every entry of a large repository would cost ~200 B each.
+ */
+export function mergePackEntries(into: PackedBlob[], more: readonly PackedBlob[]): void {
+  const key = (b: PackedBlob) => `${b.type}:${b.id}:${b.offset}:${b.length}:${b.uncompressedLength}`;
+  const have = new Set(into.map(key));
+  for (const b of more) {
+    const k = key(b);
+    if (!have.has(k)) { have.add(k); into.push(b); }
+  }
+}
+
 const HEX_ID = /^[0-9a-f]{64}$/;
 /** offsets and lengths are kept as uint32 (packs are far smaller than 4 GiB) */
 const u32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 32;

@@ -149,8 +149,9 @@ describe('19: prune with an index that lies', () => {
   it('refuses when a pack in the index is missing from the repository', async () => {
     const r = await fresh('prune-missing');
     const s = await r.standard();
-    const ghost = randomBytes(32).toString('hex');
-    await r.writeIndex([{ id: ghost, entries: s.packB.entries }]);
+    // the only copy of file b's data is gone: the index still lists its pack
+    const ghost = s.packB.id;
+    await fsp.rm(r.packPath(ghost));
     const before = await r.fingerprint();
     const p = await jb(r, ['prune']);
     expect(p.code).toBe(1);
@@ -228,6 +229,31 @@ describe('siblings: malformed index entries and trees', () => {
       expect(p.stderr).toContain(`index/${idx}`);
       expect(await r.fingerprint()).toEqual(before);
       if (haveRestic) expect((await restic(r, ['check'])).code).not.toBe(0);
+    });
+  }
+
+  const nodeLies: [string, Record<string, unknown>, RegExp][] = [
+    ['a negative mtime', { mtime: '-0001-01-01T00:00:00Z' }, /not an RFC 3339 time: "-0001-01-01T00:00:00Z"/],
+    ['a uid of 2^40', { uid: 2 ** 40 }, /uid is not a uint32/],
+    ['a mode of -5', { mode: -5 }, /mode is not a uint32/],
+  ];
+  for (const [name, patch, msg] of nodeLies) {
+    it(`a tree node with ${name} is refused naming the tree (restic refuses too)`, async () => {
+      const r = await fresh('node-lie');
+      const b = r.blob('data', Buffer.from('hello'));
+      const p = await r.writePack([b]);
+      const tb = r.blob('tree', HostileRepo.treeJson([{ ...HostileRepo.fileNode('f', [b.id], 5), ...patch }]));
+      const tp = await r.writePack([tb]);
+      await r.writeIndex([p, tp]);
+      await r.writeSnapshot(tb.id);
+      for (const args of [['ls', '-l', 'latest'], ['restore', 'latest', '--target', path.join(path.dirname(r.dir), 'out')]]) {
+        const res = await jb(r, args);
+        expect(res.code, args[0]).toBe(1);
+        expect(res.stderr).toContain(`tree ${tb.id}`);
+        expect(res.stderr).toMatch(msg);
+        expect(res.stderr).not.toMatch(/\n\s+at /);
+      }
+      if (haveRestic) expect((await restic(r, ['restore', 'latest', '--target', path.join(path.dirname(r.dir), 'out-restic')])).code).toBe(1);
     });
   }
 
