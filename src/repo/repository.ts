@@ -186,7 +186,8 @@ export class Repository {
         if (e instanceof NotFoundError) return null; // removed meanwhile (a concurrent forget)
         if (!this.warnedSnapshots.has(n)) {
           this.warnedSnapshots.add(n);
-          this.warn(`could not load snapshot ${n.slice(0, 8)}: ${(e as Error).message}`);
+          const m = (e as Error).message;
+          this.warn(`could not load snapshot ${n.slice(0, 8)}: ${m.startsWith(`snapshots/${n}: `) ? m.slice(n.length + 12) : m}`);
         }
         return null;
       }

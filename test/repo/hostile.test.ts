@@ -290,8 +290,12 @@ describe('21: one damaged snapshot file', () => {
     expect(l.stderr).toContain(`could not load snapshot ${badJson.slice(0, 8)}`);
     expect(l.stderr).toContain(`could not load snapshot ${flipped.slice(0, 8)}`);
 
+    expect(l.stderr).toMatch(/could not load snapshot \w{8}: invalid snapshot JSON/);
     await restoredEquals(r, s.snapshot, s.contents);
     await restoredEquals(r, 'latest', s.contents);
+    const d = await jb(r, ['dump', 'latest', '/b']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stdoutBuffer.equals(s.contents.b!)).toBe(true);
     const src = path.join(path.dirname(r.dir), 'src');
     await fsp.mkdir(src);
     await fsp.writeFile(path.join(src, 'f'), 'hello');
