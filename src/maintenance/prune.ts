@@ -221,6 +221,20 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
       if (k && k.pack !== p.id && !dropping.has(k.pack)) toVerify.set(key, k);
     }
   }
+  // the same for packs no index names: their headers say which blobs they hold (a tail read each)
+  await mapLimit(unreferenced, 4, async (id) => {
+    let header: PackedBlob[];
+    try {
+      header = await repo.loadPackHeader(id, packFiles.get(id));
+    } catch {
+      return; // not a readable pack: nothing in it can be used
+    }
+    for (const b of header) {
+      const key = `${b.type}:${b.id}`;
+      const k = keptAt.get(key);
+      if (k && !dropping.has(k.pack)) toVerify.set(key, k);
+    }
+  });
   await mapLimit([...toVerify.values()], 4, async ({ pack, blob }) => {
     try {
       const stored = await repo.backend.load({ type: 'data', name: pack }, blob.offset, blob.length);

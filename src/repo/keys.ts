@@ -4,9 +4,9 @@ import { hostname, userInfo } from 'node:os';
 import { keyFromKdf, masterKeyFromJSON, masterKeyToJSON, open, seal, type MasterKey } from '../crypto/crypto.js';
 import { formatTimeNs } from './tree.js';
 
-import { scrypt, type KdfParams } from './kdf.js';
+import { checkKdfParams, scrypt, type KdfParams } from './kdf.js';
 
-export { scrypt, type KdfParams };
+export { checkKdfParams, scrypt, type KdfParams };
 
 /**
  * restic calibrates scrypt to ~500 ms with N=32768, r=8 and a CPU-dependent p (6 on our machines).
@@ -54,19 +54,6 @@ export async function createKeyFile(password: Buffer, master: MasterKey, params 
     N: params.N, r: params.r, p: params.p, salt: salt.toString('base64'), data: data.toString('base64'),
   };
   return Buffer.from(JSON.stringify(kf));
-}
-
-/**
- * scrypt parameters a key file may ask for: N a power of two up to 2^24 and 128·N·r at most 1 GiB of
- * memory (restic calibrates to ~60 MiB), p at most 1024 (restic: p·r < 2^30; its calibration gives
- * single digits). More is a memory or time bomb, not a key.
- */
-export function checkKdfParams(k: { N: unknown; r: unknown; p: unknown }): void {
-  const { N, r, p } = k;
-  const int = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
-  const ok = int(N) && int(r) && int(p) && N > 1 && N <= 2 ** 24 && (N & (N - 1)) === 0
-    && r >= 1 && p >= 1 && p <= 1024 && 128 * N * r <= 2 ** 30;
-  if (!ok) throw new Error(`invalid scrypt parameters N=${String(N)}, r=${String(r)}, p=${String(p)} (N must be a power of two > 1, 128·N·r at most 1 GiB, p at most 1024)`);
 }
 
 export function parseKeyFile(bytes: Uint8Array): KeyFile {

@@ -61,6 +61,8 @@ export class DecompressLimitError extends Error {
 /** zstd windows beyond 2^27 (128 MiB, level 22's) are refused: no writer we read uses more */
 const WINDOW_LOG_MAX = 27;
 const STREAM_CHUNK = 1 << 20;
+/** callers that know no better bound (the largest tree blob we accept) */
+const DEFAULT_MAX = 512 << 20;
 let boundedCtx: ZstdBinding.DCtx | undefined;
 
 /**
@@ -68,7 +70,7 @@ let boundedCtx: ZstdBinding.DCtx | undefined;
  * before more than `max` + 1 MiB is held (a 96 KiB frame may claim, and produce, 3 GiB). A frame
  * that states its size is decoded into a buffer of exactly that size; others stream, chunk by chunk.
  */
-export function zstdDecompress(data: Uint8Array, max: number, what = 'zstd frame'): Buffer {
+export function zstdDecompress(data: Uint8Array, max = DEFAULT_MAX, what = 'zstd frame'): Buffer {
   if (!boundedCtx) {
     boundedCtx = new binding.DCtx();
     boundedCtx.setParameter(binding.DParameter.windowLogMax, WINDOW_LOG_MAX);

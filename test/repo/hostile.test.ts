@@ -113,38 +113,40 @@ describe('19: prune with an index that lies', () => {
     await restoredEquals(r, s.snapshot, s.contents);
   });
 
-  it('refuses when the index names a blob in the wrong pack with every size agreeing, deleting nothing', async () => {
-    const r = await fresh('prune-swap');
-    const s = await r.standard();
-    // pack C: a used blob and an unused one exactly as long as pack B's blob; the index says the
-    // unused one is pack B's blob, so pack B looks like a duplicate that can go
-    const bPlain = s.contents.b!;
-    const c1 = r.blob('data', randomBytes(900), { compress: false });
-    const u = r.blob('data', randomBytes(bPlain.length), { compress: true });
-    const bStored = s.packB.entries[0]!;
-    // equal stored lengths: recompress until the decoy matches (random data: zstd stores it raw)
-    expect(u.stored.length).toBe(bStored.length);
-    const packC = await r.writePack([c1, u]);
-    const lie = packC.entries.map((e) => (e.id === u.id ? { ...e, id: bStored.id, uncompressed_length: bStored.uncompressed_length } : e));
-    const tree = HostileRepo.treeJson([
-      HostileRepo.fileNode('a', s.packA.entries.map((e) => e.id), s.contents.a!.length),
-      HostileRepo.fileNode('b', [bStored.id], bPlain.length),
-      HostileRepo.fileNode('c', [c1.id], 900),
-    ]);
-    const tb = r.blob('tree', tree);
-    const tp = await r.writePack([tb]);
-    await fsp.rm(path.join(r.dir, 'index', s.index));
-    await r.writeIndex([{ id: packC.id, entries: lie }, s.packA, s.packB, tp]);
-    await r.writeSnapshot(tb.id, { time: '2026-03-01T00:00:00Z' });
-    await fsp.rm(path.join(r.dir, 'snapshots', s.snapshot));
-    const before = await r.fingerprint();
+  for (const listed of [true, false]) {
+    it(`refuses when the index names a blob in the wrong pack with every size agreeing, deleting nothing (the real copy's pack ${listed ? 'also indexed' : 'in no index'})`, async () => {
+      const r = await fresh('prune-swap');
+      const s = await r.standard();
+      // pack C: a used blob and an unused one exactly as long as pack B's blob; the index says the
+      // unused one is pack B's blob, so pack B looks like a duplicate that can go
+      const bPlain = s.contents.b!;
+      const c1 = r.blob('data', randomBytes(900), { compress: false });
+      const u = r.blob('data', randomBytes(bPlain.length), { compress: true });
+      const bStored = s.packB.entries[0]!;
+      // equal stored lengths (random bytes of equal length: zstd stores both as a raw block)
+      expect(u.stored.length).toBe(bStored.length);
+      const packC = await r.writePack([c1, u]);
+      const lie = packC.entries.map((e) => (e.id === u.id ? { ...e, id: bStored.id, uncompressed_length: bStored.uncompressed_length } : e));
+      const tree = HostileRepo.treeJson([
+        HostileRepo.fileNode('a', s.packA.entries.map((e) => e.id), s.contents.a!.length),
+        HostileRepo.fileNode('b', [bStored.id], bPlain.length),
+        HostileRepo.fileNode('c', [c1.id], 900),
+      ]);
+      const tb = r.blob('tree', tree);
+      const tp = await r.writePack([tb]);
+      await fsp.rm(path.join(r.dir, 'index', s.index));
+      await r.writeIndex([{ id: packC.id, entries: lie }, s.packA, ...(listed ? [s.packB] : []), tp]);
+      await r.writeSnapshot(tb.id, { time: '2026-03-01T00:00:00Z' });
+      await fsp.rm(path.join(r.dir, 'snapshots', s.snapshot));
+      const before = await r.fingerprint();
 
-    const p = await jb(r, ['prune', '--max-unused', '0%']);
-    expect(p.code, p.stdout + p.stderr).toBe(1);
-    expect(p.stderr).toContain(`data blob ${bStored.id} is in pack ${packC.id}`);
-    oneLine(p.stderr);
-    expect(await r.fingerprint()).toEqual(before);
-  });
+      const p = await jb(r, ['prune', '--max-unused', '0%']);
+      expect(p.code, p.stdout + p.stderr).toBe(1);
+      expect(p.stderr).toContain(`data blob ${bStored.id} is in pack ${packC.id}`);
+      oneLine(p.stderr);
+      expect(await r.fingerprint()).toEqual(before);
+    });
+  }
 
   it('refuses when a pack in the index is missing from the repository', async () => {
     const r = await fresh('prune-missing');
