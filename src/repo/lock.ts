@@ -44,6 +44,9 @@ const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
 export function decodeLock(b: Uint8Array): LockInfo {
   const j = JSON.parse(Buffer.from(b).toString('utf8')) as Partial<LockInfo> | null;
   if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error('lock is not a JSON object');
+  // no time at all is Go's zero time (a stale lock, which still blocks); a time that is not RFC 3339
+  // fails restic's decoding (the lock is skipped)
+  j.time ??= '0001-01-01T00:00:00Z';
   if (typeof j.time !== 'string' || !RFC3339.test(j.time) || Number.isNaN(Date.parse(j.time))) throw new Error(`lock has an invalid time ${JSON.stringify(j.time)}`);
   if (j.pid !== undefined && !Number.isSafeInteger(j.pid)) throw new Error(`lock has an invalid pid ${JSON.stringify(j.pid)}`);
   for (const k of ['hostname', 'username'] as const) if (j[k] !== undefined && typeof j[k] !== 'string') throw new Error(`lock has an invalid ${k}`);

@@ -408,6 +408,21 @@ describe('24: a lock with a garbage time', () => {
   });
 });
 
+describe('24 (sibling): a lock without a time', () => {
+  it('is Go\'s zero time, as in restic: a stale lock that blocks until unlock removes it', async () => {
+    const r = await fresh('lock-notime');
+    await r.standard();
+    const lock = await r.writeUnpacked('locks', { exclusive: true, hostname: 'elsewhere', username: 'h', pid: 1 }, { compress: true });
+    const l = await jb(r, ['snapshots']);
+    expect(l.code).toBe(11);
+    expect(l.stderr).toMatch(/created 0001-01-01T00:00:00Z\) \(stale/);
+    if (haveRestic) expect((await restic(r, ['snapshots'])).code).not.toBe(0);
+    expect((await jb(r, ['unlock'])).code).toBe(0);
+    await expect(fsp.access(path.join(r.dir, 'locks', lock))).rejects.toThrow();
+    expect((await jb(r, ['snapshots'])).code).toBe(0);
+  });
+});
+
 describe('27: damaged config and key files are named', () => {
   const cases: [string, (r: HostileRepo) => Promise<void>, RegExp][] = [
     ['config with broken JSON', (r) => r.writeConfig('{"version" 2, "id": "x"}'), /Fatal: config: invalid JSON/],
