@@ -246,7 +246,7 @@ export class Archiver {
   private fetchTree(id: string): Promise<Node[]> {
     let p = this.treeLoads.get(id);
     if (!p) {
-      p = this.repo.loadBlob('tree', id).then((b) => decodeTree(b));
+      p = this.repo.loadBlob('tree', id).then((b) => decodeTree(b, id));
       p.catch(() => {}); // reported (ignored) where it is taken
       this.treeLoads.set(id, p);
     }

@@ -40,7 +40,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
         return { print, descend };
       };
       const walk = async (treeId: string, prefix: string) => {
-        for (const n of decodeTree(await repo.loadBlob('tree', treeId))) {
+        for (const n of decodeTree(await repo.loadBlob('tree', treeId), treeId)) {
           const p = `${prefix}/${n.name.toString()}`;
           const w = want(p, n.type === 'dir');
           if (w.print) {

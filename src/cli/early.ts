@@ -9,7 +9,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ID_RE } from '../backend/backend.js';
-import { scryptEarly } from '../repo/kdf.js';
+import { checkKdfParams, scryptEarly } from '../repo/kdf.js';
 import { isRemoteSpec, readKdfHint } from '../repo/kdfhint.js';
 import { passwordFromText } from '../util/pwtext.js';
 
@@ -42,6 +42,7 @@ function startOne(password: Buffer, kf: KdfFields): void {
   if (kf.kdf !== 'scrypt' || !kf.N || !kf.r || !kf.p || !kf.salt) return;
   const salt = Buffer.from(kf.salt, 'base64');
   if (kf.N > 2 ** 20 || kf.r > 64 || kf.p > 64 || salt.length !== 64) return;
+  try { checkKdfParams(kf); } catch { return; } // a memory bomb: the real open refuses it with a message
   scryptEarly(password, salt, { N: kf.N, r: kf.r, p: kf.p });
 }
 

@@ -220,6 +220,7 @@ export async function openRepo(g: GlobalOpts, extra: RepoOptions = {}): Promise<
     throw e;
   }
   rememberKdf(spec, repo);
+  repo.warn = (m) => { process.stderr.write(`${m}\n`); };
   return repo;
 }
 

@@ -6,7 +6,7 @@ import { BufferPool, DecodePool, PACK_BUFFER } from '../repo/decodepool.js';
 import { randomInt } from 'node:crypto';
 import type { Repository } from '../repo/repository.js';
 import { mapLimit } from '../repo/repository.js';
-import { decodeIndex } from '../repo/index.js';
+import { decodeIndex, mergePackEntries } from '../repo/index.js';
 import { packSizeFromBlobs, parsePackTail, type PackedBlob } from '../repo/pack.js';
 import { walkTrees } from './walk.js';
 
@@ -83,7 +83,11 @@ async function checkWith(
       const idx = decodeIndex(await repo.loadUnpacked('index', f.name));
       for (const p of idx.packs) {
         indexOfPack.set(p.id, [...(indexOfPack.get(p.id) ?? []), f.name]);
-        if (!packsInIndex.has(p.id)) packsInIndex.set(p.id, p.blobs);
+        // every entry any index file gives for the pack (the same entry twice counts once): a second
+        // index file with made-up entries for an existing pack must show in the checks below
+        const l = packsInIndex.get(p.id);
+        if (!l) packsInIndex.set(p.id, [...p.blobs]);
+        else mergePackEntries(l, p.blobs);
         repo.index.addPack(p.id, p.blobs);
       }
     } catch (e) {
@@ -104,9 +108,11 @@ async function checkWith(
     const sorted = [...blobs].sort((a, b) => a.offset - b.offset);
     let off = 0;
     for (const b of sorted) {
-      if (b.offset !== off) { err(`data/${id}`, 'index for pack contains gaps or overlapping blobs'); break; }
+      if (b.offset < off) { err(`data/${id}`, `index entries overlap: blob ${b.id} at offset ${b.offset} starts before the previous entry ends (${off})`); break; }
+      if (b.offset > off) { err(`data/${id}`, `index entries leave a gap: blob ${b.id} at offset ${b.offset}, the previous entry ends at ${off}`); break; }
       off += b.length;
     }
+    if (sorted.length && off + packSizeFromBlobs([]) > size) err(`data/${id}`, `index entries end at offset ${off}, beyond the pack's ${size} bytes`);
   }
   for (const id of packFiles.keys()) if (!packsInIndex.has(id)) hint(`data/${id}`, 'pack is not referenced in any index (orphan; prune removes it)');
 

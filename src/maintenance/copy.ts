@@ -30,7 +30,7 @@ async function copyOne(src: Repository, dst: Repository, s: SnapshotWithId, exis
     if (seen.has(t)) continue;
     seen.add(t);
     const plain = await src.loadBlob('tree', t);
-    for (const n of decodeTree(plain)) {
+    for (const n of decodeTree(plain, t)) {
       if (n.type === 'dir' && n.subtree) stack.push(n.subtree);
       if (n.type === 'file') {
         for (const b of n.content ?? []) {

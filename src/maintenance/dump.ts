@@ -124,7 +124,7 @@ export async function dumpTar(repo: Repository, root: Node, out: Writable, onErr
         if (name.length) await write(out, header(Buffer.concat([name, SLASH]), n, '5', 0n, Buffer.alloc(0)));
         let children: Node[];
         try {
-          children = decodeTree(await repo.loadBlob('tree', n.subtree!));
+          children = decodeTree(await repo.loadBlob('tree', n.subtree!), n.subtree);
         } catch (e) {
           fail(name, e as Error);
           break;

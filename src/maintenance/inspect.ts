@@ -5,7 +5,7 @@ import type { SnapshotWithId } from '../repo/snapshot.js';
 import { globToRegex } from '../archiver/exclude.js';
 
 export async function* walkSnapshot(repo: Repository, treeId: string, prefix = ''): AsyncGenerator<{ path: string; node: Node }> {
-  for (const n of decodeTree(await repo.loadBlob('tree', treeId))) {
+  for (const n of decodeTree(await repo.loadBlob('tree', treeId), treeId)) {
     const p = `${prefix}/${n.name.toString()}`;
     yield { path: p, node: n };
     if (n.type === 'dir' && n.subtree) yield* walkSnapshot(repo, n.subtree, p);
@@ -19,7 +19,7 @@ export async function lookup(repo: Repository, treeId: string, path: string): Pr
   let node: Node | null = null;
   if (comps.length === 0) return { name: Buffer.from(''), type: 'dir', mode: 0o755 + 2 ** 31, mtime: '', atime: '', ctime: '', uid: 0, gid: 0, subtree: treeId } as Node;
   for (let i = 0; i < comps.length; i++) {
-    node = decodeTree(await repo.loadBlob('tree', tree)).find((n) => n.name.toString() === comps[i]) ?? null;
+    node = decodeTree(await repo.loadBlob('tree', tree), tree).find((n) => n.name.toString() === comps[i]) ?? null;
     if (!node) return null;
     if (i < comps.length - 1) {
       if (node.type !== 'dir' || !node.subtree) return null;
@@ -53,8 +53,8 @@ export async function diff(repo: Repository, a: string, b: string, emit: (mode: 
   const stats: DiffStats = { added: 0, removed: 0, modified: 0, metadata: 0 };
   const rec = async (ta: string | undefined, tb: string | undefined, prefix: string) => {
     if (ta && ta === tb) return;
-    const la = ta ? decodeTree(await repo.loadBlob('tree', ta)) : [];
-    const lb = tb ? decodeTree(await repo.loadBlob('tree', tb)) : [];
+    const la = ta ? decodeTree(await repo.loadBlob('tree', ta), ta) : [];
+    const lb = tb ? decodeTree(await repo.loadBlob('tree', tb), tb) : [];
     const ma = new Map(la.map((n) => [n.name.toString('latin1'), n]));
     const mb = new Map(lb.map((n) => [n.name.toString('latin1'), n]));
     const names = [...new Set([...ma.keys(), ...mb.keys()])].sort((x, y) => Buffer.compare(Buffer.from(x, 'latin1'), Buffer.from(y, 'latin1')));
@@ -100,7 +100,7 @@ export async function stats(repo: Repository, snaps: SnapshotWithId[], mode: 're
       const t = stack.pop()!;
       if (trees.has(t)) continue;
       trees.add(t);
-      for (const n of decodeTree(await repo.loadBlob('tree', t))) {
+      for (const n of decodeTree(await repo.loadBlob('tree', t), t)) {
         if (n.type === 'dir' && n.subtree) stack.push(n.subtree);
         if (n.type === 'file') { r.total_file_count++; for (const b of n.content ?? []) blobs.add(b); }
       }

@@ -6,8 +6,8 @@
 import type { Repository } from '../repo/repository.js';
 import { BufferPool, DecodePool, PACK_BUFFER } from '../repo/decodepool.js';
 import { mapLimit } from '../repo/repository.js';
-import { decodeIndex, type IndexFilePack } from '../repo/index.js';
-import type { PackedBlob } from '../repo/pack.js';
+import { decodeIndex, mergePackEntries, type IndexFilePack } from '../repo/index.js';
+import { packSizeFromBlobs, type PackedBlob } from '../repo/pack.js';
 import { walkTrees } from './walk.js';
 import { writeIndexFiles } from './indexwriter.js';
 
@@ -78,6 +78,26 @@ interface PackInfo {
   mixed: boolean;
 }
 
+/**
+ * Why a pack's index entries cannot describe a file of `size` bytes, or null: the entries must tile
+ * the blob area from offset 0 without gaps or overlaps, and the blobs plus header must be the file's
+ * size (restic prune: "calculated size does not match real size").
+ */
+export function indexContradiction(blobs: readonly PackedBlob[], size: number): string | null {
+  const sorted = [...blobs].sort((a, b) => a.offset - b.offset);
+  let end = 0;
+  for (const b of sorted) {
+    if (b.offset !== end) {
+      return b.offset < end ? `index entries overlap (blob ${b.id} at offset ${b.offset}, the previous entry ends at ${end})`
+        : `index entries leave a gap (blob ${b.id} at offset ${b.offset}, the previous entry ends at ${end})`;
+    }
+    end += b.length;
+  }
+  const want = packSizeFromBlobs(blobs);
+  if (want !== size) return `calculated size ${want} from the index does not match its real size ${size}`;
+  return null;
+}
+
 /** temp files older than this are left by dead writers */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
@@ -89,23 +109,41 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
   // 1. the index, per file
   log('loading indexes...');
   const indexFiles = await repo.backend.list('index');
+  // every entry any index file gives for a pack (the same entry in several files counts once): a
+  // pack's entries are checked against each other and against the file before anything is decided
   const packBlobs = new Map<string, PackedBlob[]>();
   await mapLimit(indexFiles, 8, async (f) => {
-    const idx = decodeIndex(await repo.loadUnpacked('index', f.name));
+    let idx;
+    try {
+      idx = decodeIndex(await repo.loadUnpacked('index', f.name));
+    } catch (e) {
+      throw new PruneError(`index/${f.name} cannot be loaded (${(e as Error).message}): refusing to prune; run "jbackup repair index"`);
+    }
     for (const p of idx.packs) {
-      if (!packBlobs.has(p.id)) packBlobs.set(p.id, p.blobs);
+      const l = packBlobs.get(p.id);
+      if (!l) packBlobs.set(p.id, [...p.blobs]);
+      else mergePackEntries(l, p.blobs);
       repo.index.addPack(p.id, p.blobs);
     }
   });
   const packFiles = new Map((await repo.backend.list('data')).map((f) => [f.name, f.size]));
-  for (const id of packBlobs.keys()) {
-    if (!packFiles.has(id)) throw new PruneError(`pack ${id} is in the index but missing from the repository: run "jbackup repair index" first`);
+  for (const [id, blobs] of packBlobs) {
+    const size = packFiles.get(id);
+    if (size === undefined) throw new PruneError(`pack ${id} is in the index but missing from the repository: refusing to prune; run "jbackup repair index" first`);
+    const problem = indexContradiction(blobs, size);
+    if (problem) throw new PruneError(`pack ${id}: ${problem}: the index does not describe this pack; refusing to prune; run "jbackup repair index"`);
   }
 
   // 2. what the snapshots use
   log('finding data that is still in use for snapshots...');
   const roots: string[] = [];
-  for (const f of await repo.backend.list('snapshots')) roots.push((await repo.loadSnapshot(f.name)).tree);
+  for (const f of await repo.backend.list('snapshots')) {
+    try {
+      roots.push((await repo.loadSnapshot(f.name)).tree);
+    } catch (e) {
+      throw new PruneError(`snapshot ${f.name} cannot be loaded (${(e as Error).message}): what it uses is unknown; refusing to prune`);
+    }
+  }
   const usedData = new Set<string>();
   let treeErr: Error | null = null;
   const usedTrees = await walkTrees(repo, roots, {
@@ -119,6 +157,8 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
 
   // 3. classify packs; a blob kept in one pack is unused in any other
   const kept = new Set<string>();
+  /** where each used blob is kept, for the check of dropped duplicates below */
+  const keptAt = new Map<string, { pack: string; blob: PackedBlob }>();
   const infos: PackInfo[] = [];
   for (const [id, blobs] of packBlobs) {
     const info: PackInfo = {
@@ -130,6 +170,7 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
       const used = b.type === 'data' ? usedData.has(b.id) : usedTrees.has(b.id);
       if (used && !kept.has(key)) {
         kept.add(key);
+        keptAt.set(key, { pack: id, blob: b });
         info.usedSize += b.length;
         info.usedBlobs++;
       } else {
@@ -167,6 +208,41 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
   }
   candidates = [];
   if (small.length > 1) for (const p of small) if (repackSize + p.size <= maxRepack) { repack.push(p); repackSize += p.size; }
+
+  // a used blob that also sits in a pack to be deleted or repacked loses that copy: the copy that is
+  // kept must really be what the index says (an index can name a blob in the wrong pack while every
+  // size agrees), so it is read and verified before anything is deleted (in a dry run too)
+  const dropping = new Set([...remove, ...repack].map((p) => p.id));
+  const toVerify = new Map<string, { pack: string; blob: PackedBlob }>();
+  for (const p of [...remove, ...repack]) {
+    for (const b of p.blobs) {
+      const key = `${b.type}:${b.id}`;
+      const k = keptAt.get(key);
+      if (k && k.pack !== p.id && !dropping.has(k.pack)) toVerify.set(key, k);
+    }
+  }
+  // the same for packs no index names: their headers say which blobs they hold (a tail read each)
+  await mapLimit(unreferenced, 4, async (id) => {
+    let header: PackedBlob[];
+    try {
+      header = await repo.loadPackHeader(id, packFiles.get(id));
+    } catch {
+      return; // not a readable pack: nothing in it can be used
+    }
+    for (const b of header) {
+      const key = `${b.type}:${b.id}`;
+      const k = keptAt.get(key);
+      if (k && !dropping.has(k.pack)) toVerify.set(key, k);
+    }
+  });
+  await mapLimit([...toVerify.values()], 4, async ({ pack, blob }) => {
+    try {
+      const stored = await repo.backend.load({ type: 'data', name: pack }, blob.offset, blob.length);
+      repo.decodeBlob(stored, blob.id, blob, pack);
+    } catch (e) {
+      throw new PruneError(`${blob.type} blob ${blob.id} is in pack ${pack} according to the index, but it cannot be read there (${(e as Error).message}); another copy would be deleted: refusing to prune; run "jbackup repair index"`);
+    }
+  });
 
   const stats: PruneStats = {
     blobsUsed: kept.size, sizeUsed: usedTotal, blobsUnused: infos.reduce((a, p) => a + p.unusedBlobs, 0), sizeUnused: unusedTotal,

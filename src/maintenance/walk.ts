@@ -21,15 +21,17 @@ export async function walkTrees(repo: Repository, roots: string[], v: WalkVisito
         if (seen.has(id)) continue;
         seen.add(id);
         active++;
-        repo.loadBlob('tree', id).then((b) => {
-          const nodes = decodeTree(b);
+        // a tree that does not decode is reported like one that cannot be loaded
+        repo.loadBlob('tree', id).then((b) => decodeTree(b, id)).then((nodes) => {
           v.tree?.(id, nodes);
           for (const n of nodes) {
             v.node?.(id, n);
             if (n.type === 'dir' && n.subtree && !seen.has(n.subtree)) queue.push(n.subtree);
           }
         }, (e: Error) => {
-          v.treeError?.(id, e);
+          // (the visitor names the tree itself)
+          const own = `tree ${id}: `;
+          v.treeError?.(id, e.message.startsWith(own) ? new Error(e.message.slice(own.length)) : e);
         }).then(() => { active--; pump(); }, reject);
       }
       if (queue.length === 0 && active === 0) resolve();

@@ -164,17 +164,54 @@ interface RawIndex {
   packs?: { id: string; blobs?: { id: string; type: string; offset: number; length: number; uncompressed_length?: number }[] }[] | null;
 }
 
+/**
+ * Add to a pack's entries those of another index file's listing of the same pack that are not
+ * already there (the same entry in two files counts once). Packs listed twice are rare, so the
+ * key set is built only then: a set over every entry of a large repository would cost ~200 B each.
+ */
+export function mergePackEntries(into: PackedBlob[], more: readonly PackedBlob[]): void {
+  const key = (b: PackedBlob) => `${b.type}:${b.id}:${b.offset}:${b.length}:${b.uncompressedLength}`;
+  const have = new Set(into.map(key));
+  for (const b of more) {
+    const k = key(b);
+    if (!have.has(k)) { have.add(k); into.push(b); }
+  }
+}
+
+const HEX_ID = /^[0-9a-f]{64}$/;
+/** offsets and lengths are kept as uint32 (packs are far smaller than 4 GiB) */
+const u32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 32;
+
 export function decodeIndex(b: Uint8Array): IndexFile {
-  const j = JSON.parse(Buffer.from(b).toString('utf8')) as RawIndex;
+  let j: RawIndex;
+  try {
+    j = JSON.parse(Buffer.from(b).toString('utf8')) as RawIndex;
+  } catch (e) {
+    throw new Error(`invalid index JSON: ${(e as Error).message}`);
+  }
   if (Array.isArray(j)) throw new Error('legacy index format is not supported');
+  if (typeof j !== 'object' || j === null) throw new Error('index is not a JSON object');
+  if (j.packs != null && !Array.isArray(j.packs)) throw new Error('index "packs" is not a list');
+  // every field is checked: a lying entry (a length of -1, an id that is not hex) would otherwise be
+  // stored wrapped or truncated in the typed arrays of the MasterIndex
   return {
     supersedes: j.supersedes ?? [],
-    packs: (j.packs ?? []).map((p) => ({
-      id: p.id,
-      blobs: (p.blobs ?? []).map((x) => {
-        if (x.type !== 'data' && x.type !== 'tree') throw new Error(`invalid blob type ${x.type} in index`);
-        return { id: x.id, type: x.type, offset: x.offset, length: x.length, uncompressedLength: x.uncompressed_length ?? 0 };
-      }),
-    })),
+    packs: (j.packs ?? []).map((p) => {
+      if (typeof p?.id !== 'string' || !HEX_ID.test(p.id)) throw new Error(`index names a pack with an invalid id ${JSON.stringify(p?.id)}`);
+      if (p.blobs != null && !Array.isArray(p.blobs)) throw new Error(`pack ${p.id}: "blobs" is not a list`);
+      return {
+        id: p.id,
+        blobs: (p.blobs ?? []).map((x) => {
+          const where = `pack ${p.id}: blob ${JSON.stringify(x?.id)}`;
+          if (typeof x?.id !== 'string' || !HEX_ID.test(x.id)) throw new Error(`${where}: invalid id`);
+          if (x.type !== 'data' && x.type !== 'tree') throw new Error(`${where}: invalid blob type ${JSON.stringify(x.type)} in index`);
+          if (!u32(x.offset) || !u32(x.length) || x.offset + x.length >= 2 ** 32) throw new Error(`${where}: invalid offset ${JSON.stringify(x.offset)} or length ${JSON.stringify(x.length)}`);
+          if (x.length < 32) throw new Error(`${where}: length ${x.length} is shorter than the encryption overhead`);
+          const ul = x.uncompressed_length ?? 0;
+          if (!u32(ul)) throw new Error(`${where}: invalid uncompressed_length ${JSON.stringify(ul)}`);
+          return { id: x.id, type: x.type, offset: x.offset, length: x.length, uncompressedLength: ul };
+        }),
+      };
+    }),
   };
 }

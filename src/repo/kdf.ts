@@ -10,6 +10,20 @@ import { nativeScryptMix } from '../native/native.js';
 
 export interface KdfParams { N: number; r: number; p: number }
 
+/**
+ * scrypt parameters a key file may ask for: N a power of two and 128·N·r at most 256 MiB of memory
+ * (restic calibrates within ~60 MiB, rustic's default takes 128 MiB), p at most 1024 and
+ * 128·N·r·p (the work) at most 16 GiB, ~85× restic's default; its calibration gives p in single digits.
+ * More is a memory or time bomb, not a key.
+ */
+export function checkKdfParams(k: { N?: unknown; r?: unknown; p?: unknown }): void {
+  const { N, r, p } = k;
+  const int = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+  const ok = int(N) && int(r) && int(p) && N > 1 && N <= 2 ** 24 && (N & (N - 1)) === 0
+    && r >= 1 && p >= 1 && p <= 1024 && 128 * N * r <= 2 ** 28 && 128 * N * r * p <= 2 ** 34;
+  if (!ok) throw new Error(`invalid scrypt parameters N=${String(N)}, r=${String(r)}, p=${String(p)} (N must be a power of two > 1, 128·N·r at most 256 MiB, p at most 1024, 128·N·r·p at most 16 GiB)`);
+}
+
 const started = new Map<string, Promise<Buffer>>();
 
 function cacheKey(password: Buffer, salt: Buffer, k: KdfParams): string {

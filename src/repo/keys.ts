@@ -4,9 +4,9 @@ import { hostname, userInfo } from 'node:os';
 import { keyFromKdf, masterKeyFromJSON, masterKeyToJSON, open, seal, type MasterKey } from '../crypto/crypto.js';
 import { formatTimeNs } from './tree.js';
 
-import { scrypt, type KdfParams } from './kdf.js';
+import { checkKdfParams, scrypt, type KdfParams } from './kdf.js';
 
-export { scrypt, type KdfParams };
+export { checkKdfParams, scrypt, type KdfParams };
 
 /**
  * restic calibrates scrypt to ~500 ms with N=32768, r=8 and a CPU-dependent p (6 on our machines).
@@ -57,8 +57,16 @@ export async function createKeyFile(password: Buffer, master: MasterKey, params 
 }
 
 export function parseKeyFile(bytes: Uint8Array): KeyFile {
-  const kf = JSON.parse(Buffer.from(bytes).toString('utf8')) as KeyFile;
-  if (kf.kdf !== 'scrypt') throw new Error('only supported KDF is scrypt()');
+  let kf: KeyFile;
+  try {
+    kf = JSON.parse(Buffer.from(bytes).toString('utf8')) as KeyFile;
+  } catch (e) {
+    throw new Error(`invalid key file JSON: ${(e as Error).message}`);
+  }
+  if (typeof kf !== 'object' || kf === null || Array.isArray(kf)) throw new Error('key file is not a JSON object');
+  if (kf.kdf !== 'scrypt') throw new Error(`unsupported KDF ${JSON.stringify(kf.kdf)} (only scrypt is)`);
+  checkKdfParams(kf);
+  if (typeof kf.salt !== 'string' || typeof kf.data !== 'string') throw new Error('key file has no salt or data');
   return kf;
 }
 

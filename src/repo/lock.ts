@@ -5,6 +5,7 @@ import { LockError } from './errors.js';
 import { nowRfc3339 } from './keys.js';
 import type { Repository } from './repository.js';
 import { snapshotTimeKey } from './snapshot.js';
+import { MAX_LOCK_SIZE } from './unpacked.js';
 
 export interface LockInfo {
   time: string;
@@ -37,14 +38,33 @@ function encodeLock(l: LockInfo): Buffer {
   return Buffer.from(JSON.stringify(o));
 }
 
+const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
+
+/** a lock file's JSON, checked as restic's decoding would (throws on what restic cannot load) */
+export function decodeLock(b: Uint8Array): LockInfo {
+  const j = JSON.parse(Buffer.from(b).toString('utf8')) as Partial<LockInfo> | null;
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error('lock is not a JSON object');
+  // no time at all is Go's zero time (a stale lock, which still blocks); a time that is not RFC 3339
+  // fails restic's decoding (the lock is skipped)
+  j.time ??= '0001-01-01T00:00:00Z';
+  if (typeof j.time !== 'string' || !RFC3339.test(j.time) || Number.isNaN(Date.parse(j.time))) throw new Error(`lock has an invalid time ${JSON.stringify(j.time)}`);
+  if (j.pid !== undefined && !Number.isSafeInteger(j.pid)) throw new Error(`lock has an invalid pid ${JSON.stringify(j.pid)}`);
+  for (const k of ['hostname', 'username'] as const) if (j[k] !== undefined && typeof j[k] !== 'string') throw new Error(`lock has an invalid ${k}`);
+  if (j.exclusive !== undefined && typeof j.exclusive !== 'boolean') throw new Error('lock has an invalid "exclusive"');
+  return { time: j.time, exclusive: j.exclusive ?? false, hostname: j.hostname ?? '', username: j.username ?? '', pid: j.pid ?? 0, uid: j.uid, gid: j.gid };
+}
+
 export async function listLocks(repo: Repository, except?: string): Promise<{ id: string; lock: LockInfo }[]> {
   const out: { id: string; lock: LockInfo }[] = [];
   for (const f of await repo.backend.list('locks')) {
     if (f.name === except) continue;
+    if (f.size > MAX_LOCK_SIZE) continue; // not a lock restic or we wrote (and not worth reading)
     try {
-      out.push({ id: f.name, lock: JSON.parse((await repo.loadUnpacked('locks', f.name)).toString('utf8')) as LockInfo });
+      out.push({ id: f.name, lock: decodeLock(await repo.loadUnpacked('locks', f.name)) });
     } catch {
-      // restic 0.14 skips lock files it cannot read (gone meanwhile, or undecodable)
+      // restic 0.14 skips lock files it cannot read (gone meanwhile, undecodable, or with fields
+      // Go's JSON decoding refuses, such as a time that is not RFC 3339): they block nobody, and
+      // only "unlock --remove-all" deletes them
     }
   }
   return out;

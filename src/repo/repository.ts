@@ -84,8 +84,20 @@ export class Repository {
     for (const k of keys.slice(0, MAX_KEYS)) {
       try {
         const kb = await backend.load({ type: 'keys', name: k });
-        const master = await openKeyFile(kb, password);
-        const config = decodeConfig(open(master, cfgBytes));
+        let master;
+        try {
+          master = await openKeyFile(kb, password);
+        } catch (e) {
+          if (e instanceof WrongPasswordError) throw e;
+          throw new Error(`keys/${k}: ${(e as Error).message}`);
+        }
+        let plain;
+        try {
+          plain = open(master, cfgBytes);
+        } catch (e) {
+          throw new Error(`config: cannot be decrypted with the master key of keys/${k.slice(0, 8)}: ${(e as Error).message}`);
+        }
+        const config = decodeConfig(plain);
         const repo = new Repository(backend, master, config, k, opts);
         repo.setKdf(kb);
         return repo;
@@ -125,7 +137,7 @@ export class Repository {
   async loadUnpacked(type: FileType, id: string): Promise<Buffer> {
     const stored = await this.backend.load({ type, name: id });
     if (sha256hex(stored) !== id) throw new Error(`${type}/${id}: invalid data returned (hash mismatch)`);
-    return decodeUnpacked(this.key, stored);
+    return decodeUnpacked(this.key, stored, type, `${type}/${id}`);
   }
 
   /** resolve a unique id prefix among the files of a type */
@@ -145,16 +157,42 @@ export class Repository {
   async loadSnapshot(id: string): Promise<SnapshotWithId> {
     let s = this.snapshotCache.get(id);
     if (!s) {
-      s = { ...decodeSnapshot(await this.loadUnpacked('snapshots', id)), id };
+      const bytes = await this.loadUnpacked('snapshots', id);
+      try {
+        s = { ...decodeSnapshot(bytes), id };
+      } catch (e) {
+        throw new Error(`snapshots/${id}: ${(e as Error).message}`);
+      }
       this.snapshotCache.set(id, s);
     }
     return structuredClone(s);
   }
 
+  /** where the library reports what it skipped (the CLI prints it on stderr) */
+  warn: (message: string) => void = () => {};
+  private warnedSnapshots = new Set<string>();
+
+  /**
+   * The snapshots that can be loaded, oldest first. A damaged one (undecryptable, hash mismatch,
+   * bad JSON) is skipped with a warning naming it, as restic does: one bad file must not hide the
+   * others. (prune and check load every snapshot themselves and refuse or report instead.)
+   */
   async listSnapshots(): Promise<SnapshotWithId[]> {
     const names = (await this.backend.list('snapshots')).map((f) => f.name);
-    const out = await mapLimit(names, 8, (n) => this.loadSnapshot(n));
-    return sortSnapshots(out);
+    const out = await mapLimit(names, 8, async (n) => {
+      try {
+        return await this.loadSnapshot(n);
+      } catch (e) {
+        if (e instanceof NotFoundError) return null; // removed meanwhile (a concurrent forget)
+        if (!this.warnedSnapshots.has(n)) {
+          this.warnedSnapshots.add(n);
+          const m = (e as Error).message;
+          this.warn(`could not load snapshot ${n.slice(0, 8)}: ${m.startsWith(`snapshots/${n}: `) ? m.slice(n.length + 12) : m}`);
+        }
+        return null;
+      }
+    });
+    return sortSnapshots(out.filter((x): x is SnapshotWithId => x !== null));
   }
 
   async saveSnapshot(s: Snapshot): Promise<string> {
@@ -216,7 +254,13 @@ export class Repository {
   }
 
   private async loadIndexFile(name: string): Promise<void> {
-    const idx = decodeIndex(await this.loadUnpacked('index', name));
+    const bytes = await this.loadUnpacked('index', name);
+    let idx;
+    try {
+      idx = decodeIndex(bytes);
+    } catch (e) {
+      throw new Error(`index/${name}: ${(e as Error).message}`);
+    }
     for (const p of idx.packs) this.index.addPack(p.id, p.blobs);
     this.indexFiles.set(name, idx.packs.map((p) => p.id));
   }
@@ -230,7 +274,7 @@ export class Repository {
     return this.decodeBlob(stored, id, loc, loc.packId);
   }
 
-  decodeBlob(stored: Buffer, id: string, loc: { uncompressedLength: number; length: number }, packId: string): Buffer {
+  decodeBlob(stored: Buffer, id: string, loc: { uncompressedLength: number; length: number; type?: string }, packId: string): Buffer {
     try {
       return decodeStoredBlob(this.key, stored, id, loc);
     } catch (e) {

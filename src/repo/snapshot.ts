@@ -35,9 +35,16 @@ export function encodeSnapshot(s: Snapshot): Buffer {
 }
 
 export function decodeSnapshot(b: Uint8Array): Snapshot {
-  const j = JSON.parse(Buffer.from(b).toString('utf8')) as Snapshot;
-  if (typeof j.tree !== 'string') throw new Error('snapshot has no tree');
-  if (typeof j.time !== 'string') throw new Error('snapshot has no time');
+  let j: Snapshot;
+  try {
+    j = JSON.parse(Buffer.from(b).toString('utf8')) as Snapshot;
+  } catch (e) {
+    throw new Error(`invalid snapshot JSON: ${(e as Error).message}`);
+  }
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error('snapshot is not a JSON object');
+  if (typeof j.tree !== 'string' || !/^[0-9a-f]{64}$/.test(j.tree)) throw new Error('snapshot has no valid tree id');
+  if (typeof j.time !== 'string' || Number.isNaN(Date.parse(j.time))) throw new Error('snapshot has no valid time');
+  if (j.paths != null && (!Array.isArray(j.paths) || j.paths.some((x) => typeof x !== 'string'))) throw new Error('snapshot has invalid paths');
   j.paths ??= [];
   return j;
 }

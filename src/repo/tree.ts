@@ -1149,8 +1149,14 @@ function decodeNode(src: Uint8Array, v: JVal): Node {
  * Parses a tree blob (restic 0.14 or newer, or rustic). uint64 fields stay exact, names are
  * Go-unquoted, unknown fields are ignored, missing ones get Go's zero values. Node order is kept.
  */
-export function decodeTree(bytes: Uint8Array): Node[] {
-  return decodeTreeFast(bytes) ?? decodeTreeExact(bytes);
+export function decodeTree(bytes: Uint8Array, id?: string): Node[] {
+  try {
+    return decodeTreeFast(bytes) ?? decodeTreeExact(bytes);
+  } catch (e) {
+    // one line that names the tree (the decoders' messages say what and where, not which tree)
+    if (id === undefined) throw e;
+    throw new Error(`tree ${id}: ${(e as Error).message.replace(/^tree: /, '')}`);
+  }
 }
 
 /** keys a node may have for the fast path (what restic writes for files and directories) */

@@ -1,6 +1,6 @@
 /** zstd helpers (one frame per blob, no checksum, as restic writes). */
 import { createRequire } from 'node:module';
-import { Compressor, Decompressor } from 'zstd-napi';
+import { Compressor } from 'zstd-napi';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
 
 const binding = createRequire(import.meta.url)('zstd-napi/binding.js') as typeof ZstdBinding;
@@ -9,7 +9,6 @@ export type CompressionMode = 'auto' | 'off' | 'max';
 
 const LEVELS: Record<Exclude<CompressionMode, 'off'>, number> = { auto: 3, max: 19 };
 const compressors = new Map<number, Compressor>();
-let decompressor: Decompressor | undefined;
 
 export function zstdCompress(data: Uint8Array, mode: Exclude<CompressionMode, 'off'> = 'auto'): Buffer {
   const level = LEVELS[mode];
@@ -54,10 +53,63 @@ export function zstdCompressScratch(data: Uint8Array, mode: Exclude<CompressionM
   return s.buf.subarray(0, n);
 }
 
-export function zstdDecompress(data: Uint8Array): Buffer {
-  decompressor ??= new Decompressor();
-  decompressor.setParameters({ windowLogMax: 31 });
-  return decompressor.decompress(data);
+/** a zstd frame that inflates beyond what its object may be (a decompression bomb, or damage) */
+export class DecompressLimitError extends Error {
+  override name = 'DecompressLimitError';
+}
+
+/** zstd windows beyond 2^27 (128 MiB, level 22's) are refused: no writer we read uses more */
+const WINDOW_LOG_MAX = 27;
+const STREAM_CHUNK = 1 << 20;
+/** callers that know no better bound (the largest tree blob we accept) */
+const DEFAULT_MAX = 512 << 20;
+let boundedCtx: ZstdBinding.DCtx | undefined;
+
+/**
+ * Decompress at most `max` bytes: a frame that inflates further fails with DecompressLimitError
+ * before more than `max` + 1 MiB is held (a 96 KiB frame may claim, and produce, 3 GiB). A frame
+ * that states its size is decoded into a buffer of exactly that size; others stream, chunk by chunk.
+ */
+export function zstdDecompress(data: Uint8Array, max = DEFAULT_MAX, what = 'zstd frame'): Buffer {
+  if (!boundedCtx) {
+    boundedCtx = new binding.DCtx();
+    boundedCtx.setParameter(binding.DParameter.windowLogMax, WINDOW_LOG_MAX);
+  }
+  const d = boundedCtx;
+  const tooBig = (n: number | string) => new DecompressLimitError(`${what} decompresses to ${n} bytes, more than the ${max} bytes it may have`);
+  let stated: number | null = null;
+  try { stated = binding.getFrameContentSize(data); } catch { /* not a frame: the decoder says why */ }
+  if (stated !== null && stated > max) throw tooBig(stated);
+  try {
+    if (stated !== null) {
+      const out = Buffer.allocUnsafe(stated);
+      try {
+        const n = d.decompress(out, data);
+        return out.subarray(0, n);
+      } catch {
+        // more than one frame, or a frame longer than it said: the stream below finds out which
+        d.reset(binding.ResetDirective.sessionOnly);
+      }
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let src = data;
+    for (;;) {
+      const out = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, max - total + 1));
+      const [ret, produced, consumed] = d.decompressStream(out, src);
+      src = src.subarray(consumed);
+      total += produced;
+      if (total > max) throw tooBig(`more than ${max}`);
+      if (produced) chunks.push(out.subarray(0, produced));
+      if (ret === 0 && src.length === 0) break;
+      if (produced === 0 && consumed === 0) throw new Error(`${what} is truncated`);
+    }
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+  } catch (e) {
+    d.reset(binding.ResetDirective.sessionOnly);
+    if (e instanceof DecompressLimitError || (e as Error).message.endsWith('is truncated')) throw e;
+    throw new Error(`${what} cannot be decompressed: ${(e as Error).message}`);
+  }
 }
 
 let dctx: ZstdBinding.DCtx | undefined;

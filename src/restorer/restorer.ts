@@ -164,7 +164,7 @@ export class Restorer {
     let single: Node | null = null;
     let snapBase = '';
     for (let i = 0; i < comps.length; i++) {
-      const nodes = decodeTree(await this.repo.loadBlob('tree', treeId));
+      const nodes = decodeTree(await this.repo.loadBlob('tree', treeId), treeId);
       const n = nodes.find((x) => validName(x.name) && x.name.toString() === comps[i]);
       if (!n) throw new RestoreError(`path /${comps.slice(0, i + 1).join('/')} not found in snapshot`);
       snapBase += `/${comps[i]}`;
@@ -214,7 +214,7 @@ export class Restorer {
   private async walk(treeId: string, dest: Buffer, snapDir: string, depth: number): Promise<boolean> {
     let nodes: Node[];
     try {
-      nodes = decodeTree(await this.repo.loadBlob('tree', treeId));
+      nodes = decodeTree(await this.repo.loadBlob('tree', treeId), treeId);
     } catch (e) {
       // a damaged tree costs what is below it, not the restore
       this.err(dest, new Error(`tree ${treeId.slice(0, 8)}: ${(e as Error).message}`));
@@ -306,6 +306,7 @@ export class Restorer {
               // (one open per file instead of two: creating a file costs ~0.1 ms on ext4)
               const fd = openSync(it.dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
               try {
+                if (!Number.isSafeInteger(size)) throw new Error(`the tree gives this file a size of ${String(n.size)} bytes, more than a file can have`);
                 if (size > 0) ftruncateSync(fd, size);
               } finally {
                 closeSync(fd);
@@ -387,6 +388,8 @@ export class Restorer {
         off += plaintextLength(loc);
       }
       f.remaining = f.content.length;
+      // the content makes the file, as in restic (a node's size field may lie: 2^62)
+      f.size = off;
     });
     for (const [packId, m] of packs) {
       for (const [id, pb] of m) if (pb.targets.length === 0) m.delete(id);
