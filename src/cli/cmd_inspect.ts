@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { diff, find, lookup, stats, STATS_MODES, type StatsMode } from '../maintenance/inspect.js';
 import { encodeNode, goJsonString, type Node } from '../repo/tree.js';
-import { goModeString } from './gomode.js';
+import { goModeString } from './gofmt.js';
 import { dumpFile, dumpTar } from '../maintenance/dump.js';
 import { repairIndex } from '../maintenance/repair.js';
 import { UserError } from '../repo/errors.js';
