@@ -80,7 +80,8 @@ export function register(program: Command, g: () => GlobalOpts): void {
             jsonGroups.push({
               tags: gr.key.tags ?? null, host: gr.key.hostname ?? '', paths: gr.key.paths ?? null,
               keep: gr.keep.map(snapshotJSON), remove: gr.remove.length ? gr.remove.map(snapshotJSON) : null,
-              reasons: gr.reasons.map((r) => ({ snapshot: snapshotJSON(r.snapshot), matches: r.matches, counters: r.counters })),
+              // restic 0.14 prints a reason's snapshot as stored: without id and short_id
+              reasons: gr.reasons.map((r) => ({ snapshot: (({ id: _id, ...rest }) => rest)(r.snapshot), matches: r.matches, counters: r.counters })),
             });
             if (!opts.json && !opts.quiet) {
               say(`snapshots for ${[gr.key.hostname !== undefined ? `host [${gr.key.hostname}]` : '', gr.key.paths ? `paths [${gr.key.paths.join(', ')}]` : '', gr.key.tags ? `tags [${gr.key.tags.join(', ')}]` : ''].filter(Boolean).join(', ') || '(all)'}:`);

@@ -32,18 +32,72 @@ export async function lookup(repo: Repository, treeId: string, path: string): Pr
 
 export interface FindMatch { snapshot: SnapshotWithId; path: string; node: Node }
 
-/** restic find: a pattern matches the base name, or the whole path when it contains a "/" */
-export async function find(repo: Repository, snaps: SnapshotWithId[], patterns: string[], ignoreCase: boolean, onMatch: (m: FindMatch) => void): Promise<void> {
-  const flags = ignoreCase ? 'i' : '';
-  const res = patterns.map((p) => {
-    if (!p.includes('/')) return { full: false, re: globToRegex(p, flags) };
-    const segs = p.split('/').map((x) => (x === '**' ? '.*' : globToRegex(x, flags).source.slice(1, -1)));
-    return { full: true, re: new RegExp(`^${segs.join('/')}$`, flags) };
+/** restic's filter.Match split: components, a leading "" (absolute) becomes "/" */
+function splitPath(p: string): string[] {
+  const parts = p.split('/');
+  if (parts[0] === '') parts[0] = '/';
+  return parts;
+}
+
+interface PatternPart { pattern: string; re: RegExp | null }
+
+/** Go's filepath.Clean for a slash path (no trailing slash, no "." or "x/.." components, no "//") */
+function cleanPath(p: string): string {
+  const abs = p.startsWith('/');
+  const out: string[] = [];
+  for (const c of p.split('/')) {
+    if (c === '' || c === '.') continue;
+    if (c === '..' && out.length && out[out.length - 1] !== '..') out.pop();
+    else if (c !== '..' || !abs) out.push(c);
+  }
+  const r = (abs ? '/' : '') + out.join('/');
+  return r || (abs ? '/' : '.');
+}
+
+function preparePattern(p: string): PatternPart[] {
+  return splitPath(cleanPath(p)).map((part) => {
+    if (part === '**') return { pattern: '', re: null }; // "" is a double wildcard, as in restic
+    return { pattern: part, re: /[\\[\]*?]/.test(part) ? globToRegex(part, '') : null };
   });
+}
+
+/**
+ * restic 0.14's filter.Match: the pattern's components match a run of the path's components
+ * anywhere in it (an absolute pattern: from the root), "**" any number of components. So `find sub`
+ * also finds everything below a directory named sub, as restic does.
+ */
+function matchParts(pattern: PatternPart[], strs: string[]): boolean {
+  const dw = pattern.findIndex((x) => x.pattern === ''); // "**", and (as in restic) an empty component
+  if (dw >= 0) {
+    for (let i = 0; i <= strs.length - pattern.length + 1; i++) {
+      const expanded = [...pattern.slice(0, dw), ...Array.from({ length: i }, () => ({ pattern: '*', re: /^[^/]*$/ })), ...pattern.slice(dw + 1)];
+      if (matchParts(expanded, strs)) return true;
+    }
+    return false;
+  }
+  if (pattern.length === 0) return strs.length === 0;
+  if (pattern.length > strs.length) return false;
+  let minOffset = 0;
+  let maxOffset = strs.length - pattern.length;
+  if (pattern[0]!.pattern === '/') maxOffset = 0;
+  else if (strs[0] === '/') minOffset = 1;
+  outer: for (let off = maxOffset; off >= minOffset; off--) {
+    for (let i = pattern.length - 1; i >= 0; i--) {
+      const x = pattern[i]!;
+      if (!(x.re ? x.re.test(strs[off + i]!) : x.pattern === strs[off + i])) continue outer;
+    }
+    return true;
+  }
+  return false;
+}
+
+/** restic find: each pattern as restic's filter.Match against the node's path; -i lowercases both */
+export async function find(repo: Repository, snaps: SnapshotWithId[], patterns: string[], ignoreCase: boolean, onMatch: (m: FindMatch) => void): Promise<void> {
+  const pats = patterns.map((p) => preparePattern(ignoreCase ? p.toLowerCase() : p));
   for (const s of snaps) {
     for await (const { path, node } of walkSnapshot(repo, s.tree)) {
-      const name = path.slice(path.lastIndexOf('/') + 1);
-      if (res.some((r) => r.re.test(r.full ? path : name))) onMatch({ snapshot: s, path, node });
+      const strs = splitPath(ignoreCase ? path.toLowerCase() : path);
+      if (pats.some((p) => matchParts(p, strs))) onMatch({ snapshot: s, path, node });
     }
   }
 }
