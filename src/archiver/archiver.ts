@@ -247,6 +247,10 @@ export class Archiver {
       if (child.target && this.rootDev === null) this.rootDev = st.dev;
       const node = nodeFromStat(nb, st);
       node.subtree = await this.saveSpec(child, pnode?.type === 'dir' ? pnode.subtree : undefined);
+      // restic counts the targets and the directories above them too
+      if (!pnode || pnode.type !== 'dir') this.s.dirs_new++;
+      else if (pnode.subtree === node.subtree) this.s.dirs_unmodified++;
+      else this.s.dirs_changed++;
       nodes.push(node);
     }
     return this.saveTree(nodes);

@@ -143,14 +143,17 @@ interopDescribe('restic', 'JSON outputs equal restic 0.14 on the same repository
     }
   });
 
-  it('backup: status and summary messages have restic\'s keys and types', async () => {
+  it('backup: status and summary messages have restic\'s keys and types, and its counts', async () => {
     await fsp.writeFile(path.join(src, 'c.txt'), 'third');
     const r = lines(await rs(['backup', '--json', 'src']));
-    await fsp.writeFile(path.join(src, 'd.txt'), 'fourth');
-    const j = lines(await jb(['snapshot', '--json', 'src']));
+    // the same unchanged tree again, by each tool on top of restic's snapshot: the same counts
+    const r2 = lines(await rs(['backup', '--json', 'src']));
+    const j = lines(await jb(['snapshot', '--json', '--parent', (r.at(-1) as { snapshot_id: string }).snapshot_id, 'src']));
     const summary = (l: Json[]) => l.find((x) => (x as { message_type: string }).message_type === 'summary') as Record<string, Json>;
     expect(shape(summary(j))).toEqual(shape(summary(r)));
-    for (const k of ['files_new', 'files_changed', 'files_unmodified', 'total_files_processed']) expect(typeof summary(j)[k]).toBe('number');
+    const counts = (x: Record<string, Json>) => Object.fromEntries(['files_new', 'files_changed', 'files_unmodified', 'dirs_new', 'dirs_changed', 'dirs_unmodified', 'total_files_processed', 'total_bytes_processed'].map((k) => [k, x[k]]));
+    expect(counts(summary(j))).toEqual(counts(summary(r2)));
+    expect(summary(j)['dirs_unmodified']).toBeGreaterThan(0);
     // status keys: restic 0.14's statusUpdate (all but message_type and percent_done are omitempty)
     const restic = new Set(['message_type', 'seconds_elapsed', 'seconds_remaining', 'percent_done', 'total_files', 'files_done', 'total_bytes', 'bytes_done', 'error_count', 'current_files']);
     for (const s of j.filter((x) => (x as { message_type: string }).message_type === 'status')) {
