@@ -95,7 +95,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
         if (!opts.json && !opts.quiet) process.stdout.write(`comparing snapshot ${s1.id.slice(0, 8)} to ${s2.id.slice(0, 8)}:\n\n`);
         const st = await diff(repo, s1.tree, s2.tree, { metadata: o.metadata, warn: (m) => process.stderr.write(`${m}\n`) }, (mode, p) => {
           if (opts.quiet) return;
-          if (opts.json) process.stdout.write(`${JSON.stringify({ message_type: 'change', path: p, modifier: mode })}\n`);
+          if (opts.json) process.stdout.write(`{"message_type":"change","path":${goJsonString(p)},"modifier":"${mode}"}\n`); // Go's encoder: <, >, & escaped
           else process.stdout.write(`${mode.padEnd(5)}${p}\n`);
         });
         // restic names the snapshots as they were given on the command line
