@@ -4,6 +4,7 @@ import { UserError } from '../repo/errors.js';
 import { lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';
 import { setExitCode } from './exit.js';
 import { validParsed } from './flags.js';
+import { ItemProgress } from './progress.js';
 
 export function register(program: Command, g: () => GlobalOpts): void {
   program.command('check').description('check the repository for errors')
@@ -22,13 +23,25 @@ export function register(program: Command, g: () => GlobalOpts): void {
       const say = (s: string) => { if (!opts.quiet && !opts.json) process.stdout.write(`${s}\n`); };
       try {
         say('load indexes');
-        const tty = process.stderr.isTTY && !opts.quiet && !opts.json;
-        const r = await checkRepository(repo, {
-          readData,
-          checkUnused: o.checkUnused,
-          progress: { packRead: (d, t) => { if (tty) process.stderr.write(`\rread data: ${d} / ${t} packs`); } },
-        });
-        if (tty && readData) process.stderr.write('\n');
+        // read-data progress: packs and bytes of the total, %, rate and ETA (a live stderr line on a
+        // terminal, status lines with --json)
+        const mode = opts.json ? 'json' : process.stderr.isTTY && !opts.quiet ? 'tty' : 'none';
+        const progress = new ItemProgress(readData ? mode : 'none', { unit: 'packs', json: { done: 'packs_done', total: 'total_packs' } });
+        let r;
+        try {
+          r = await checkRepository(repo, {
+            readData,
+            checkUnused: o.checkUnused,
+            progress: {
+              packRead: (d, t, bd, bt) => { Object.assign(progress.c, { itemsDone: d, itemsTotal: t, bytesDone: bd, bytesTotal: bt }); progress.start(); },
+              error: () => { progress.c.errors++; },
+            },
+          });
+        } catch (e) {
+          progress.stop();
+          throw e;
+        }
+        progress.finish();
         say(`checked ${r.packs} packs, ${r.snapshots} snapshots, ${r.trees} trees${readData ? `, read ${r.packsRead} packs` : ''}`);
         const verbose = (opts.verbose ?? 0) > 0;
         for (const p of r.problems) {

@@ -4,6 +4,7 @@ import { UserError } from '../repo/errors.js';
 import { addPruneFlags, runPrune, type PruneFlags } from './cmd_prune.js';
 import { lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';
 import { snapshotJSON } from './cmd_snapshots.js';
+import type { SnapshotWithId } from '../repo/snapshot.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -77,10 +78,14 @@ export function register(program: Command, g: () => GlobalOpts): void {
               throw new UserError(`refusing to delete all ${gr.remove.length} snapshots of group ${JSON.stringify(gr.key)}; use --unsafe-allow-remove-all if that is what you want`);
             }
             toRemove.push(...gr.remove.map((s) => s.id));
+            // restic's grouping sorts each snapshot's paths in place, and its tags when grouping by tags
+            const byBytes = (l: string[]) => [...l].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+            const sorted = (sn: SnapshotWithId): SnapshotWithId => ({ ...sn, paths: byBytes(sn.paths), ...(groupBy.tags && sn.tags ? { tags: byBytes(sn.tags) } : {}) });
             jsonGroups.push({
               tags: gr.key.tags ?? null, host: gr.key.hostname ?? '', paths: gr.key.paths ?? null,
-              keep: gr.keep.map(snapshotJSON), remove: gr.remove.length ? gr.remove.map(snapshotJSON) : null,
-              reasons: gr.reasons.map((r) => ({ snapshot: snapshotJSON(r.snapshot), matches: r.matches, counters: r.counters })),
+              keep: gr.keep.map((sn) => snapshotJSON(sorted(sn))), remove: gr.remove.length ? gr.remove.map((sn) => snapshotJSON(sorted(sn))) : null,
+              // restic 0.14 prints a reason's snapshot as stored: without id and short_id
+              reasons: gr.reasons.map((r) => ({ snapshot: (({ id: _id, ...rest }) => rest)(sorted(r.snapshot)), matches: r.matches, counters: r.counters })),
             });
             if (!opts.json && !opts.quiet) {
               say(`snapshots for ${[gr.key.hostname !== undefined ? `host [${gr.key.hostname}]` : '', gr.key.paths ? `paths [${gr.key.paths.join(', ')}]` : '', gr.key.tags ? `tags [${gr.key.tags.join(', ')}]` : ''].filter(Boolean).join(', ') || '(all)'}:`);

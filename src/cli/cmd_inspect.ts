@@ -1,6 +1,8 @@
 /** find, diff, dump, stats, repair index, tag: thin wrappers over src/maintenance. */
 import type { Command } from 'commander';
-import { diff, find, lookup, stats } from '../maintenance/inspect.js';
+import { diff, find, lookup, stats, STATS_MODES, type StatsMode } from '../maintenance/inspect.js';
+import { encodeNode, goJsonString, type Node } from '../repo/tree.js';
+import { goModeString } from './gofmt.js';
 import { dumpFile, dumpTar } from '../maintenance/dump.js';
 import { repairIndex } from '../maintenance/repair.js';
 import { UserError } from '../repo/errors.js';
@@ -38,6 +40,13 @@ async function pick(repo: Repository, ids: string[], f: { host: string[]; tag: s
   return l;
 }
 
+/** one `find --json` match as restic 0.14 marshals it (Go field order and omit rules) */
+function findMatchJSON(path: string, n: Node): string {
+  const rest = encodeNode({ ...n, name: Buffer.alloc(0), inode: undefined, extendedAttributes: undefined, genericAttributes: undefined, device: undefined, subtree: undefined, linktargetRaw: undefined, content: null })
+    .replace(/^\{"name":"",/, '').replace(',"content":null', '');
+  return `{"path":${goJsonString(path)},"permissions":"${goModeString(n.mode)}",${rest}`;
+}
+
 const filterFlags = (c: Command) => c
   .option('-H, --host <host>', 'only consider snapshots for this host', collect, [])
   .option('--tag <taglist>', 'only consider snapshots including tag[,tag,...]', collect, [])
@@ -52,31 +61,52 @@ export function register(program: Command, g: () => GlobalOpts): void {
       const opts = g();
       await withRepo(opts, false, async (repo) => {
         const snaps = await pick(repo, o.snapshot, o);
-        const out: Record<string, unknown>[] = [];
-        let last = '';
+        // restic 0.14's shape: one object per snapshot with hits, its matches (the node with `path`
+        // and `permissions` first, without name, inode, xattrs, device, content, subtree) and the id
+        const groups: string[] = [];
+        let matches: string[] = [];
+        let last: SnapshotWithId | null = null;
+        const close = () => { if (last) groups.push(`{"matches":[${matches.join(',')}],"hits":${matches.length},"snapshot":"${last.id}"}`); };
         await find(repo, snaps, patterns, !!o.ignoreCase, (m) => {
-          if (opts.json) { out.push({ snapshot: m.snapshot.id, path: m.path, type: m.node.type, size: Number(m.node.size ?? 0n), mtime: m.node.mtime }); return; }
-          if (m.snapshot.id !== last) { process.stdout.write(`Found matching entries in snapshot ${m.snapshot.id.slice(0, 8)} from ${m.snapshot.time}\n`); last = m.snapshot.id; }
+          if (opts.json) {
+            if (m.snapshot !== last) { close(); last = m.snapshot; matches = []; }
+            matches.push(findMatchJSON(m.path, m.node));
+            return;
+          }
+          if (m.snapshot !== last) {
+            if (last && !opts.quiet) process.stdout.write('\n');
+            last = m.snapshot;
+            if (!opts.quiet) process.stdout.write(`Found matching entries in snapshot ${m.snapshot.id.slice(0, 8)} from ${m.snapshot.time}\n`);
+          }
           process.stdout.write(`${m.path}\n`);
         });
-        if (opts.json) process.stdout.write(`${JSON.stringify(out)}\n`);
+        if (opts.json) { close(); process.stdout.write(`[${groups.join(',')}]\n`); }
       });
     });
 
   program.command('diff').description('show differences between two snapshots')
     .argument('<snapshot1>').argument('<snapshot2>')
-    .action(async (a: string, b: string) => {
+    .option('--metadata', 'print changes in metadata')
+    .action(async (a: string, b: string, o: { metadata?: boolean }) => {
       const opts = g();
       await withRepo(opts, false, async (repo) => {
         const s1 = await repo.findSnapshot(a);
         const s2 = await repo.findSnapshot(b);
-        if (!opts.json) process.stdout.write(`comparing snapshot ${s1.id.slice(0, 8)} to ${s2.id.slice(0, 8)}:\n\n`);
-        const st = await diff(repo, s1.tree, s2.tree, (mode, p) => {
-          if (opts.json) process.stdout.write(`${JSON.stringify({ message_type: 'change', path: p, modifier: mode })}\n`);
-          else process.stdout.write(`${mode}    ${p}\n`);
+        if (!opts.json && !opts.quiet) process.stdout.write(`comparing snapshot ${s1.id.slice(0, 8)} to ${s2.id.slice(0, 8)}:\n\n`);
+        const st = await diff(repo, s1.tree, s2.tree, { metadata: o.metadata, warn: (m) => process.stderr.write(`${m}\n`) }, (mode, p) => {
+          if (opts.quiet) return;
+          if (opts.json) process.stdout.write(`{"message_type":"change","path":${goJsonString(p)},"modifier":"${mode}"}\n`); // Go's encoder: <, >, & escaped
+          else process.stdout.write(`${mode.padEnd(5)}${p}\n`);
         });
-        if (opts.json) process.stdout.write(`${JSON.stringify({ message_type: 'statistics', source_snapshot: s1.id, target_snapshot: s2.id, ...st })}\n`);
-        else process.stdout.write(`\nFiles/dirs: ${st.added} new, ${st.removed} removed, ${st.modified} changed, ${st.metadata} metadata only\n`);
+        // restic names the snapshots as they were given on the command line
+        if (opts.json) { process.stdout.write(`${JSON.stringify({ message_type: 'statistics', source_snapshot: a, target_snapshot: b, ...st })}\n`); return; }
+        const n = (x: number) => String(x).padStart(5);
+        process.stdout.write(`\nFiles:       ${n(st.added.files)} new, ${n(st.removed.files)} removed, ${n(st.changed_files)} changed\n`
+          + `Dirs:        ${n(st.added.dirs)} new, ${n(st.removed.dirs)} removed\n`
+          + `Others:      ${n(st.added.others)} new, ${n(st.removed.others)} removed\n`
+          + `Data Blobs:  ${n(st.added.data_blobs)} new, ${n(st.removed.data_blobs)} removed\n`
+          + `Tree Blobs:  ${n(st.added.tree_blobs)} new, ${n(st.removed.tree_blobs)} removed\n`
+          + `  Added:   ${formatBytes(st.added.bytes).padEnd(5)}\n  Removed: ${formatBytes(st.removed.bytes).padEnd(5)}\n`);
       });
     });
 
@@ -102,16 +132,18 @@ export function register(program: Command, g: () => GlobalOpts): void {
 
   filterFlags(program.command('stats').description('scan the repository and show basic statistics')
     .argument('[snapshotID...]')
-    .option('--mode <mode>', 'counting mode: restore-size (default) or raw-data', 'restore-size'))
+    .option('--mode <mode>', 'counting mode: restore-size (default), files-by-contents, blobs-per-file or raw-data', 'restore-size'))
     .action(async (ids: string[], o: { mode: string; host: string[]; tag: string[]; path: string[] }) => {
       const opts = g();
-      if (o.mode !== 'restore-size' && o.mode !== 'raw-data') throw new UserError(`unknown mode "${o.mode}" (restore-size or raw-data)`);
+      if (!STATS_MODES.includes(o.mode as StatsMode)) throw new UserError(`unknown counting mode: ${o.mode} (use ${STATS_MODES.join(', ')})`);
       await withRepo(opts, false, async (repo) => {
-        const r = await stats(repo, await pick(repo, ids, o), o.mode as 'restore-size');
+        if (!opts.json && !opts.quiet) process.stdout.write('scanning...\n');
+        const r = await stats(repo, await pick(repo, ids, o), o.mode as StatsMode);
         if (opts.json) { process.stdout.write(`${JSON.stringify(r)}\n`); return; }
-        process.stdout.write(`Stats in ${o.mode} mode:\n     Snapshots processed:  ${r.snapshots_count}\n`);
-        if (r.total_blob_count !== undefined) process.stdout.write(`        Total Blob Count:  ${r.total_blob_count}\n`);
-        process.stdout.write(`        Total File Count:  ${r.total_file_count}\n              Total Size:  ${formatBytes(r.total_size)}\n`);
+        process.stdout.write(`Stats in ${o.mode} mode:\nSnapshots processed:   ${r.snapshots_count}\n`);
+        if (r.total_blob_count) process.stdout.write(`   Total Blob Count:   ${r.total_blob_count}\n`);
+        if (r.total_file_count) process.stdout.write(`   Total File Count:   ${r.total_file_count}\n`);
+        process.stdout.write(`         Total Size:   ${formatBytes(r.total_size).padEnd(5)}\n`);
       });
     });
 

@@ -1,3 +1,4 @@
+import { goLocalTime } from './gofmt.js';
 import type { Command } from 'commander';
 import { createKeyFile, parseKeyFile } from '../repo/keys.js';
 import { sha256hex } from '../repo/ids.js';
@@ -30,7 +31,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
       const rows: Record<string, unknown>[] = [];
       for (const f of await repo.backend.list('keys')) {
         const k = parseKeyFile(await repo.backend.load({ type: 'keys', name: f.name }));
-        rows.push({ current: f.name === repo.keyId, id: f.name.slice(0, 8), userName: k.username, hostName: k.hostname, created: k.created });
+        rows.push({ current: f.name === repo.keyId, id: f.name.slice(0, 8), userName: k.username, hostName: k.hostname, created: goLocalTime(k.created) });
       }
       if (opts.json) { process.stdout.write(`${JSON.stringify(rows)}\n`); return; }
       process.stdout.write(' ID        User        Host        Created\n----------------------------------------------------\n');

@@ -1,14 +1,12 @@
+import { goModeString } from './gofmt.js';
 import type { Command } from 'commander';
-import { decodeTree, posixModeFromGo, type Node } from '../repo/tree.js';
+import { decodeTree, type Node } from '../repo/tree.js';
 import { UserError } from '../repo/errors.js';
 import { openRepo, type GlobalOpts } from './global.js';
 import { snapshotJSON } from './cmd_snapshots.js';
 
 function permString(n: Node): string {
-  const t: Record<string, string> = { dir: 'd', symlink: 'L', dev: 'D', chardev: 'c', fifo: 'p', socket: 'S' };
-  const m = posixModeFromGo(n.mode, n.type);
-  const rwx = (b: number, s: boolean, sc: string) => `${b & 4 ? 'r' : '-'}${b & 2 ? 'w' : '-'}${s ? (b & 1 ? sc : sc.toUpperCase()) : b & 1 ? 'x' : '-'}`;
-  return (t[n.type] ?? '-') + rwx((m >> 6) & 7, !!(m & 0o4000), 's') + rwx((m >> 3) & 7, !!(m & 0o2000), 's') + rwx(m & 7, !!(m & 0o1000), 't');
+  return goModeString(n.mode); // restic prints Go's FileMode.String()
 }
 
 export function register(program: Command, g: () => GlobalOpts): void {

@@ -19,6 +19,44 @@ export function addPruneFlags(c: Command): Command {
     .option('--repack-small', 'repack pack files below 80% of target pack size');
 }
 
+/** restic's Go "%3.2f%%" of a fraction; empty when there is no total */
+function percent(n: number, d: number): string {
+  return d === 0 ? '' : `${Math.min(100, (100 * n) / d).toFixed(2)}%`;
+}
+
+/**
+ * restic 0.14's printPruneStats, printed before prune changes anything: the blob statistics with -v,
+ * always what will be repacked, deleted, pruned and what remains.
+ */
+export function planText(s: PruneStats, verbose: boolean): string {
+  const p = s.plan ?? { repackBlobs: 0, repackSize: 0, repackRmBlobs: 0, repackRmSize: 0, removeBlobs: 0, removeSize: 0, unrefSize: 0 };
+  const n = (x: number) => String(x).padStart(10);
+  const totalBlobs = s.blobsUsed + s.blobsUnused;
+  const totalSize = s.sizeUsed + s.sizeUnused + p.unrefSize;
+  const pruneBlobs = p.removeBlobs + p.repackRmBlobs;
+  const pruneSize = p.removeSize + p.repackRmSize + p.unrefSize;
+  const unusedAfter = s.sizeUnused - p.removeSize - p.repackRmSize;
+  let o = '';
+  if (verbose) {
+    o += `\nused:         ${n(s.blobsUsed)} blobs / ${formatBytes(s.sizeUsed)}\n`;
+    o += `unused:       ${n(s.blobsUnused)} blobs / ${formatBytes(s.sizeUnused)}\n`;
+    if (p.unrefSize > 0) o += `unreferenced:                    ${formatBytes(p.unrefSize)}\n`;
+    o += `total:        ${n(totalBlobs)} blobs / ${formatBytes(totalSize)}\n`;
+    o += `unused size: ${percent(s.sizeUnused, totalSize)} of total size\n`;
+  }
+  o += `\nto repack:    ${n(p.repackBlobs)} blobs / ${formatBytes(p.repackSize)}\n`;
+  o += `this removes: ${n(p.repackRmBlobs)} blobs / ${formatBytes(p.repackRmSize)}\n`;
+  o += `to delete:    ${n(p.removeBlobs)} blobs / ${formatBytes(p.removeSize + p.unrefSize)}\n`;
+  o += `total prune:  ${n(pruneBlobs)} blobs / ${formatBytes(pruneSize)}\n`;
+  o += `remaining:    ${n(totalBlobs - pruneBlobs)} blobs / ${formatBytes(totalSize - pruneSize)}\n`;
+  o += `unused size after prune: ${formatBytes(unusedAfter)} (${percent(unusedAfter, totalSize - pruneSize)} of remaining size)\n\n`;
+  if (verbose) {
+    o += `to keep:      ${n(s.packsKeep)} packs\nto repack:    ${n(s.packsRepack)} packs\nto delete:    ${n(s.packsRemove)} packs\n`;
+    if (s.packsUnreferenced > 0) o += `to delete:    ${n(s.packsUnreferenced)} unreferenced packs\n\n`;
+  }
+  return o;
+}
+
 /** Shared by `prune` and `forget --prune`. The caller holds the exclusive lock. */
 export async function runPrune(repo: Repository, f: PruneFlags, opts: GlobalOpts): Promise<PruneStats> {
   let maxUnused;
@@ -36,6 +74,7 @@ export async function runPrune(repo: Repository, f: PruneFlags, opts: GlobalOpts
     repackSmall: f.repackSmall,
     dryRun: f.dryRun,
     log: (l) => { endLine(); say(l); },
+    onPlan: (st) => { endLine(); if (!opts.quiet && !opts.json) process.stdout.write(planText(st, (opts.verbose ?? 0) > 0)); },
     progress: tty ? (phase, done, total) => {
       process.stderr.write(`\r${phase === 'repack' ? 'repacked' : 'deleted'} ${done} / ${total} packs`);
       live = true;
@@ -49,13 +88,7 @@ export async function runPrune(repo: Repository, f: PruneFlags, opts: GlobalOpts
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ message_type: 'prune', dry_run: !!f.dryRun, ...s })}\n`);
   } else {
-    say(`\nused:         ${s.blobsUsed} blobs / ${formatBytes(s.sizeUsed)}`);
-    say(`unused:       ${s.blobsUnused} blobs / ${formatBytes(s.sizeUnused)}`);
-    say(`to repack:    ${s.packsRepack} packs / ${formatBytes(s.sizeRepack)}`);
-    say(`to delete:    ${s.packsRemove + s.packsUnreferenced} packs / ${formatBytes(s.sizeRemove)}`);
-    say(`space freed:  ${formatBytes(s.sizeFreed)}`);
-    say(`unused after: ${formatBytes(s.unusedAfter)}`);
-    say(`packs: ${s.packsTotal} total, ${s.packsKeep} kept unchanged${f.dryRun ? '\n\nwould do the above; nothing changed (--dry-run)' : ''}`);
+    say(f.dryRun ? 'would do the above; nothing changed (--dry-run)' : `done\nspace freed: ${formatBytes(s.sizeFreed)}`);
   }
   return s;
 }

@@ -65,3 +65,90 @@ export class Progress {
     if (this.mode === 'tty' && this.lastLen) process.stderr.write(`\r${' '.repeat(this.lastLen)}\r`);
   }
 }
+
+/**
+ * A generic "N of M items, bytes of total" progress (check --read-data; usable by any command that
+ * counts items and bytes against known totals): on a TTY a live stderr line
+ * `[0:05] 45.00%  9 / 20 packs  12.000 MiB / 40.000 MiB  2.400 MiB/s  ETA 0:06`,
+ * with --json restic-style status lines on stdout (field names given by the caller), silent otherwise.
+ * finish() leaves the last line in place (TTY) or prints a final status (JSON), so even a run shorter
+ * than one interval reports its totals.
+ */
+export interface ItemCounts { itemsDone: number; itemsTotal: number; bytesDone: number; bytesTotal: number; errors: number }
+
+export interface ItemProgressOptions {
+  /** what is counted, in the TTY line ("packs", "files") */
+  unit: string;
+  /** JSON field names for the item counters, e.g. { done: 'packs_done', total: 'total_packs' } */
+  json: { done: string; total: string };
+  intervalMs?: number;
+  /** elapsed time source (tests); defaults to the wall clock */
+  now?: () => number;
+}
+
+/** The TTY line for counts after `elapsedSec` (exported for tests and other renderers). */
+export function itemProgressLine(c: ItemCounts, elapsedSec: number, unit: string): string {
+  const pct = c.bytesTotal > 0 ? Math.min(1, c.bytesDone / c.bytesTotal) : c.itemsTotal > 0 ? Math.min(1, c.itemsDone / c.itemsTotal) : 0;
+  const rate = elapsedSec > 0 ? c.bytesDone / elapsedSec : 0;
+  const left = c.bytesTotal - c.bytesDone;
+  const eta = left > 0 && rate > 0 ? `  ETA ${formatDuration(left / rate)}` : '';
+  return `[${formatDuration(elapsedSec)}] ${(pct * 100).toFixed(2)}%  ${c.itemsDone} / ${c.itemsTotal} ${unit}  ${formatBytes(c.bytesDone)} / ${formatBytes(c.bytesTotal)}  ${formatBytes(rate)}/s${eta}${c.errors ? `  ${c.errors} errors` : ''}`;
+}
+
+/** The JSON status object for counts after `elapsedSec`. */
+export function itemProgressStatus(c: ItemCounts, elapsedSec: number, names: { done: string; total: string }): Record<string, unknown> {
+  const pct = c.bytesTotal > 0 ? Math.min(1, c.bytesDone / c.bytesTotal) : c.itemsTotal > 0 ? Math.min(1, c.itemsDone / c.itemsTotal) : 0;
+  const rate = elapsedSec > 0 ? c.bytesDone / elapsedSec : 0;
+  const o: Record<string, unknown> = { message_type: 'status', seconds_elapsed: Math.round(elapsedSec) };
+  const remaining = rate > 0 ? Math.round((c.bytesTotal - c.bytesDone) / rate) : 0;
+  if (remaining > 0) o['seconds_remaining'] = remaining; // omitted when 0, as restic's omitempty
+  Object.assign(o, { percent_done: pct, [names.total]: c.itemsTotal, [names.done]: c.itemsDone, total_bytes: c.bytesTotal, bytes_done: c.bytesDone });
+  if (c.errors) o['error_count'] = c.errors;
+  return o;
+}
+
+export class ItemProgress {
+  readonly c: ItemCounts = { itemsDone: 0, itemsTotal: 0, bytesDone: 0, bytesTotal: 0, errors: 0 };
+  private timer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+  private readonly started: number;
+  private lastLen = 0;
+
+  constructor(private mode: 'tty' | 'json' | 'none', private o: ItemProgressOptions) {
+    this.now = o.now ?? Date.now;
+    this.started = this.now();
+  }
+
+  start(): void {
+    if (this.mode === 'none' || this.timer) return;
+    this.timer = setInterval(() => this.render(), this.o.intervalMs ?? (this.mode === 'json' ? 1000 : 250));
+    this.timer.unref();
+  }
+
+  private render(): void {
+    const el = (this.now() - this.started) / 1000;
+    if (this.mode === 'json') { process.stdout.write(`${JSON.stringify(itemProgressStatus(this.c, el, this.o.json))}\n`); return; }
+    if (this.mode !== 'tty') return;
+    const line = itemProgressLine(this.c, el, this.o.unit);
+    const cols = process.stderr.columns || 120;
+    const out = line.length > cols - 1 ? line.slice(0, cols - 1) : line;
+    process.stderr.write(`\r${out}${' '.repeat(Math.max(0, this.lastLen - out.length))}`);
+    this.lastLen = out.length;
+  }
+
+  /** stop the timer and print the final state (a TTY line stays, ended by a newline) */
+  finish(): void {
+    if (this.mode === 'none') return;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.render();
+    if (this.mode === 'tty') { process.stderr.write('\n'); this.lastLen = 0; }
+  }
+
+  /** stop without a final line (an error ends the command) */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.mode === 'tty' && this.lastLen) { process.stderr.write(`\r${' '.repeat(this.lastLen)}\r`); this.lastLen = 0; }
+  }
+}

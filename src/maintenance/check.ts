@@ -15,7 +15,8 @@ export type ReadDataSubset = { kind: 'all' } | { kind: 'part'; n: number; t: num
 export interface CheckOptions {
   readData?: ReadDataSubset | null;
   checkUnused?: boolean;
-  progress?: { packRead?(done: number, total: number): void };
+  /** read-data progress: called once with nothing done yet (the totals), then after each pack; error: after each problem found */
+  progress?: { packRead?(done: number, total: number, bytesDone: number, bytesTotal: number): void; error?(): void };
 }
 
 export interface CheckProblem {
@@ -57,7 +58,7 @@ export function parseSubset(s: string): ReadDataSubset {
 
 export async function checkRepository(repo: Repository, o: CheckOptions = {}): Promise<CheckResult> {
   const problems: CheckProblem[] = [];
-  const err = (object: string, message: string) => problems.push({ kind: 'error', object, message });
+  const err = (object: string, message: string) => { problems.push({ kind: 'error', object, message }); o.progress?.error?.(); };
   const hint = (object: string, message: string) => problems.push({ kind: 'hint', object, message });
   // the decode workers load while the index is read and compared with the packs
   const pool = o.readData ? new DecodePool(repo.key) : null;
@@ -125,11 +126,20 @@ async function checkWith(
       // packs are read into recycled shared buffers that the workers read where they are: a fresh
       // 16 MiB buffer per pack left ~200 MiB of garbage for V8 to find
       const buffers = new BufferPool(PACK_BUFFER, 4);
+      const bytesTotal = sel.reduce((a, id) => a + (packFiles.get(id) ?? 0), 0);
+      let bytesRead = 0;
+      o.progress?.packRead?.(0, sel.length, 0, bytesTotal);
       // one pack per core in the workers plus one being read
       await mapLimit(sel, Math.max(3, repo.backend.properties.connections), async (id) => {
-        await readPack(repo, pool, buffers, id, packFiles.get(id) ?? 0, packsInIndex.get(id)!, err);
+        // whatever goes wrong with one pack is reported and the others are still read
+        try {
+          await readPack(repo, pool, buffers, id, packFiles.get(id) ?? 0, packsInIndex.get(id)!, err);
+        } catch (e) {
+          err(`data/${id}`, `pack cannot be verified: ${(e as Error).message}`);
+        }
         packsRead++;
-        o.progress?.packRead?.(packsRead, sel.length);
+        bytesRead += packFiles.get(id) ?? 0;
+        o.progress?.packRead?.(packsRead, sel.length, bytesRead, bytesTotal);
       });
     }
   })();

@@ -26,6 +26,14 @@ export interface PruneOptions {
   log?: (line: string) => void;
   /** progress of the long phases: packs repacked, files deleted */
   progress?: (phase: 'repack' | 'delete', done: number, total: number) => void;
+  /** the plan, once made and before anything changes (restic prints it then) */
+  onPlan?: (s: PruneStats) => void;
+}
+
+/** restic's prune statistics in blobs (sizes: stored blob lengths; unreferenced: whole files; repack: all blobs of the repacked packs, repackRm: their unused ones) */
+export interface PrunePlan {
+  repackBlobs: number; repackSize: number; repackRmBlobs: number; repackRmSize: number;
+  removeBlobs: number; removeSize: number; unrefSize: number;
 }
 
 export interface PruneStats {
@@ -47,6 +55,7 @@ export interface PruneStats {
   /** temp files of interrupted runs deleted (local backend) */
   tempFilesRemoved?: number;
   unusedAfter: number;
+  plan?: PrunePlan;
 }
 
 export function parseMaxUnused(s: string): MaxUnused {
@@ -252,6 +261,14 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
     sizeFreed: 0, indexFilesOld: indexFiles.length, indexFilesNew: 0, unusedAfter,
   };
   stats.sizeFreed = stats.sizeRemove + repack.reduce((a, p) => a + p.unusedSize, 0);
+  const sum = (l: PackInfo[], f: (p: PackInfo) => number) => l.reduce((a, p) => a + f(p), 0);
+  stats.plan = {
+    repackBlobs: sum(repack, (p) => p.usedBlobs + p.unusedBlobs), repackSize: sum(repack, (p) => p.usedSize + p.unusedSize),
+    repackRmBlobs: sum(repack, (p) => p.unusedBlobs), repackRmSize: sum(repack, (p) => p.unusedSize),
+    removeBlobs: sum(remove, (p) => p.unusedBlobs), removeSize: sum(remove, (p) => p.unusedSize),
+    unrefSize: unreferenced.reduce((a, id) => a + packFiles.get(id)!, 0),
+  };
+  o.onPlan?.(stats);
   if (o.dryRun) return stats;
   // temp files of killed runs (an exclusive lock is held: no writer is running); an hour's margin
   // for writers that ignore locks
