@@ -3,31 +3,40 @@ import type { Backend } from './backend.js';
 import { LocalBackend } from './local.js';
 import { JottaBackend, type JottaBackendOptions } from './jottacloud/backend.js';
 import { isJottaLocation } from './jottacloud/spec.js';
+import { hasLimits, LimitedBackend, makeLimiters, type Limits } from './decorators/limits.js';
 
 export interface BackendOptions {
-  /** options for `jotta:` locations (connections, bandwidth limits, hard delete, logger) */
+  /** bandwidth (bytes/s) and connection limits, for every kind of backend */
+  limits?: Limits;
+  /** options for `jotta:` locations (connections, hard delete, logger, retry policy) */
   jotta?: JottaBackendOptions;
-}
-
-let defaults: BackendOptions = {};
-
-/** Options used when openBackend() is called without any (set once by the CLI from its global flags). */
-export function setDefaultBackendOptions(o: BackendOptions): void {
-  defaults = o;
 }
 
 /**
  * Parse a repository location: a path, `local:<path>`, `jotta:<path>` (default Jottacloud
- * account) or `jotta@<account>:<path>`.
+ * account) or `jotta@<account>:<path>`. This is the one place where the backend decorators are
+ * stacked on what it opens: limits (src/backend/decorators/limits.ts).
  */
-export function openBackend(location: string, opts: BackendOptions = defaults): Backend {
-  if (location.startsWith('local:')) return new LocalBackend(path.resolve(location.slice(6)));
+export function openBackend(location: string, opts: BackendOptions = {}): Backend {
+  const limits = hasLimits(opts.limits) ? makeLimiters(opts.limits!) : null;
   if (isJottaLocation(location)) {
     const env = process.env['JBACKUP_JOTTA_HARD_DELETE'];
     const jo: JottaBackendOptions = { ...(opts.jotta ?? {}) };
     if (jo.hardDelete === undefined && env !== undefined) jo.hardDelete = env === '1' || env.toLowerCase() === 'true';
-    return new JottaBackend(location, jo);
+    // the HTTP layer paces each request's body chunk by chunk with the same limiters (a request
+    // sent whole after a wait would leave the line saturated for its length); the decorator
+    // only gates connections
+    if (limits?.up) jo.pace = { ...jo.pace, up: limits.up };
+    if (limits?.down) jo.pace = { ...jo.pace, down: limits.down };
+    const be = new JottaBackend(location, jo);
+    return limits ? new LimitedBackend(be, limits, { pace: false }) : be;
   }
+  const be = openLocal(location);
+  return limits ? new LimitedBackend(be, limits) : be;
+}
+
+function openLocal(location: string): Backend {
+  if (location.startsWith('local:')) return new LocalBackend(path.resolve(location.slice(6)));
   const m = /^([a-z][a-z0-9+.-]*):/.exec(location);
   if (m && m[1] !== 'local' && !/^[a-zA-Z]:[\\/]/.test(location)) {
     throw new Error(`unsupported repository location "${location}" (scheme "${m[1]}:" is not supported yet; use a local path, jotta:<path> or jotta@<account>:<path>)`);

@@ -3,13 +3,13 @@ import { openBackend } from '../backend/location.js';
 import { Repository } from '../repo/repository.js';
 import { UserError } from '../repo/errors.js';
 import { formatSystemError, isSystemError } from '../util/syserr.js';
-import { getPassword, rememberKdf, repoLocation, repoOptions, type GlobalOpts } from './global.js';
+import { backendOptions, getPassword, rememberKdf, repoLocation, repoOptions, type GlobalOpts } from './global.js';
 
 export function register(program: Command, g: () => GlobalOpts): void {
   program.command('init').description('initialize a new repository').action(async () => {
     const opts = g();
     const loc = repoLocation(opts);
-    const backend = openBackend(loc);
+    const backend = openBackend(loc, backendOptions(opts));
     const password = await getPassword(opts, { confirm: true, what: 'new repository' });
     let repo;
     try {

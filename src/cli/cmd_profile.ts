@@ -8,8 +8,8 @@ import { profilesFile } from '../schedule/paths.js';
 import { validateCalendars } from '../schedule/systemd.js';
 import { launchdIntervals } from '../schedule/launchd.js';
 import { defaultPlatform } from '../schedule/install.js';
-import { withLimits } from '../schedule/limits.js';
-import { getPassword, type GlobalOpts } from './global.js';
+import { stricterLimits } from '../backend/decorators/limits.js';
+import { backendOptions, getPassword, type GlobalOpts } from './global.js';
 import { setExitCode } from './exit.js';
 import { existingTargets } from '../archiver/archiver.js';
 import * as path from 'node:path';
@@ -128,7 +128,8 @@ export function register(program: Command, g: () => GlobalOpts): void {
       } else say('-       password: no source in the profile (runs use JBACKUP_PASSWORD etc.; schedule install needs one)');
       if (o.repository && password) {
         await item('repository', async () => {
-          const repo = await Repository.open(withLimits(openBackend(p.repository), p.limits), password!, {});
+          const bo = backendOptions(g());
+          const repo = await Repository.open(openBackend(p.repository, { ...bo, limits: stricterLimits(bo.limits, p.limits) }), password!, {});
           const n = (await repo.backend.list('snapshots')).length;
           return `${p.repository} opens (${n} snapshot(s))`;
         });

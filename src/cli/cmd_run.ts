@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { runProfile } from '../schedule/run.js';
-import { getPassword, lockRepo, unlockRepo, type GlobalOpts } from './global.js';
+import { backendOptions, getPassword, lockRepo, unlockRepo, type GlobalOpts } from './global.js';
 import { setExitCode } from './exit.js';
 import { userErrors } from './cmd_profile.js';
 
@@ -25,6 +25,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
         lock: (repo, exclusive) => lockRepo(repo, exclusive, opts),
         unlock: (l) => unlockRepo(l),
         keyHint: opts.keyHint ?? process.env['JBACKUP_KEY_HINT'],
+        backend: backendOptions(opts),
       });
       if (!out.status) {
         process.stderr.write(`Fatal: ${out.message}\n`);

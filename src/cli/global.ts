@@ -2,7 +2,7 @@
 import { readFileSync, readSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { Command, Option } from 'commander';
-import { openBackend, setDefaultBackendOptions, type BackendOptions } from '../backend/location.js';
+import { openBackend, type BackendOptions } from '../backend/location.js';
 import { Repository, type RepoOptions } from '../repo/repository.js';
 import { Lock } from '../repo/lock.js';
 import { RepoNotFoundError, UserError } from '../repo/errors.js';
@@ -42,14 +42,14 @@ export function addGlobalOptions(p: Command): Command {
     .option('--pack-size <MiB>', 'set target pack size in MiB (env JBACKUP_PACK_SIZE)')
     .option('--no-lock', 'do not lock the repository, this allows some operations on read-only repositories')
     .option('--debug', 'print stack traces on errors')
-    .option('--limit-upload <KiB/s>', 'limit uploads to a remote repository to this rate in KiB/s')
-    .option('--limit-download <KiB/s>', 'limit downloads from a remote repository to this rate in KiB/s')
+    .option('--limit-upload <KiB/s>', 'limit uploads to the repository to this rate in KiB/s (every backend)')
+    .option('--limit-download <KiB/s>', 'limit downloads from the repository to this rate in KiB/s (every backend)')
     .option('--jotta-connections <n>', 'concurrent connections to Jottacloud (default 4)')
     .option('--jotta-hard-delete', 'delete files on Jottacloud permanently instead of moving them to the trash (frees quota at once; env JBACKUP_JOTTA_HARD_DELETE=1)')
     .hook('preAction', (_p, action) => {
       actionName = commandPath(action);
       actionOpts = action.opts();
-      setDefaultBackendOptions(backendOptions(p.opts<GlobalOpts>(), action.name()));
+      backendOptions(p.opts<GlobalOpts>()); // a bad --limit-upload is reported before any password is asked for
       repoOptions(p.opts<GlobalOpts>()); // a bad --pack-size is reported before any password is asked for
     });
 }
@@ -75,16 +75,21 @@ function skipLock(g: GlobalOpts): boolean {
   return true;
 }
 
-/** Options for remote backends from the global flags; -v prints retries, resumes and token refreshes. */
-export function backendOptions(g: GlobalOpts, command?: string): BackendOptions {
+/**
+ * Backend options from the global flags: --limit-upload/--limit-download (KiB/s) for every backend,
+ * Jottacloud's own; -v prints retries, resumes and token refreshes.
+ */
+export function backendOptions(g: GlobalOpts, command: string | undefined = actionName || undefined): BackendOptions {
   const conns = intFlag('--jotta-connections', g.jottaConnections, 1);
   const up = positiveFlag('--limit-upload', g.limitUpload);
   const down = positiveFlag('--limit-download', g.limitDownload);
   return {
+    limits: {
+      ...(up !== undefined ? { upload: up * 1024 } : {}),
+      ...(down !== undefined ? { download: down * 1024 } : {}),
+    },
     jotta: {
       ...(conns !== undefined ? { connections: conns } : {}),
-      ...(up !== undefined ? { limitUploadKiB: up } : {}),
-      ...(down !== undefined ? { limitDownloadKiB: down } : {}),
       ...(g.jottaHardDelete ? { hardDelete: true } : {}),
       ...((g.verbose ?? 0) >= 1 ? { logger: (m: string) => { process.stderr.write(`${m}\n`); } } : {}),
       ...jottaRetryPolicy(isInteractive(command), !!g.quiet || !!g.json),
@@ -209,7 +214,7 @@ export function repoOptions(g: GlobalOpts): RepoOptions {
 
 export async function openRepo(g: GlobalOpts, extra: RepoOptions = {}): Promise<Repository> {
   const spec = repoLocation(g);
-  const backend = openBackend(spec);
+  const backend = openBackend(spec, backendOptions(g));
   const password = await getPassword(g);
   let repo: Repository;
   try {

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Archiver } from '../archiver/archiver.js';
 import { makeMatcher, parseExcludeFile } from '../archiver/exclude.js';
-import { openBackend } from '../backend/location.js';
+import { openBackend, type BackendOptions } from '../backend/location.js';
 import { checkRepository } from '../maintenance/check.js';
 import { forgetGroups } from '../maintenance/forget.js';
 import { prune } from '../maintenance/prune.js';
@@ -17,7 +17,7 @@ import { LockError, RepoNotFoundError, WrongPasswordError } from '../repo/errors
 import type { Lock } from '../repo/lock.js';
 import { Repository } from '../repo/repository.js';
 import { hookEnv, killRunningHooks, runHook } from './hooks.js';
-import { withLimits } from './limits.js';
+import { stricterLimits } from '../backend/decorators/limits.js';
 import { readPassword } from './password.js';
 import { isDue, loadProfile, ProfileError, PROFILE_NAME_RE, type Profile } from './profile.js';
 import { AlreadyRunningError, appendHistory, readStatus, RunLock, statusFile, writeStatus, type StatusRecord, type StepRecord } from './status.js';
@@ -34,6 +34,8 @@ export interface RunOptions {
   unlock?: (l: Lock | null) => Promise<void>;
   keyHint?: string;
   now?: () => Date;
+  /** backend options (the CLI's global flags); the profile's [limits] are applied over their limits */
+  backend?: BackendOptions;
 }
 
 export interface RunOutcome {
@@ -157,7 +159,7 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
     const password = p.password ? await readPassword(p.password)
       : o.fallbackPassword ? await o.fallbackPassword()
       : (() => { throw new ProfileError(`profile "${name}" names no password source (password-file, password-command or password-keyring)`); })();
-    const open = async () => Repository.open(withLimits(openBackend(p.repository), p.limits), password, {
+    const open = async () => Repository.open(openBackend(p.repository, { ...o.backend, limits: stricterLimits(o.backend?.limits, p.limits) }), password, {
       compression: p.compression, packSize: p.packSize, keyHint: o.keyHint,
     });
 

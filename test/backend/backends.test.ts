@@ -1,10 +1,13 @@
 import { expect, it } from 'vitest';
+import type { Backend } from '../../src/backend/backend.js';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import { LocalBackend } from '../../src/backend/local.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
-import { backendConformance } from './conformance.js';
+import { backendConformance, LOCAL_CAPS } from './conformance.js';
+import { ForwardingBackend } from '../../src/backend/decorators/forwarding.js';
+import { LimitedBackend, makeLimiters } from '../../src/backend/decorators/limits.js';
 import { afterAll } from 'vitest';
 import { cleanupTmpDirs, tmpDir } from '../helpers/tools.js';
 
@@ -19,7 +22,20 @@ async function createdLocal(prefix: string): Promise<{ root: string; be: LocalBa
   return { root, be };
 }
 
-backendConformance('local', async () => new LocalBackend(path.join(await tmpDir('local-be'), 'repo')));
+backendConformance('local', async () => new LocalBackend(path.join(await tmpDir('local-be'), 'repo')), LOCAL_CAPS);
+
+// every decorator, around each backend (limits high enough not to slow the suite, but all in force)
+const limits = () => makeLimiters({ upload: 256 * 1024 * 1024, download: 256 * 1024 * 1024, connections: 2 });
+const decorators: [string, (b: Backend) => Backend][] = [
+  ['forwarding', (b) => new ForwardingBackend(b)],
+  ['limits', (b) => new LimitedBackend(b, limits())],
+  ['limits without pacing', (b) => new LimitedBackend(b, limits(), { pace: false })],
+  ['limits over limits', (b) => new LimitedBackend(new LimitedBackend(b, limits()), makeLimiters({ connections: 1 }))],
+];
+for (const [name, wrap] of decorators) {
+  backendConformance(`${name} over memory`, async () => wrap(new MemoryBackend()));
+  backendConformance(`${name} over local`, async () => wrap(new LocalBackend(path.join(await tmpDir('deco-be'), 'repo'))), LOCAL_CAPS);
+}
 
 it('local backend uses restic\'s layout, read-only files, and ignores temp files', async () => {
   const { root, be } = await createdLocal('local-layout');

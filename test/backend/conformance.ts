@@ -3,10 +3,89 @@ import { describe, expect, it } from 'vitest';
 import { randomBytes, createHash } from 'node:crypto';
 import { AlreadyExistsError, type Backend, NotFoundError } from '../../src/backend/backend.js';
 
+/** what a backend under test has of the optional members (a decorator must have the same as what it wraps) */
+export interface Capabilities {
+  createStream?: boolean;
+  verifySaved?: boolean;
+  removeStaleTemp?: boolean;
+  removeDeadTemp?: boolean;
+}
+export const LOCAL_CAPS: Capabilities = { createStream: true, verifySaved: true, removeStaleTemp: true, removeDeadTemp: true };
+
 const id = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-export function backendConformance(name: string, make: () => Promise<Backend>): void {
+export function backendConformance(name: string, make: () => Promise<Backend>, caps: Capabilities = {}): void {
   describe(`backend conformance: ${name}`, () => {
+    it('has exactly the optional members it is expected to have', async () => {
+      const be = await make();
+      for (const k of ['createStream', 'verifySaved', 'removeStaleTemp', 'removeDeadTemp'] as const) {
+        expect(typeof be[k] === 'function', k).toBe(!!caps[k]);
+      }
+      expect(typeof be.location).toBe('string');
+      expect(be.properties.connections).toBeGreaterThanOrEqual(1);
+      await be.close();
+    });
+
+    it.skipIf(!caps.createStream)('a stream is published under the SHA-256 of what was written; an aborted one leaves nothing', async () => {
+      const be = await make();
+      await be.create();
+      try {
+        const parts = [randomBytes(10), randomBytes(300_000), randomBytes(1), randomBytes(70_000)];
+        const whole = Buffer.concat(parts);
+        const s = be.createStream!('data');
+        s.write(parts.slice(0, 2).map((p) => Buffer.from(p)), true);
+        await s.drained();
+        let released = false;
+        s.write(parts.slice(2), false, () => { released = true; });
+        await s.drained();
+        expect(s.size).toBe(whole.length);
+        expect(await s.commit()).toBe(id(whole));
+        expect(released).toBe(true);
+        expect((await be.load({ type: 'data', name: id(whole) })).equals(whole)).toBe(true);
+        expect(await be.list('data')).toEqual([{ name: id(whole), size: whole.length }]);
+        const ab = be.createStream!('data');
+        ab.write([randomBytes(5000)]);
+        await ab.abort();
+        expect(await be.list('data')).toEqual([{ name: id(whole), size: whole.length }]);
+      } finally {
+        await be.close();
+      }
+    });
+
+    it.skipIf(!caps.verifySaved)('verifySaved is true for the stored bytes and false for others', async () => {
+      const be = await make();
+      await be.create();
+      const parts = [randomBytes(1000), randomBytes(50_000)];
+      const whole = Buffer.concat(parts);
+      const h = { type: 'data' as const, name: id(whole) };
+      await be.save(h, parts);
+      expect(await be.verifySaved!(h, parts, whole.length)).toBe(true);
+      const other = [parts[0]!, randomBytes(50_000)];
+      expect(await be.verifySaved!(h, other, whole.length)).toBe(false);
+      expect(await be.verifySaved!({ type: 'data', name: 'b'.repeat(64) }, parts, whole.length)).toBe(false);
+      await be.close();
+    });
+
+    it.skipIf(!caps.removeStaleTemp && !caps.removeDeadTemp)('removing temp files keeps every stored file', async () => {
+      const be = await make();
+      await be.create();
+      const b = randomBytes(2000);
+      await be.save({ type: 'data', name: id(b) }, b);
+      if (caps.removeStaleTemp) expect(await be.removeStaleTemp!(0)).toEqual({ files: 0, bytes: 0 });
+      if (caps.removeDeadTemp) expect(await be.removeDeadTemp!()).toEqual({ files: 0, bytes: 0 });
+      expect(await be.list('data')).toEqual([{ name: id(b), size: 2000 }]);
+      await be.close();
+    });
+
+    it('save with options (a known md5) stores the same bytes', async () => {
+      const be = await make();
+      await be.create();
+      const b = randomBytes(3000);
+      await be.save({ type: 'index', name: id(b) }, [b.subarray(0, 1000), b.subarray(1000)], { md5: createHash('md5').update(b).digest('hex') });
+      expect((await be.load({ type: 'index', name: id(b) })).equals(b)).toBe(true);
+      await be.close();
+    });
+
     it('create makes an empty repository and refuses an existing one', async () => {
       const be = await make();
       await be.create();

@@ -4,8 +4,6 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseToml } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryBackend } from '../../src/backend/memory.js';
-import { LimitedBackend } from '../../src/schedule/limits.js';
 import { isDue, loadProfile, parseCadence, parseProfile } from '../../src/schedule/profile.js';
 import { cleanupTmpDirs, runJbackup } from '../helpers/tools.js';
 import { sandbox, writeProfiles, type Sandbox } from './util.js';
@@ -154,29 +152,6 @@ timeout = "2m"
     expect(isDue(parseCadence('never'), undefined, now)).toBe(false);
     expect(isDue(parseCadence('12h'), '2024-06-09T16:00:00Z', now)).toBe(true);
     expect(isDue(parseCadence('12h'), '2024-06-09T20:00:00Z', now)).toBe(false);
-  });
-
-  it('bandwidth and connection limits pace the backend', async () => {
-    const inner = new MemoryBackend();
-    let active = 0;
-    let maxActive = 0;
-    const origSave = inner.save.bind(inner);
-    inner.save = async (h, d) => {
-      active++;
-      maxActive = Math.max(maxActive, active);
-      await new Promise((r) => setTimeout(r, 20));
-      await origSave(h, d);
-      active--;
-    };
-    const b = new LimitedBackend(inner, { upload: 1024 * 1024, connections: 2 });
-    expect(b.properties.connections).toBe(2);
-    const t0 = Date.now();
-    const chunk = Buffer.alloc(256 * 1024);
-    await Promise.all(Array.from({ length: 8 }, (_, i) => b.save({ type: 'data', name: i.toString(16).padStart(64, '0') }, chunk)));
-    const took = Date.now() - t0;
-    // 2 MiB at 1 MiB/s with a 1 s burst: at least ~1 s
-    expect(took).toBeGreaterThanOrEqual(900);
-    expect(maxActive).toBeLessThanOrEqual(2);
   });
 
   it('README documents scheduled backups for Linux and macOS', () => {

@@ -1,6 +1,7 @@
 /**
  * HTTP plumbing for the Jottacloud backend: an undici Agent that honours NODE_EXTRA_CA_CERTS,
- * a connection limit (semaphore), token-bucket bandwidth limits, and retries with exponential
+ * a connection limit, bandwidth pacing of each request's body (the shared limiters of
+ * src/util/limiter.ts, given by openBackend), and retries with exponential
  * backoff + full jitter on 429/5xx/connection errors, honouring Retry-After.
  */
 import { readFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ const loadUndici = (): Promise<typeof import('undici')> => (undiciModule ??= imp
 import type { IncomingHttpHeaders } from 'undici/types/header.js';
 import { VERSION } from '../../version.js';
 import { JottaError, JottaHttpError } from './errors.js';
+import { RateLimiter, Semaphore } from '../../util/limiter.js';
 
 export type Logger = (message: string) => void;
 
@@ -61,60 +63,14 @@ export async function makeAgent(extraCa?: string | string[], connectTimeoutMs = 
   });
 }
 
-/** Counting semaphore; acquire() resolves to a release function. */
-export class Semaphore {
-  private waiters: Array<() => void> = [];
-  private active = 0;
-  constructor(readonly limit: number) {}
-  async acquire(): Promise<() => void> {
-    if (this.active >= this.limit) await new Promise<void>((r) => this.waiters.push(r));
-    else this.active++;
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      const next = this.waiters.shift();
-      if (next) next();
-      else this.active--;
-    };
-  }
-}
-
-/** Token bucket shared by all connections of a process: `rate` bytes per second, bursts up to one second. */
-export class TokenBucket {
-  private tokens: number;
-  private last = Date.now();
-  private queue: Promise<void> = Promise.resolve();
-  constructor(readonly rate: number) {
-    this.tokens = rate;
-  }
-  /** Wait until `n` bytes may pass (requests are served in order). */
-  take(n: number): Promise<void> {
-    const p = this.queue.then(async () => {
-      let need = n;
-      while (need > 0) {
-        const now = Date.now();
-        this.tokens = Math.min(this.rate, this.tokens + ((now - this.last) / 1000) * this.rate);
-        this.last = now;
-        const take = Math.min(need, this.tokens);
-        if (take > 0) {
-          this.tokens -= take;
-          need -= take;
-        }
-        if (need > 0) await sleep(Math.max(5, Math.ceil((Math.min(need, this.rate) / this.rate) * 1000)));
-      }
-    });
-    this.queue = p.catch(() => {});
-    return p;
-  }
-}
-
 export interface HttpOptions {
   /** concurrent requests (default 4) */
   connections?: number;
-  /** KiB/s */
-  limitUploadKiB?: number;
-  limitDownloadKiB?: number;
+  /**
+   * bandwidth limiters (src/util/limiter.ts) that pace request and response bodies chunk by chunk;
+   * openBackend passes the ones of the backend's limits (shared by every connection)
+   */
+  pace?: { up?: RateLimiter; down?: RateLimiter };
   /** extra trusted CA certificate(s), PEM */
   ca?: string | string[];
   logger?: Logger;
@@ -214,8 +170,8 @@ export class Http {
   private agentP: Promise<Agent> | null = null;
   private readonly ca: string | string[] | undefined;
   readonly limit: Semaphore;
-  readonly up?: TokenBucket;
-  readonly down?: TokenBucket;
+  readonly up?: RateLimiter;
+  readonly down?: RateLimiter;
   readonly logger?: Logger;
   readonly maxAttempts: number;
   private baseDelay: number;
@@ -229,8 +185,8 @@ export class Http {
   constructor(opts: HttpOptions = {}) {
     this.ca = opts.ca;
     this.limit = new Semaphore(Math.max(1, opts.connections ?? 4));
-    if (opts.limitUploadKiB && opts.limitUploadKiB > 0) this.up = new TokenBucket(opts.limitUploadKiB * 1024);
-    if (opts.limitDownloadKiB && opts.limitDownloadKiB > 0) this.down = new TokenBucket(opts.limitDownloadKiB * 1024);
+    if (opts.pace?.up) this.up = opts.pace.up;
+    if (opts.pace?.down) this.down = opts.pace.down;
     if (opts.logger) this.logger = opts.logger;
     this.maxAttempts = Math.max(1, opts.maxAttempts ?? 10);
     this.baseDelay = opts.baseDelayMs ?? 200;
