@@ -14,6 +14,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { startEmulator, type RunningEmulator } from '../../src/jottacloud/emulator/index.js';
 import { JottaBackend } from '../../src/backend/jottacloud/backend.js';
+import { openBackend } from '../../src/backend/location.js';
 import {
   accountFile, decodeLoginToken, encodeName, INVALID_GRANT_MESSAGE, parseJottaLocation, tokenCachePath, writeAccount,
   writeTokenCache,
@@ -210,8 +211,9 @@ describe('jotta backend specifics', () => {
     expect((await trash.load(h(a))).equals(a)).toBe(true);
   });
 
-  it('--limit-upload / --limit-download throttle to the given KiB/s (token bucket with a 1 s burst)', async () => {
-    const be = new JottaBackend('jotta:throttle', { ca: emu.caCertPem!, limitUploadKiB: 1024, limitDownloadKiB: 1024 });
+  it('--limit-upload / --limit-download throttle to the given rate (the shared limiter, 1 s burst) through the backend stack of openBackend', async () => {
+    const be = openBackend('jotta:throttle', { jotta: { ca: emu.caCertPem! }, limits: { upload: MiB, download: MiB, connections: 3 } });
+    expect(be.properties.connections).toBe(3);
     await be.create();
     const b = randomBytes(2 * MiB);
     const h = { type: 'data' as const, name: createHash('sha256').update(b).digest('hex') };
