@@ -21,9 +21,6 @@ export const GoMode = {
   Perm: 0o777,
 } as const;
 
-// ---------------------------------------------------------------------------------------------
-// Modes
-
 const S_IFMT = 0o170000;
 const S_IFSOCK = 0o140000;
 const S_IFLNK = 0o120000;
@@ -51,11 +48,8 @@ export function goFileModeFromPosix(stMode: number): number {
   return m;
 }
 
-/** restic's node types that a Go FileMode can express ('irregular' and others come from elsewhere). */
-export type ModeNodeType = 'file' | 'dir' | 'symlink' | 'dev' | 'chardev' | 'fifo' | 'socket' | '';
-
 /** restic's node type for a (masked) Go FileMode; '' when none matches (restic does the same). */
-export function nodeTypeFromGoMode(mode: number): ModeNodeType {
+export function nodeTypeFromGoMode(mode: number): 'file' | 'dir' | 'symlink' | 'dev' | 'chardev' | 'fifo' | 'socket' | '' {
   const typeBits =
     GoMode.Dir + GoMode.Symlink + GoMode.NamedPipe + GoMode.Socket + GoMode.Device + GoMode.CharDevice + GoMode.Irregular;
   switch ((mode & typeBits) >>> 0) {

@@ -10,13 +10,13 @@ const NS_PER_DAY = 86_400n * NS_PER_S;
 /** Go's zero time.Time, 0001-01-01T00:00:00Z, in ns since the Unix epoch */
 export const GO_ZERO_NS = -62_135_596_800n * NS_PER_S;
 
-export function floorDiv(a: bigint, b: bigint): bigint {
+function floorDiv(a: bigint, b: bigint): bigint {
   const q = a / b;
   return (a % b !== 0n && (a < 0n) !== (b < 0n)) ? q - 1n : q;
 }
 
 /** days since 1970-01-01 of a proleptic Gregorian date (month 1..12) */
-export function daysFromCivil(y: number, m: number, d: number): number {
+function daysFromCivil(y: number, m: number, d: number): number {
   y -= m <= 2 ? 1 : 0;
   const era = Math.floor(y / 400);
   const yoe = y - era * 400;
@@ -26,7 +26,7 @@ export function daysFromCivil(y: number, m: number, d: number): number {
 }
 
 /** [year, month 1..12, day] of a day count since 1970-01-01 */
-export function civilFromDays(z: number): [number, number, number] {
+function civilFromDays(z: number): [number, number, number] {
   z += 719468;
   const era = Math.floor(z / 146097);
   const doe = z - era * 146097;
@@ -193,7 +193,7 @@ export function wallClock(t: GoTime): Wall {
 const dtfCache = new Map<string, Intl.DateTimeFormat>();
 
 /** offset (seconds east of UTC) of IANA zone `tz` at the instant `unixSec` (Go's loc.lookup) */
-export function zoneOffsetAt(tz: string, unixSec: number): number {
+function zoneOffsetAt(tz: string, unixSec: number): number {
   let f = dtfCache.get(tz);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', {
@@ -264,10 +264,13 @@ export function isoWeek(days: number): { year: number; week: number } {
   return { year: y, week: Math.floor(yday / 7) + 1 };
 }
 
-/** restic's TimeFormat ("2006-01-02 15:04:05") of an RFC 3339 time, in the local zone (key list). */
+/** restic's TimeFormat ("2006-01-02 15:04:05") of an instant, in the local zone. */
+export function resticTimeFormat(d: Date): string {
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}
+
+/** resticTimeFormat of an RFC 3339 time (key list); the text itself when it does not parse. */
 export function goLocalTime(rfc3339: string): string {
   const d = new Date(rfc3339);
-  if (Number.isNaN(d.getTime())) return rfc3339;
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return Number.isNaN(d.getTime()) ? rfc3339 : resticTimeFormat(d);
 }
