@@ -5,13 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
-import {
-  formatTimeFromNs,
-  goFileModeFromPosix,
-  nodeTypeFromGoMode,
-  type ExtendedAttribute,
-  type Node,
-} from '../repo/tree.js';
+import { goFileModeFromPosix, nodeTypeFromGoMode } from '../format/gomode.js';
+import { formatTimeFromNs } from '../format/gotime.js';
+import type { ExtendedAttribute, Node } from '../repo/tree.js';
 
 export interface NodeFromStatOptions {
   /** restic --with-atime: keep the real atime (default: atime = mtime, as restic 0.14 does). */

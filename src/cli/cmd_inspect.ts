@@ -1,8 +1,9 @@
 /** find, diff, dump, stats, repair index, tag: thin wrappers over src/maintenance. */
 import type { Command } from 'commander';
 import { diff, find, lookup, stats, STATS_MODES, type StatsMode } from '../maintenance/inspect.js';
-import { encodeNode, goJsonString, type Node } from '../repo/tree.js';
-import { goModeString } from './gofmt.js';
+import { encodeNode, type Node } from '../repo/tree.js';
+import { goJsonString } from '../format/gojson.js';
+import { goModeString } from '../format/gomode.js';
 import { dumpFile, dumpTar } from '../maintenance/dump.js';
 import { repairIndex } from '../maintenance/repair.js';
 import { UserError } from '../repo/errors.js';

@@ -1,4 +1,4 @@
-import { goLocalTime } from './gofmt.js';
+import { goLocalTime } from '../format/gotime.js';
 import type { Command } from 'commander';
 import { createKeyFile, parseKeyFile } from '../repo/keys.js';
 import { sha256hex } from '../repo/ids.js';

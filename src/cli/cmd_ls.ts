@@ -1,4 +1,4 @@
-import { goModeString } from './gofmt.js';
+import { goModeString } from '../format/gomode.js';
 import type { Command } from 'commander';
 import { decodeTree, type Node } from '../repo/tree.js';
 import { UserError } from '../repo/errors.js';

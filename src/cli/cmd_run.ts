@@ -3,11 +3,10 @@ import { runProfile } from '../schedule/run.js';
 import { backendOptions, getPassword, lockRepo, unlockRepo, type GlobalOpts } from './global.js';
 import { setExitCode } from './exit.js';
 import { userErrors } from './cmd_profile.js';
+import { resticTimeFormat } from '../format/gotime.js';
 
 function stamp(): string {
-  const d = new Date();
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return resticTimeFormat(new Date());
 }
 
 export function register(program: Command, g: () => GlobalOpts): void {

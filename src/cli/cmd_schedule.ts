@@ -6,17 +6,14 @@ import { listStatusProfiles, readStatus, runningHolder, statusFile } from '../sc
 import type { GlobalOpts } from './global.js';
 import { formatBytes } from './progress.js';
 import { userErrors } from './cmd_profile.js';
+import { goLocalTime } from '../format/gotime.js';
 
 interface PlatformOpts { platform?: Platform; dryRun?: boolean; enable: boolean }
 
 const platformOption = () => new Option('--platform <platform>', 'service manager to generate for (default: this OS\'s)').choices(['systemd', 'launchd']);
 
 function localTime(iso: string | undefined | null): string {
-  if (!iso) return '-';
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return iso ? goLocalTime(iso) : '-';
 }
 
 function installed(): InstalledSchedule[] {

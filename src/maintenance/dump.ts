@@ -1,7 +1,9 @@
 /** dump: a file's content, or a directory as a tar stream (ustar + PAX headers for long names, ns times). */
 import type { Writable } from 'node:stream';
 import type { Repository } from '../repo/repository.js';
-import { decodeTree, parseTimeNs, posixModeFromGo, type Node } from '../repo/tree.js';
+import { posixModeFromGo } from '../format/gomode.js';
+import { parseTimeNs } from '../format/gotime.js';
+import { decodeTree, type Node } from '../repo/tree.js';
 
 async function write(out: Writable, b: Buffer): Promise<void> {
   if (!out.write(b)) await new Promise<void>((r) => out.once('drain', () => r()));

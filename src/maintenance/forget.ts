@@ -25,7 +25,7 @@
  * - restic sorts `paths` (always) and `tags` (when grouping by tags) of the snapshot objects in
  *   place while grouping, so its JSON shows those arrays sorted. We do not mutate the input.
  */
-import { parseTimeNs } from '../repo/tree.js';
+import { GO_ZERO_NS, goAddDate, isoWeek, parseGoTime, processTimeZone, wallClock, type GoTime, type Wall } from '../format/gotime.js';
 import type { SnapshotWithId } from '../repo/snapshot.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -243,140 +243,11 @@ export function groupSnapshots(snaps: readonly SnapshotWithId[], groupBy: GroupB
 }
 
 // ---------------------------------------------------------------------------------------------
-// Go time emulation
-
-const NS_PER_S = 1_000_000_000n;
-const NS_PER_DAY = 86_400n * NS_PER_S;
-/** Go's zero time.Time, 0001-01-01T00:00:00Z, in ns since the Unix epoch */
-const GO_ZERO_NS = -62_135_596_800n * NS_PER_S;
-
-/** a parsed snapshot time: instant, offset of its location, and whether Go made it time.Local */
-interface GoTime {
-  ns: bigint;
-  /** seconds east of UTC */
-  off: number;
-  /** location kind: 'utc' for Z (and Go's zero time), 'fixed' for a numeric offset, 'local' when Parse chose time.Local */
-  loc: 'utc' | 'fixed' | 'local';
-}
-
-const OFFSET_RE = /(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
-
-function floorDiv(a: bigint, b: bigint): bigint {
-  const q = a / b;
-  return a % b !== 0n && (a < 0n) !== (b < 0n) ? q - 1n : q;
-}
-
-function daysFromCivil(y: number, m: number, d: number): number {
-  y -= m <= 2 ? 1 : 0;
-  const era = Math.floor(y / 400);
-  const yoe = y - era * 400;
-  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146097 + doe - 719468;
-}
-
-function civilFromDays(z: number): { y: number; m: number; d: number } {
-  z += 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp + (mp < 10 ? 3 : -9);
-  return { y: yoe + era * 400 + (m <= 2 ? 1 : 0), m, d };
-}
-
-interface Wall {
-  y: number;
-  m: number;
-  d: number;
-  hour: number;
-  /** days since the Unix epoch of the wall date */
-  days: number;
-  /** ns since midnight of the wall clock */
-  nsOfDay: bigint;
-}
-
-function wallClock(t: GoTime): Wall {
-  const local = t.ns + BigInt(t.off) * NS_PER_S;
-  const days = floorDiv(local, NS_PER_DAY);
-  const nsOfDay = local - days * NS_PER_DAY;
-  const c = civilFromDays(Number(days));
-  return { ...c, hour: Number(nsOfDay / (3600n * NS_PER_S)), days: Number(days), nsOfDay };
-}
-
-const dtfCache = new Map<string, Intl.DateTimeFormat>();
-
-/** offset (seconds east of UTC) of IANA zone `tz` at the instant `unixSec` (Go's loc.lookup) */
-function zoneOffsetAt(tz: string, unixSec: number): number {
-  let f = dtfCache.get(tz);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: tz,
-      hourCycle: 'h23',
-      era: 'short',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    dtfCache.set(tz, f);
-  }
-  const p: Record<string, string> = {};
-  for (const part of f.formatToParts(new Date(unixSec * 1000))) p[part.type] = part.value;
-  let y = Number(p.year);
-  if (p.era === 'BC' || p.era === 'B') y = 1 - y;
-  const wallSec = daysFromCivil(y, Number(p.month), Number(p.day)) * 86400 + Number(p.hour) * 3600 + Number(p.minute) * 60 + Number(p.second);
-  return wallSec - unixSec;
-}
-
-/** the process's local IANA zone (what Go's time.Local is, given the same TZ / /etc/localtime) */
-export function processTimeZone(): string {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone;
-}
-
-/** time.Time.UnmarshalJSON / time.Parse(RFC3339) as Go 1.19 does, with `localTz` as time.Local */
-function parseGoTime(s: string, localTz: string): GoTime {
-  const ns = parseTimeNs(s);
-  const m = OFFSET_RE.exec(s)!;
-  if (m[1] !== undefined) return { ns, off: 0, loc: 'utc' };
-  const off = (Number(m[3]) * 3600 + Number(m[4]) * 60) * (m[2] === '-' ? -1 : 1);
-  // Go: if the local zone has this offset at this instant, the time gets time.Local
-  const local = zoneOffsetAt(localTz, Number(floorDiv(ns, NS_PER_S))) === off;
-  return { ns, off, loc: local ? 'local' : 'fixed' };
-}
+// Go time (parsing, wall clock, AddDate, ISOWeek: src/format/gotime.ts)
 
 /** Go's t.AddDate(-years, -months, -days).Add(-hours * time.Hour) */
 function pastTime(t: GoTime, d: Duration, localTz: string): bigint {
-  const w = wallClock(t);
-  // time.Date normalisation: month overflow into years, then day overflow via day arithmetic
-  let month = w.m - d.months - 1; // 0-based
-  let year = w.y - d.years + Math.floor(month / 12);
-  month = ((month % 12) + 12) % 12;
-  const days = daysFromCivil(year, month + 1, 1) + (w.d - d.days) - 1;
-  // the wall clock read as if it were UTC
-  let unix = BigInt(days) * NS_PER_DAY + w.nsOfDay;
-  if (t.loc === 'fixed') {
-    unix -= BigInt(t.off) * NS_PER_S;
-  } else if (t.loc === 'local') {
-    // Go's Date(): look up the offset at wall-as-UTC, then retry at the corrected instant
-    const sec = Number(floorDiv(unix, NS_PER_S));
-    const off1 = zoneOffsetAt(localTz, sec);
-    if (off1 !== 0) unix -= BigInt(zoneOffsetAt(localTz, sec - off1)) * NS_PER_S;
-  }
-  return unix - BigInt(d.hours) * 3600n * NS_PER_S;
-}
-
-function isoWeek(days: number): { year: number; week: number } {
-  // 1970-01-01 was a Thursday; weekday Mon=1..Sun=7
-  const wd = ((((days + 3) % 7) + 7) % 7) + 1;
-  const thursday = days + (4 - wd);
-  const { y } = civilFromDays(thursday);
-  const yday = thursday - daysFromCivil(y, 1, 1);
-  return { year: y, week: Math.floor(yday / 7) + 1 };
+  return goAddDate(t, -d.years, -d.months, -d.days, localTz) - BigInt(d.hours) * 3_600_000_000_000n;
 }
 
 type Bucker = (w: Wall, nr: number) => number;

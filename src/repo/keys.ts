@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { keyFromKdf, masterKeyFromJSON, masterKeyToJSON, open, seal, type MasterKey } from '../crypto/crypto.js';
-import { formatTimeNs } from './tree.js';
+import { formatTimeNs } from '../format/gotime.js';
 
 import { checkKdfParams, scrypt, type KdfParams } from './kdf.js';
 

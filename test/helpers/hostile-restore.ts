@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { LocalBackend } from '../../src/backend/local.js';
 import { Repository } from '../../src/repo/repository.js';
-import { encodeNode, GoMode, type Node } from '../../src/repo/tree.js';
+import { GoMode } from '../../src/format/gomode.js';
+import { encodeNode, type Node } from '../../src/repo/tree.js';
 
 export const HOSTILE_PW = 'hostile-pw';
 /** the CLI's environment for a repository made here */

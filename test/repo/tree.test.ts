@@ -4,25 +4,11 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  decodeTree,
-  decodeTreeExact,
-  decodeTreeFast,
-  encodeTree,
-  formatTimeFromNs,
-  formatTimeNs,
-  goFileModeFromPosix,
-  goJsonString,
-  goQuote,
-  goQuoteBody,
-  goUnquote,
-  isGoPrint,
-  nodeTypeFromGoMode,
-  parseTimeNs,
-  posixModeFromGo,
-  posixTypeBits,
-  type Node,
-} from '../../src/repo/tree.js';
+import { decodeTree, decodeTreeExact, decodeTreeFast, encodeTree, type Node } from '../../src/repo/tree.js';
+import { goJsonString } from '../../src/format/gojson.js';
+import { goFileModeFromPosix, nodeTypeFromGoMode, posixModeFromGo, posixTypeBits } from '../../src/format/gomode.js';
+import { goQuote, goQuoteBody, goUnquote, isGoPrint } from '../../src/format/goquote.js';
+import { formatTimeFromNs, formatTimeNs, parseTimeNs } from '../../src/format/gotime.js';
 import { nodeFromStat } from '../../src/archiver/node.js';
 
 /** Deterministic incompressible bytes (so restic's chunker cuts the file into several blobs). */
