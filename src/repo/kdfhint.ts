@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdirpSync } from '../util/mkdirp.js';
 import * as path from 'node:path';
-import { configDir } from '../schedule/paths.js';
+import { configDir } from '../util/paths.js';
 import { isJottaLocation } from '../backend/jottacloud/spec.js';
 
 export interface KdfHint { N: number; r: number; p: number; salt: string }

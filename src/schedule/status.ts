@@ -5,7 +5,7 @@
 import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { stateDir } from './paths.js';
+import { stateDir } from '../util/paths.js';
 import { writeFileAtomicSync } from '../util/atomic.js';
 import { mkdirpSync } from '../util/mkdirp.js';
 

@@ -10,7 +10,7 @@
  */
 import { constants as fsc, promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
-import { configDir } from '../../schedule/paths.js';
+import { configDir } from '../../util/paths.js';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { JottaError, NoAccountError } from './errors.js';
