@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ID_RE } from '../backend/backend.js';
 import { checkKdfParams, scryptEarly } from '../repo/kdf.js';
-import { isRemoteSpec, readKdfHint } from '../repo/kdfhint.js';
+import { isRemoteSpec, readKdfHint } from './kdfhint.js';
 import { passwordFromText } from '../util/pwtext.js';
 
 // bin/jbackup hands NODE_EXTRA_CA_CERTS over under another name so that node does not load the file

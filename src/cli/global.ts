@@ -6,7 +6,7 @@ import { openBackend, setDefaultBackendOptions, type BackendOptions } from '../b
 import { Repository, type RepoOptions } from '../repo/repository.js';
 import { Lock } from '../repo/lock.js';
 import { RepoNotFoundError, UserError } from '../repo/errors.js';
-import { isRemoteSpec, saveKdfHint } from '../repo/kdfhint.js';
+import { isRemoteSpec, saveKdfHint } from './kdfhint.js';
 import { isInteractive, jottaRetryPolicy } from './jotta_retry.js';
 import { passwordFromLine, passwordFromText } from '../util/pwtext.js';
 import { describeSystemError, formatSystemError, isSystemError } from '../util/syserr.js';
@@ -224,7 +224,7 @@ export async function openRepo(g: GlobalOpts, extra: RepoOptions = {}): Promise<
   return repo;
 }
 
-/** a remote repository's key parameters, for the next command's early start (src/repo/kdfhint.ts) */
+/** a remote repository's key parameters, for the next command's early start (src/cli/kdfhint.ts) */
 export function rememberKdf(spec: string, repo: Repository): void {
   if (repo.kdf && isRemoteSpec(spec)) saveKdfHint(spec, repo.kdf);
 }

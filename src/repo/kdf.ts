@@ -10,6 +10,9 @@ import { nativeScryptMix } from '../native/native.js';
 
 export interface KdfParams { N: number; r: number; p: number }
 
+/** the salt (base64) and parameters of the key that opened a repository: what the CLI keeps as a KDF hint */
+export interface KdfHint extends KdfParams { salt: string }
+
 /**
  * scrypt parameters a key file may ask for: N a power of two and 128·N·r at most 256 MiB of memory
  * (restic calibrates within ~60 MiB, rustic's default takes 128 MiB), p at most 1024 and

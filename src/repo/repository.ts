@@ -8,7 +8,7 @@ import { sha256hex } from './ids.js';
 import { decodeIndex, encodeIndex, MasterIndex, type IndexFilePack } from './index.js';
 import { decodeStoredBlob } from './blob.js';
 import { createKeyFile, openKeyFile, parseKeyFile, WrongPasswordError, type KdfParams } from './keys.js';
-import type { KdfHint } from './kdfhint.js';
+import type { KdfHint } from './kdf.js';
 import { sharedPackHasher, type PackDigest } from './packhash.js';
 import { EAGER_HEADER, PackBuilder, parsePackTail, type BlobType, type PackedBlob } from './pack.js';
 import { decodeSnapshot, encodeSnapshot, sortSnapshots, type Snapshot, type SnapshotWithId } from './snapshot.js';

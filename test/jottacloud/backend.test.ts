@@ -19,7 +19,7 @@ import {
   writeTokenCache,
 } from '../../src/backend/jottacloud/index.js';
 import { backendConformance } from '../backend/conformance.js';
-import { readKdfHint, saveKdfHint } from '../../src/repo/kdfhint.js';
+import { readKdfHint, saveKdfHint } from '../../src/cli/kdfhint.js';
 import { compareTrees, makeInteropTree, prngBytes } from '../helpers/fstree.js';
 import { startConnectProxy, tunnelHostsTo, type ConnectProxy } from '../../tools/jotta-emulator/connect-proxy.js';
 import { cleanupTmpDirs, findTool, interopDescribe, runJbackup, runRestic, tmpDir, type RunResult } from '../helpers/tools.js';
