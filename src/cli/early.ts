@@ -8,7 +8,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ID_RE } from '../backend/backend.js';
+import { ID_RE } from '../util/ids.js';
 import { checkKdfParams, scryptEarly } from '../repo/kdf.js';
 import { isRemoteSpec, readKdfHint } from './kdfhint.js';
 import { passwordFromText } from '../util/pwtext.js';

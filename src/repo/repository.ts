@@ -1,10 +1,10 @@
 /** A restic v2 repository over any Backend: keys, config, index, blobs, unpacked files, packing. */
-import { hostname } from 'node:os';
 import { type Backend, type BackendStream, type FileType, NotFoundError, PartsComparer } from '../backend/backend.js';
 import { open, randomMasterKey, seal, type MasterKey } from '../crypto/crypto.js';
 import { decodeConfig, encodeConfig, newConfig, type RepoConfig } from './config.js';
 import { RepoNotFoundError, UserError } from './errors.js';
 import { sha256hex } from './ids.js';
+import { ID_RE } from '../util/ids.js';
 import { decodeIndex, encodeIndex, MasterIndex, type IndexFilePack } from './index.js';
 import { decodeStoredBlob } from './blob.js';
 import { createKeyFile, openKeyFile, parseKeyFile, WrongPasswordError, type KdfParams } from './keys.js';
@@ -142,7 +142,7 @@ export class Repository {
 
   /** resolve a unique id prefix among the files of a type */
   async resolveId(type: FileType, prefix: string): Promise<string> {
-    if (/^[0-9a-f]{64}$/.test(prefix)) return prefix;
+    if (ID_RE.test(prefix)) return prefix;
     const m = (await this.backend.list(type)).filter((f) => f.name.startsWith(prefix));
     if (m.length === 0) throw new UserError(`no matching ID found for prefix "${prefix}"`);
     if (m.length > 1) throw new UserError(`multiple IDs with prefix "${prefix}" found`);
@@ -488,8 +488,4 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t:
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
-}
-
-export function localHostname(): string {
-  return hostname();
 }

@@ -95,14 +95,6 @@ export function appendHistory(rec: StatusRecord): void {
   } catch { /* the history is best effort */ }
 }
 
-export function readHistory(profile: string, n = 10): StatusRecord[] {
-  try {
-    return readFileSync(historyFile(profile), 'utf8').split('\n').filter(Boolean).slice(-n).map((l) => JSON.parse(l) as StatusRecord);
-  } catch {
-    return [];
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // run lock
 

@@ -171,18 +171,6 @@ export async function removeAccount(name: string): Promise<boolean> {
   return existed;
 }
 
-export async function listAccounts(): Promise<string[]> {
-  try {
-    return (await fsp.readdir(accountsDir()))
-      .filter((f) => f.endsWith('.json') && !f.endsWith('.token.json') && !f.startsWith('.'))
-      .map((f) => f.slice(0, -5))
-      .filter((n) => ACCOUNT_NAME_RE.test(n))
-      .sort();
-  } catch {
-    return [];
-  }
-}
-
 // ---------------------------------------------------------------------------
 // inter-process lock around token refresh
 
