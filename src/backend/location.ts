@@ -23,10 +23,7 @@ export function setDefaultBackendOptions(o: BackendOptions): void {
 export function openBackend(location: string, opts: BackendOptions = defaults): Backend {
   if (location.startsWith('local:')) return new LocalBackend(path.resolve(location.slice(6)));
   if (isJottaLocation(location)) {
-    const env = process.env['JBACKUP_JOTTA_HARD_DELETE'];
-    const jo: JottaBackendOptions = { ...(opts.jotta ?? {}) };
-    if (jo.hardDelete === undefined && env !== undefined) jo.hardDelete = env === '1' || env.toLowerCase() === 'true';
-    return new JottaBackend(location, jo);
+    return new JottaBackend(location, { ...(opts.jotta ?? {}) });
   }
   const m = /^([a-z][a-z0-9+.-]*):/.exec(location);
   if (m && m[1] !== 'local' && !/^[a-zA-Z]:[\\/]/.test(location)) {

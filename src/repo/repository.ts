@@ -18,6 +18,8 @@ import { zstdCompress, type CompressionMode } from './zstd.js';
 export interface RepoOptions {
   packSize?: number;
   compression?: CompressionMode;
+  /** scrypt lanes derived at a time when a key is opened or made (1 or 2: two cores, 32 MiB more) */
+  kdfThreads?: number;
 }
 
 const MAX_KEYS = 20;
@@ -57,7 +59,7 @@ export class Repository {
     await backend.create();
     const master = randomMasterKey();
     const config = newConfig();
-    const kf = await createKeyFile(password, master, opts.kdf);
+    const kf = await createKeyFile(password, master, opts.kdf, opts.kdfThreads);
     const keyId = sha256hex(kf);
     await backend.save({ type: 'keys', name: keyId }, kf);
     await backend.save({ type: 'config', name: 'config' }, seal(master, encodeConfig(config)));
@@ -86,7 +88,7 @@ export class Repository {
         const kb = await backend.load({ type: 'keys', name: k });
         let master;
         try {
-          master = await openKeyFile(kb, password);
+          master = await openKeyFile(kb, password, opts.kdfThreads);
         } catch (e) {
           if (e instanceof WrongPasswordError) throw e;
           throw new Error(`keys/${k}: ${(e as Error).message}`);

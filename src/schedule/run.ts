@@ -166,8 +166,8 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
       const repo = await open();
       const excludes = [...p.excludes];
       const iexcludes = [...p.iexcludes];
-      for (const f of p.excludeFiles) excludes.push(...parseExcludeFile(readExcludeFile(f)));
-      for (const f of p.iexcludeFiles) iexcludes.push(...parseExcludeFile(readExcludeFile(f)));
+      for (const f of p.excludeFiles) excludes.push(...parseExcludeFile(readExcludeFile(f), process.env));
+      for (const f of p.iexcludeFiles) iexcludes.push(...parseExcludeFile(readExcludeFile(f), process.env));
       const lock = await lockWithRetry(o, repo, false, p.retryLockMs, log);
       const fileErrors: string[] = [];
       try {
