@@ -3,6 +3,7 @@ import { runProfile } from '../schedule/run.js';
 import { getPassword, lockRepo, unlockRepo, type GlobalOpts } from './global.js';
 import { setExitCode } from './exit.js';
 import { userErrors } from './cmd_profile.js';
+import { kdfThreadsFromEnv } from './envopts.js';
 
 function stamp(): string {
   const d = new Date();
@@ -25,6 +26,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
         lock: (repo, exclusive) => lockRepo(repo, exclusive, opts),
         unlock: (l) => unlockRepo(l),
         keyHint: opts.keyHint ?? process.env['JBACKUP_KEY_HINT'],
+        kdfThreads: kdfThreadsFromEnv(),
       });
       if (!out.status) {
         process.stderr.write(`Fatal: ${out.message}\n`);

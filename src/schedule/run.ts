@@ -33,6 +33,8 @@ export interface RunOptions {
   lock?: (repo: Repository, exclusive: boolean) => Promise<Lock | null>;
   unlock?: (l: Lock | null) => Promise<void>;
   keyHint?: string;
+  /** scrypt lanes at a time when the key is opened (the CLI: JBACKUP_KDF_THREADS) */
+  kdfThreads?: number;
   now?: () => Date;
 }
 
@@ -158,7 +160,7 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
       : o.fallbackPassword ? await o.fallbackPassword()
       : (() => { throw new ProfileError(`profile "${name}" names no password source (password-file, password-command or password-keyring)`); })();
     const open = async () => Repository.open(withLimits(openBackend(p.repository), p.limits), password, {
-      compression: p.compression, packSize: p.packSize, keyHint: o.keyHint,
+      compression: p.compression, packSize: p.packSize, keyHint: o.keyHint, kdfThreads: o.kdfThreads,
     });
 
     // 1. snapshot

@@ -10,12 +10,13 @@ import * as path from 'node:path';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { Repository } from '../../src/repo/repository.js';
 import { parseExcludeFile } from '../../src/archiver/exclude.js';
-import { backendOptions, type GlobalOpts } from '../../src/cli/global.js';
+import { backendOptions, repoOptions, type GlobalOpts } from '../../src/cli/global.js';
+import { scrypt } from '../../src/repo/kdf.js';
 import { cleanupTmpDirs, runJbackup, tmpDir } from '../helpers/tools.js';
 
 const saved = { ...process.env };
 afterEach(() => {
-  for (const k of ['JBACKUP_KDF_PARAMS', 'JBACKUP_JOTTA_HARD_DELETE', 'JB_TEST_DIR']) {
+  for (const k of ['JBACKUP_KDF_PARAMS', 'JBACKUP_KDF_THREADS', 'JBACKUP_JOTTA_HARD_DELETE', 'JB_TEST_DIR']) {
     if (saved[k] === undefined) delete process.env[k];
     else process.env[k] = saved[k];
   }
@@ -63,4 +64,16 @@ it('JBACKUP_JOTTA_HARD_DELETE reaches the Jottacloud options through the CLI', (
   expect(backendOptions(g).jotta?.hardDelete).toBe(true);
   process.env['JBACKUP_JOTTA_HARD_DELETE'] = '0';
   expect(backendOptions(g).jotta?.hardDelete).toBeUndefined();
+});
+
+it('JBACKUP_KDF_THREADS reaches the repository options; two lanes at a time derive the same key', async () => {
+  const g = {} as GlobalOpts;
+  expect(repoOptions(g).kdfThreads).toBe(1);
+  process.env['JBACKUP_KDF_THREADS'] = '2';
+  expect(repoOptions(g).kdfThreads).toBe(2);
+  process.env['JBACKUP_KDF_PARAMS'] = '1024,8,3';
+  expect(repoOptions(g).kdf).toEqual({ N: 1024, r: 8, p: 3 });
+  const salt = Buffer.alloc(64, 7);
+  const k = { N: 1024, r: 8, p: 3 };
+  expect((await scrypt(Buffer.from('pw'), salt, k, 2)).equals(await scrypt(Buffer.from('pw'), salt, k, 1))).toBe(true);
 });
