@@ -31,11 +31,11 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomFillSync } from 'node:crypto';
 import { Agent, request } from 'undici';
-import { startConnectProxy, tunnelHostsTo, type ConnectProxy } from '../src/jottacloud/emulator/connect-proxy.js';
+import { startConnectProxy, tunnelHostsTo, type ConnectProxy } from '../tools/jotta-emulator/connect-proxy.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const JBACKUP = path.join(ROOT, 'bin', 'jbackup');
-const EMULATOR = path.join(ROOT, 'dist', 'src', 'jottacloud', 'emulator', 'main.js');
+const EMULATOR = path.join(ROOT, 'dist', 'tools', 'jotta-emulator', 'main.js');
 const MiB = 1024 * 1024;
 const PASSWORD = 'bench-password';
 

@@ -59,8 +59,11 @@ export function makeMatcher(excludes: string[], iexcludes: string[]): Matcher | 
   };
 }
 
-/** Lines of an exclude file: blank lines and `#` comments skipped, `$VAR` expanded as restic does. */
-export function parseExcludeFile(text: string): string[] {
+/**
+ * Lines of an exclude file: blank lines and `#` comments skipped, `$VAR` expanded from `env` as restic
+ * does (the caller passes the environment: the CLI its own).
+ */
+export function parseExcludeFile(text: string, env: Readonly<Record<string, string | undefined>>): string[] {
   return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))
-    .map((l) => l.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_, v: string) => process.env[v] ?? ''));
+    .map((l) => l.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_, v: string) => env[v] ?? ''));
 }

@@ -31,8 +31,8 @@ export interface NodeFromStatOptions {
 
 let userCache: Map<string, string> | undefined;
 let groupCache: Map<string, string> | undefined;
-let passwdPath = '/etc/passwd';
-let groupPath = '/etc/group';
+const passwdPath = '/etc/passwd';
+const groupPath = '/etc/group';
 
 function readColonFile(path: string, idField: number, minFields: number): Map<string, string> {
   const map = new Map<string, string>();
@@ -65,14 +65,6 @@ export function lookupUserName(uid: number): string {
 export function lookupGroupName(gid: number): string {
   groupCache ??= readColonFile(groupPath, 2, 3);
   return groupCache.get(String(gid)) ?? '';
-}
-
-/** Drops the name caches; optionally points the lookups at other files (tests). */
-export function resetOwnerCache(paths?: { passwd?: string; group?: string }): void {
-  userCache = undefined;
-  groupCache = undefined;
-  passwdPath = paths?.passwd ?? '/etc/passwd';
-  groupPath = paths?.group ?? '/etc/group';
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 /** The storage contract every backend implements (restic's, kept small). */
 export type FileType = 'data' | 'index' | 'snapshots' | 'keys' | 'locks' | 'config';
-export const FILE_TYPES: readonly FileType[] = ['data', 'index', 'snapshots', 'keys', 'locks', 'config'];
 
 export interface Handle {
   type: FileType;
@@ -110,12 +109,6 @@ export class NotFoundError extends Error {
 
 export class AlreadyExistsError extends Error {
   override name = 'AlreadyExistsError';
-}
-
-export const ID_RE = /^[0-9a-f]{64}$/;
-
-export function handleName(h: Handle): string {
-  return h.type === 'config' ? 'config' : `${h.type}/${h.name}`;
 }
 
 /** Path of a handle in restic's default layout (data/xx/id), relative, with '/' separators. */

@@ -8,8 +8,9 @@ import { mkdirp } from '../util/mkdirp.js';
 import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  AlreadyExistsError, type Backend, type BackendStream, partsOf, type FileInfo, type FileType, type Handle, ID_RE, layoutPath, listConfig, NotFoundError, PartsComparer,
+  AlreadyExistsError, type Backend, type BackendStream, partsOf, type FileInfo, type FileType, type Handle, layoutPath, listConfig, NotFoundError, PartsComparer,
 } from './backend.js';
+import { ID_HEX, ID_RE } from '../util/ids.js';
 
 
 /**
@@ -22,7 +23,7 @@ const STAGE_SIZE = 1024 * 1024;
  * temp files of save (`<name>-tmp-<tag>`) and of streamed packs (`pack-tmp-<tag>`); the tag is
  * `<host>-<pid>-<random>` (see OWNER), or `<random>` as written by earlier versions
  */
-const TEMP_RE = /^(?:[0-9a-f]{64}|config|pack)-tmp-(?:([0-9a-f]{8})-([0-9a-f]+)-)?[0-9a-f]+$/;
+const TEMP_RE = new RegExp(`^(?:${ID_HEX}|config|pack)-tmp-(?:([0-9a-f]{8})-([0-9a-f]+)-)?[0-9a-f]+$`);
 
 /**
  * Who writes a temp file, in its name: 8 hex of SHA-256(hostname) and the pid in hex. A later run

@@ -20,9 +20,7 @@ export interface BackendOptions {
 export function openBackend(location: string, opts: BackendOptions = {}): Backend {
   const limits = hasLimits(opts.limits) ? makeLimiters(opts.limits!) : null;
   if (isJottaLocation(location)) {
-    const env = process.env['JBACKUP_JOTTA_HARD_DELETE'];
     const jo: JottaBackendOptions = { ...(opts.jotta ?? {}) };
-    if (jo.hardDelete === undefined && env !== undefined) jo.hardDelete = env === '1' || env.toLowerCase() === 'true';
     // the HTTP layer paces each request's body chunk by chunk with the same limiters (a request
     // sent whole after a wait would leave the line saturated for its length); the decorator
     // only gates connections

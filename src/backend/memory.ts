@@ -1,6 +1,7 @@
 import {
-  AlreadyExistsError, type Backend, partsOf, type FileInfo, type FileType, type Handle, ID_RE, layoutPath, NotFoundError,
+  AlreadyExistsError, type Backend, partsOf, type FileInfo, type FileType, type Handle, layoutPath, NotFoundError,
 } from './backend.js';
+import { ID_RE } from '../util/ids.js';
 
 /** An in-memory backend, for tests and for the conformance suite. */
 export class MemoryBackend implements Backend {

@@ -4,6 +4,7 @@ import { copySnapshots } from '../maintenance/copy.js';
 import { Repository } from '../repo/repository.js';
 import { UserError } from '../repo/errors.js';
 import { backendOptions, getPassword, lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';
+import { kdfThreadsFromEnv } from './envopts.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -26,7 +27,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
         ? Buffer.from(fromEnvPw)
         : await withEnv({ JBACKUP_PASSWORD: undefined, JBACKUP_PASSWORD_FILE: process.env['JBACKUP_FROM_PASSWORD_FILE'], JBACKUP_PASSWORD_COMMAND: process.env['JBACKUP_FROM_PASSWORD_COMMAND'] },
           () => getPassword({ passwordFile: o.fromPasswordFile, passwordCommand: o.fromPasswordCommand }, { what: 'source repository' }));
-      const src = await Repository.open(openBackend(from, backendOptions(opts)), srcPw);
+      const src = await Repository.open(openBackend(from, backendOptions(opts)), srcPw, { kdfThreads: kdfThreadsFromEnv() });
       const dst = await openRepo(opts);
       const l1 = await lockRepo(src, false, opts);
       const l2 = await lockRepo(dst, false, { ...opts, lock: true }); // --no-lock spares the source only, as restic's copy

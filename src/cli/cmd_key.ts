@@ -1,6 +1,7 @@
 import { goLocalTime } from '../format/gotime.js';
 import type { Command } from 'commander';
 import { createKeyFile, parseKeyFile } from '../repo/keys.js';
+import { kdfParamsFromEnv, kdfThreadsFromEnv } from './envopts.js';
 import { sha256hex } from '../repo/ids.js';
 import { UserError } from '../repo/errors.js';
 import { getPassword, passwordFile, lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';
@@ -15,7 +16,7 @@ async function newPassword(opts: GlobalOpts, file?: string): Promise<Buffer> {
 }
 
 async function addKey(repo: Repository, pw: Buffer): Promise<string> {
-  const kf = await createKeyFile(pw, repo.key);
+  const kf = await createKeyFile(pw, repo.key, kdfParamsFromEnv(), kdfThreadsFromEnv());
   const id = sha256hex(kf);
   await repo.backend.save({ type: 'keys', name: id }, kf);
   return id;

@@ -4,6 +4,7 @@ import { backendOptions, getPassword, lockRepo, unlockRepo, type GlobalOpts } fr
 import { setExitCode } from './exit.js';
 import { userErrors } from './cmd_profile.js';
 import { resticTimeFormat } from '../format/gotime.js';
+import { kdfThreadsFromEnv } from './envopts.js';
 
 function stamp(): string {
   return resticTimeFormat(new Date());
@@ -25,6 +26,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
         unlock: (l) => unlockRepo(l),
         keyHint: opts.keyHint ?? process.env['JBACKUP_KEY_HINT'],
         backend: backendOptions(opts),
+        kdfThreads: kdfThreadsFromEnv(),
       });
       if (!out.status) {
         process.stderr.write(`Fatal: ${out.message}\n`);

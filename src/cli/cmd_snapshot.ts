@@ -57,8 +57,8 @@ export function register(program: Command, g: () => GlobalOpts): void {
       const targets = existingTargets(given, (t) => { process.stderr.write(`${t} does not exist, skipping\n`); });
       const excludes = [...o.exclude];
       const iexcludes = [...o.iexclude];
-      for (const f of o.excludeFile) excludes.push(...parseExcludeFile(await readInputFile(f, '--exclude-file')));
-      for (const f of o.iexcludeFile) iexcludes.push(...parseExcludeFile(await readInputFile(f, '--iexclude-file')));
+      for (const f of o.excludeFile) excludes.push(...parseExcludeFile(await readInputFile(f, '--exclude-file'), process.env));
+      for (const f of o.iexcludeFile) iexcludes.push(...parseExcludeFile(await readInputFile(f, '--iexclude-file'), process.env));
       const matcher = makeMatcher(excludes, iexcludes);
       const compression = parseCompression(o.compression ?? 'auto');
       // read the targets' directories while the key is derived and the lock settles (main thread idle)

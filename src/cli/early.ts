@@ -8,9 +8,10 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ID_RE } from '../backend/backend.js';
+import { ID_RE } from '../util/ids.js';
 import { checkKdfParams, scryptEarly } from '../repo/kdf.js';
-import { isRemoteSpec, readKdfHint } from '../repo/kdfhint.js';
+import { isRemoteSpec, readKdfHint } from './kdfhint.js';
+import { kdfThreadsFromEnv } from './envopts.js';
 import { passwordFromText } from '../util/pwtext.js';
 
 // bin/jbackup hands NODE_EXTRA_CA_CERTS over under another name so that node does not load the file
@@ -43,7 +44,7 @@ function startOne(password: Buffer, kf: KdfFields): void {
   const salt = Buffer.from(kf.salt, 'base64');
   if (kf.N > 2 ** 20 || kf.r > 64 || kf.p > 64 || salt.length !== 64) return;
   try { checkKdfParams(kf); } catch { return; } // a memory bomb: the real open refuses it with a message
-  scryptEarly(password, salt, { N: kf.N, r: kf.r, p: kf.p });
+  scryptEarly(password, salt, { N: kf.N, r: kf.r, p: kf.p }, kdfThreadsFromEnv());
 }
 
 /** exported for tests; runs once when this module loads */

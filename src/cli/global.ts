@@ -6,7 +6,9 @@ import { openBackend, type BackendOptions } from '../backend/location.js';
 import { Repository, type RepoOptions } from '../repo/repository.js';
 import { Lock } from '../repo/lock.js';
 import { RepoNotFoundError, UserError } from '../repo/errors.js';
-import { isRemoteSpec, saveKdfHint } from '../repo/kdfhint.js';
+import { isRemoteSpec, saveKdfHint } from './kdfhint.js';
+import { jottaHardDeleteFromEnv, kdfParamsFromEnv, kdfThreadsFromEnv } from './envopts.js';
+import type { KdfParams } from '../repo/kdf.js';
 import { isInteractive, jottaRetryPolicy } from './jotta_retry.js';
 import { passwordFromLine, passwordFromText } from '../util/pwtext.js';
 import { describeSystemError, formatSystemError, isSystemError } from '../util/syserr.js';
@@ -90,7 +92,7 @@ export function backendOptions(g: GlobalOpts, command: string | undefined = acti
     },
     jotta: {
       ...(conns !== undefined ? { connections: conns } : {}),
-      ...(g.jottaHardDelete ? { hardDelete: true } : {}),
+      ...(g.jottaHardDelete || jottaHardDeleteFromEnv() ? { hardDelete: true } : {}),
       ...((g.verbose ?? 0) >= 1 ? { logger: (m: string) => { process.stderr.write(`${m}\n`); } } : {}),
       ...jottaRetryPolicy(isInteractive(command), !!g.quiet || !!g.json),
     },
@@ -205,9 +207,12 @@ function runPasswordCommand(c: string): Buffer {
   return passwordFromText(r.stdout);
 }
 
-export function repoOptions(g: GlobalOpts): RepoOptions {
+/** repository options from the flags and the environment (new keys' scrypt parameters for init) */
+export function repoOptions(g: GlobalOpts): RepoOptions & { kdf?: KdfParams } {
   const ps = g.packSize ?? process.env['JBACKUP_PACK_SIZE'];
-  const o: RepoOptions = {};
+  const o: RepoOptions & { kdf?: KdfParams } = { kdfThreads: kdfThreadsFromEnv() };
+  const kdf = kdfParamsFromEnv();
+  if (kdf) o.kdf = kdf;
   if (ps) o.packSize = intFlag(g.packSize ? '--pack-size' : 'JBACKUP_PACK_SIZE', ps, 4, 128)! * 1024 * 1024;
   return o;
 }
@@ -229,7 +234,7 @@ export async function openRepo(g: GlobalOpts, extra: RepoOptions = {}): Promise<
   return repo;
 }
 
-/** a remote repository's key parameters, for the next command's early start (src/repo/kdfhint.ts) */
+/** a remote repository's key parameters, for the next command's early start (src/cli/kdfhint.ts) */
 export function rememberKdf(spec: string, repo: Repository): void {
   if (repo.kdf && isRemoteSpec(spec)) saveKdfHint(spec, repo.kdf);
 }

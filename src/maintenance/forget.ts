@@ -39,8 +39,6 @@ export interface Duration {
   hours: number;
 }
 
-export const ZERO_DURATION: Readonly<Duration> = Object.freeze({ years: 0, months: 0, days: 0, hours: 0 });
-
 export function durationIsZero(d: Duration | undefined): boolean {
   return d === undefined || (d.years === 0 && d.months === 0 && d.days === 0 && d.hours === 0);
 }

@@ -6,6 +6,3 @@ export function sha256(data: Uint8Array): Buffer {
 export function sha256hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
-export function isId(s: string): boolean {
-  return /^[0-9a-f]{64}$/.test(s);
-}

@@ -4,6 +4,7 @@
  * a Map of objects (> 150 B per blob in V8).
  */
 import type { BlobType, PackedBlob } from './pack.js';
+import { ID_RE } from '../util/ids.js';
 
 export interface BlobLocation {
   type: BlobType;
@@ -178,7 +179,6 @@ export function mergePackEntries(into: PackedBlob[], more: readonly PackedBlob[]
   }
 }
 
-const HEX_ID = /^[0-9a-f]{64}$/;
 /** offsets and lengths are kept as uint32 (packs are far smaller than 4 GiB) */
 const u32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 32;
 
@@ -197,13 +197,13 @@ export function decodeIndex(b: Uint8Array): IndexFile {
   return {
     supersedes: j.supersedes ?? [],
     packs: (j.packs ?? []).map((p) => {
-      if (typeof p?.id !== 'string' || !HEX_ID.test(p.id)) throw new Error(`index names a pack with an invalid id ${JSON.stringify(p?.id)}`);
+      if (typeof p?.id !== 'string' || !ID_RE.test(p.id)) throw new Error(`index names a pack with an invalid id ${JSON.stringify(p?.id)}`);
       if (p.blobs != null && !Array.isArray(p.blobs)) throw new Error(`pack ${p.id}: "blobs" is not a list`);
       return {
         id: p.id,
         blobs: (p.blobs ?? []).map((x) => {
           const where = `pack ${p.id}: blob ${JSON.stringify(x?.id)}`;
-          if (typeof x?.id !== 'string' || !HEX_ID.test(x.id)) throw new Error(`${where}: invalid id`);
+          if (typeof x?.id !== 'string' || !ID_RE.test(x.id)) throw new Error(`${where}: invalid id`);
           if (x.type !== 'data' && x.type !== 'tree') throw new Error(`${where}: invalid blob type ${JSON.stringify(x.type)} in index`);
           if (!u32(x.offset) || !u32(x.length) || x.offset + x.length >= 2 ** 32) throw new Error(`${where}: invalid offset ${JSON.stringify(x.offset)} or length ${JSON.stringify(x.length)}`);
           if (x.length < 32) throw new Error(`${where}: length ${x.length} is shorter than the encryption overhead`);

@@ -10,6 +10,9 @@ import { nativeScryptMix } from '../native/native.js';
 
 export interface KdfParams { N: number; r: number; p: number }
 
+/** the salt (base64) and parameters of the key that opened a repository: what the CLI keeps as a KDF hint */
+export interface KdfHint extends KdfParams { salt: string }
+
 /**
  * scrypt parameters a key file may ask for: N a power of two and 128·N·r at most 256 MiB of memory
  * (restic calibrates within ~60 MiB, rustic's default takes 128 MiB), p at most 1024 and
@@ -30,23 +33,24 @@ function cacheKey(password: Buffer, salt: Buffer, k: KdfParams): string {
   return createHash('sha256').update(`${k.N},${k.r},${k.p},${salt.length},`).update(salt).update(password).digest('hex');
 }
 
-function kdfThreads(): number {
-  return process.env['JBACKUP_KDF_THREADS'] === '2' && availableParallelism() > 1 ? 2 : 1;
+/** lanes derived at a time: what the caller asked for (1 or 2), on as many cores as there are */
+function kdfThreads(asked: number): number {
+  return asked >= 2 && availableParallelism() > 1 ? 2 : 1;
 }
 
 /**
  * scrypt = PBKDF2(P, SMix(PBKDF2(P, S, 1, p·128·r)), 1, 64) over p independent lanes. With the native
  * addon SMix is SSE2 code (~0.41 s instead of OpenSSL's ~0.5 s for restic's N=2^15, r=8, p=6), one
- * lane after the other. JBACKUP_KDF_THREADS=2 runs two lanes at a time on two cores (~0.23 s, but
+ * lane after the other. threads = 2 (the CLI: JBACKUP_KDF_THREADS=2) runs two lanes at a time on two cores (~0.23 s, but
  * each lane needs its own 128·N·r-byte table: 32 MiB more while the key is derived, which made the
  * peak RSS of an unchanged re-run 1.75× restic's instead of 1.4×). node:crypto's scrypt otherwise.
  */
-function derive(password: Buffer, salt: Buffer, k: KdfParams): Promise<Buffer> {
+function derive(password: Buffer, salt: Buffer, k: KdfParams, threads: number): Promise<Buffer> {
   const mix = nativeScryptMix;
   if (mix && k.p >= 1 && k.r >= 1 && k.N >= 2 && (k.N & (k.N - 1)) === 0) {
     return new Promise((resolve, reject) => {
       const b = pbkdf2Sync(password, salt, 1, k.p * 128 * k.r, 'sha256');
-      mix(b, k.N, k.r, (err) => (err ? reject(err) : resolve(pbkdf2Sync(password, b, 1, 64, 'sha256'))), kdfThreads());
+      mix(b, k.N, k.r, (err) => (err ? reject(err) : resolve(pbkdf2Sync(password, b, 1, 64, 'sha256'))), kdfThreads(threads));
     });
   }
   return new Promise((resolve, reject) => {
@@ -56,15 +60,16 @@ function derive(password: Buffer, salt: Buffer, k: KdfParams): Promise<Buffer> {
 }
 
 /** start deriving in the background (the thread pool); errors are left to the real call */
-export function scryptEarly(password: Buffer, salt: Buffer, k: KdfParams): void {
+export function scryptEarly(password: Buffer, salt: Buffer, k: KdfParams, threads = 1): void {
   const key = cacheKey(password, salt, k);
   if (started.has(key)) return;
-  const p = derive(password, salt, k);
+  const p = derive(password, salt, k, threads);
   p.catch(() => {});
   started.set(key, p);
 }
 
-export function scrypt(password: Buffer, salt: Buffer, k: KdfParams): Promise<Buffer> {
+/** threads: scrypt lanes derived at a time (1 or 2; the result is the same) */
+export function scrypt(password: Buffer, salt: Buffer, k: KdfParams, threads = 1): Promise<Buffer> {
   if (started.size > 0) {
     const key = cacheKey(password, salt, k);
     const p = started.get(key);
@@ -73,7 +78,7 @@ export function scrypt(password: Buffer, salt: Buffer, k: KdfParams): Promise<Bu
       return p;
     }
   }
-  return derive(password, salt, k);
+  return derive(password, salt, k, threads);
 }
 
 /** derivations started early and not yet taken (for tests) */

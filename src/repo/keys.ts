@@ -10,16 +10,9 @@ export { checkKdfParams, scrypt, type KdfParams };
 
 /**
  * restic calibrates scrypt to ~500 ms with N=32768, r=8 and a CPU-dependent p (6 on our machines).
- * We use N=32768, r=8, p=6 without calibration; JBACKUP_KDF_PARAMS="N,r,p" overrides (tests only).
+ * We use N=32768, r=8, p=6 without calibration; callers may pass others (the CLI: JBACKUP_KDF_PARAMS, tests only).
  */
-export function defaultKdfParams(): KdfParams {
-  const env = process.env['JBACKUP_KDF_PARAMS'];
-  if (env) {
-    const [N, r, p] = env.split(',').map((x) => Number.parseInt(x, 10));
-    if (N && r && p) return { N, r, p };
-  }
-  return { N: 32768, r: 8, p: 6 };
-}
+export const DEFAULT_KDF_PARAMS: Readonly<KdfParams> = Object.freeze({ N: 32768, r: 8, p: 6 });
 
 export interface KeyFile {
   created: string;
@@ -43,9 +36,9 @@ export function nowRfc3339(): string {
   return formatTimeNs(BigInt(Math.floor(ms / 1000)), (ms % 1000) * 1_000_000 + Number(ns));
 }
 
-export async function createKeyFile(password: Buffer, master: MasterKey, params = defaultKdfParams()): Promise<Buffer> {
+export async function createKeyFile(password: Buffer, master: MasterKey, params: KdfParams = DEFAULT_KDF_PARAMS, threads = 1): Promise<Buffer> {
   const salt = randomBytes(64);
-  const user = keyFromKdf(await scrypt(password, salt, params));
+  const user = keyFromKdf(await scrypt(password, salt, params, threads));
   const data = seal(user, Buffer.from(masterKeyToJSON(master)));
   let username = '';
   try { username = userInfo().username; } catch { /* no passwd entry */ }
@@ -71,11 +64,11 @@ export function parseKeyFile(bytes: Uint8Array): KeyFile {
 }
 
 /** Returns the master key, or throws WrongPasswordError. */
-export async function openKeyFile(bytes: Uint8Array, password: Buffer): Promise<MasterKey> {
+export async function openKeyFile(bytes: Uint8Array, password: Buffer, threads = 1): Promise<MasterKey> {
   const kf = parseKeyFile(bytes);
   const salt = Buffer.from(kf.salt, 'base64');
   if (salt.length !== 64) throw new Error(`key file has an invalid salt length ${salt.length}`);
-  const user = keyFromKdf(await scrypt(password, salt, { N: kf.N, r: kf.r, p: kf.p }));
+  const user = keyFromKdf(await scrypt(password, salt, { N: kf.N, r: kf.r, p: kf.p }, threads));
   let plain: Buffer;
   try {
     plain = open(user, Buffer.from(kf.data, 'base64'));

@@ -1,14 +1,14 @@
 /** A restic v2 repository over any Backend: keys, config, index, blobs, unpacked files, packing. */
-import { hostname } from 'node:os';
 import { type Backend, type BackendStream, type FileType, NotFoundError, PartsComparer } from '../backend/backend.js';
 import { open, randomMasterKey, seal, type MasterKey } from '../crypto/crypto.js';
 import { decodeConfig, encodeConfig, newConfig, type RepoConfig } from './config.js';
 import { RepoNotFoundError, UserError } from './errors.js';
 import { sha256hex } from './ids.js';
+import { ID_RE } from '../util/ids.js';
 import { decodeIndex, encodeIndex, MasterIndex, type IndexFilePack } from './index.js';
 import { decodeStoredBlob } from './blob.js';
 import { createKeyFile, openKeyFile, parseKeyFile, WrongPasswordError, type KdfParams } from './keys.js';
-import type { KdfHint } from './kdfhint.js';
+import type { KdfHint } from './kdf.js';
 import { sharedPackHasher, type PackDigest } from './packhash.js';
 import { EAGER_HEADER, PackBuilder, parsePackTail, type BlobType, type PackedBlob } from './pack.js';
 import { decodeSnapshot, encodeSnapshot, sortSnapshots, type Snapshot, type SnapshotWithId } from './snapshot.js';
@@ -18,6 +18,8 @@ import { zstdCompress, type CompressionMode } from './zstd.js';
 export interface RepoOptions {
   packSize?: number;
   compression?: CompressionMode;
+  /** scrypt lanes derived at a time when a key is opened or made (1 or 2: two cores, 32 MiB more) */
+  kdfThreads?: number;
 }
 
 const MAX_KEYS = 20;
@@ -57,7 +59,7 @@ export class Repository {
     await backend.create();
     const master = randomMasterKey();
     const config = newConfig();
-    const kf = await createKeyFile(password, master, opts.kdf);
+    const kf = await createKeyFile(password, master, opts.kdf, opts.kdfThreads);
     const keyId = sha256hex(kf);
     await backend.save({ type: 'keys', name: keyId }, kf);
     await backend.save({ type: 'config', name: 'config' }, seal(master, encodeConfig(config)));
@@ -86,7 +88,7 @@ export class Repository {
         const kb = await backend.load({ type: 'keys', name: k });
         let master;
         try {
-          master = await openKeyFile(kb, password);
+          master = await openKeyFile(kb, password, opts.kdfThreads);
         } catch (e) {
           if (e instanceof WrongPasswordError) throw e;
           throw new Error(`keys/${k}: ${(e as Error).message}`);
@@ -142,7 +144,7 @@ export class Repository {
 
   /** resolve a unique id prefix among the files of a type */
   async resolveId(type: FileType, prefix: string): Promise<string> {
-    if (/^[0-9a-f]{64}$/.test(prefix)) return prefix;
+    if (ID_RE.test(prefix)) return prefix;
     const m = (await this.backend.list(type)).filter((f) => f.name.startsWith(prefix));
     if (m.length === 0) throw new UserError(`no matching ID found for prefix "${prefix}"`);
     if (m.length > 1) throw new UserError(`multiple IDs with prefix "${prefix}" found`);
@@ -488,8 +490,4 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t:
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
-}
-
-export function localHostname(): string {
-  return hostname();
 }

@@ -1,4 +1,6 @@
 /** Snapshot files (restic's JSON, fields in Go struct order, zero values omitted as Go does). */
+import { ID_RE } from '../util/ids.js';
+
 export interface Snapshot {
   time: string;
   parent?: string;
@@ -42,7 +44,7 @@ export function decodeSnapshot(b: Uint8Array): Snapshot {
     throw new Error(`invalid snapshot JSON: ${(e as Error).message}`);
   }
   if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error('snapshot is not a JSON object');
-  if (typeof j.tree !== 'string' || !/^[0-9a-f]{64}$/.test(j.tree)) throw new Error('snapshot has no valid tree id');
+  if (typeof j.tree !== 'string' || !ID_RE.test(j.tree)) throw new Error('snapshot has no valid tree id');
   if (typeof j.time !== 'string' || Number.isNaN(Date.parse(j.time))) throw new Error('snapshot has no valid time');
   if (j.paths != null && (!Array.isArray(j.paths) || j.paths.some((x) => typeof x !== 'string'))) throw new Error('snapshot has invalid paths');
   j.paths ??= [];

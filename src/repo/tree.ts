@@ -14,6 +14,7 @@ import { isUtf8 } from 'node:buffer';
 import { goCompactJson, goJsonString, lossyUtf8, parseJson, type JVal } from '../format/gojson.js';
 import { goQuote, goQuoteBody, goUnquote } from '../format/goquote.js';
 import { validateTime } from '../format/gotime.js';
+import { ID_RE } from '../util/ids.js';
 
 export type NodeType =
   | 'file'
@@ -85,7 +86,6 @@ function sortNodes(nodes: readonly Node[]): Node[] {
   return sorted;
 }
 
-const ID_RE = /^[0-9a-f]{64}$/;
 const UINT64_MAX = (1n << 64n) - 1n;
 
 function u32(v: number, field: string): string {

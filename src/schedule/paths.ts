@@ -1,48 +1,12 @@
 /** Where profiles, status records, unit files and plists live, and how the scheduler calls the CLI. */
 import { existsSync } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NODE_FLAGS } from '../util/nodeflags.js';
-
-const env = (k: string) => {
-  const v = process.env[k];
-  return v === undefined || v === '' ? undefined : v;
-};
-
-export function homeDir(): string {
-  return env('HOME') ?? os.homedir();
-}
-
-/** `~` and `~/x` → home; anything else unchanged */
-export function expandHome(p: string): string {
-  if (p === '~') return homeDir();
-  if (p.startsWith('~/')) return path.join(homeDir(), p.slice(2));
-  return p;
-}
-
-/** JBACKUP_CONFIG_DIR, else $XDG_CONFIG_HOME/jbackup, else ~/.config/jbackup (macOS: ~/Library/Application Support/jbackup) */
-export function configDir(): string {
-  const explicit = env('JBACKUP_CONFIG_DIR');
-  if (explicit) return path.resolve(explicit);
-  const xdg = env('XDG_CONFIG_HOME');
-  if (xdg) return path.join(xdg, 'jbackup');
-  if (process.platform === 'darwin') return path.join(homeDir(), 'Library', 'Application Support', 'jbackup');
-  return path.join(homeDir(), '.config', 'jbackup');
-}
+import { configDir, homeDir, nonEmptyEnv as env, stateDir } from '../util/paths.js';
 
 export function profilesFile(): string {
   return path.join(configDir(), 'profiles.toml');
-}
-
-/** JBACKUP_STATE_DIR, else $XDG_STATE_HOME/jbackup, else ~/.local/state/jbackup (macOS: ~/Library/Application Support/jbackup/state) */
-export function stateDir(): string {
-  const explicit = env('JBACKUP_STATE_DIR');
-  if (explicit) return path.resolve(explicit);
-  const xdg = env('XDG_STATE_HOME');
-  if (xdg) return path.join(xdg, 'jbackup');
-  if (process.platform === 'darwin') return path.join(homeDir(), 'Library', 'Application Support', 'jbackup', 'state');
-  return path.join(homeDir(), '.local', 'state', 'jbackup');
 }
 
 /** JBACKUP_SYSTEMD_USER_DIR, else $XDG_CONFIG_HOME/systemd/user, else ~/.config/systemd/user */

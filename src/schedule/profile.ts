@@ -12,7 +12,8 @@ import { parseMaxUnused, type MaxUnused } from '../maintenance/prune.js';
 import { parseSubset, type ReadDataSubset } from '../maintenance/check.js';
 import { parseCompression, type CompressionMode } from '../repo/zstd.js';
 import { parseTimeSpan } from './calendar.js';
-import { expandHome, profilesFile } from './paths.js';
+import { expandHome } from '../util/paths.js';
+import { profilesFile } from './paths.js';
 import { mkdirpSync } from '../util/mkdirp.js';
 
 export class ProfileError extends Error {

@@ -33,6 +33,8 @@ export interface RunOptions {
   lock?: (repo: Repository, exclusive: boolean) => Promise<Lock | null>;
   unlock?: (l: Lock | null) => Promise<void>;
   keyHint?: string;
+  /** scrypt lanes at a time when the key is opened (the CLI: JBACKUP_KDF_THREADS) */
+  kdfThreads?: number;
   now?: () => Date;
   /** backend options (the CLI's global flags); the profile's [limits] are applied over their limits */
   backend?: BackendOptions;
@@ -160,7 +162,7 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
       : o.fallbackPassword ? await o.fallbackPassword()
       : (() => { throw new ProfileError(`profile "${name}" names no password source (password-file, password-command or password-keyring)`); })();
     const open = async () => Repository.open(openBackend(p.repository, { ...o.backend, limits: stricterLimits(o.backend?.limits, p.limits) }), password, {
-      compression: p.compression, packSize: p.packSize, keyHint: o.keyHint,
+      compression: p.compression, packSize: p.packSize, keyHint: o.keyHint, kdfThreads: o.kdfThreads,
     });
 
     // 1. snapshot
@@ -168,8 +170,8 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
       const repo = await open();
       const excludes = [...p.excludes];
       const iexcludes = [...p.iexcludes];
-      for (const f of p.excludeFiles) excludes.push(...parseExcludeFile(readExcludeFile(f)));
-      for (const f of p.iexcludeFiles) iexcludes.push(...parseExcludeFile(readExcludeFile(f)));
+      for (const f of p.excludeFiles) excludes.push(...parseExcludeFile(readExcludeFile(f), process.env));
+      for (const f of p.iexcludeFiles) iexcludes.push(...parseExcludeFile(readExcludeFile(f), process.env));
       const lock = await lockWithRetry(o, repo, false, p.retryLockMs, log);
       const fileErrors: string[] = [];
       try {

@@ -5,7 +5,7 @@
 import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { stateDir } from './paths.js';
+import { stateDir } from '../util/paths.js';
 import { writeFileAtomicSync } from '../util/atomic.js';
 import { mkdirpSync } from '../util/mkdirp.js';
 
@@ -93,14 +93,6 @@ export function appendHistory(rec: StatusRecord): void {
       writeFileAtomicSync(f, `${lines.slice(-HISTORY_KEEP).join('\n')}\n`, 0o600);
     }
   } catch { /* the history is best effort */ }
-}
-
-export function readHistory(profile: string, n = 10): StatusRecord[] {
-  try {
-    return readFileSync(historyFile(profile), 'utf8').split('\n').filter(Boolean).slice(-n).map((l) => JSON.parse(l) as StatusRecord);
-  } catch {
-    return [];
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

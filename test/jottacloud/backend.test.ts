@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { Agent, request } from 'undici';
-import { startEmulator, type RunningEmulator } from '../../src/jottacloud/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../tools/jotta-emulator/index.js';
 import { JottaBackend } from '../../src/backend/jottacloud/backend.js';
 import { openBackend } from '../../src/backend/location.js';
 import {
@@ -20,9 +20,9 @@ import {
   writeTokenCache,
 } from '../../src/backend/jottacloud/index.js';
 import { backendConformance } from '../backend/conformance.js';
-import { readKdfHint, saveKdfHint } from '../../src/repo/kdfhint.js';
+import { readKdfHint, saveKdfHint } from '../../src/cli/kdfhint.js';
 import { compareTrees, makeInteropTree, prngBytes } from '../helpers/fstree.js';
-import { startConnectProxy, tunnelHostsTo, type ConnectProxy } from '../../src/jottacloud/emulator/connect-proxy.js';
+import { startConnectProxy, tunnelHostsTo, type ConnectProxy } from '../../tools/jotta-emulator/connect-proxy.js';
 import { cleanupTmpDirs, findTool, interopDescribe, runJbackup, runRestic, tmpDir, type RunResult } from '../helpers/tools.js';
 
 const MiB = 1024 * 1024;

@@ -11,9 +11,9 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startEmulator, type RunningEmulator } from '../../src/jottacloud/emulator/index.js';
-import { FaultInjector } from '../../src/jottacloud/emulator/faults.js';
-import { startConnectProxy, tunnelHostsTo, type ConnectProxy } from '../../src/jottacloud/emulator/connect-proxy.js';
+import { startEmulator, type RunningEmulator } from '../../tools/jotta-emulator/index.js';
+import { FaultInjector } from '../../tools/jotta-emulator/faults.js';
+import { startConnectProxy, tunnelHostsTo, type ConnectProxy } from '../../tools/jotta-emulator/connect-proxy.js';
 import { cleanupTmpDirs, findTool, interopDescribe, tmpDir } from '../helpers/tools.js';
 
 const MiB = 1024 * 1024;
@@ -552,8 +552,8 @@ describe('jottacloud emulator over HTTP', () => {
     }
   });
 
-  const mainJs = fileURLToPath(new URL('../../dist/src/jottacloud/emulator/main.js', import.meta.url));
-  const srcDir = fileURLToPath(new URL('../../src/jottacloud/emulator/', import.meta.url));
+  const mainJs = fileURLToPath(new URL('../../dist/tools/jotta-emulator/main.js', import.meta.url));
+  const srcDir = fileURLToPath(new URL('../../tools/jotta-emulator/', import.meta.url));
   const distFresh = (): boolean => {
     if (!existsSync(mainJs)) return false;
     const built = statSync(mainJs).mtimeMs;

@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { startEmulator, type RunningEmulator } from '../../src/jottacloud/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../tools/jotta-emulator/index.js';
 import { accountFile } from '../../src/backend/jottacloud/index.js';
 import { Http, type RetryNotice } from '../../src/backend/jottacloud/http.js';
 import { isInteractive, jottaRetryPolicy, retryLine } from '../../src/cli/jotta_retry.js';

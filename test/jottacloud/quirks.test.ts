@@ -16,10 +16,10 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { Agent, request } from 'undici';
-import { startEmulator, type RunningEmulator } from '../../src/jottacloud/emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../../tools/jotta-emulator/index.js';
 import { JottaBackend } from '../../src/backend/jottacloud/backend.js';
 import { encodeName, tokenCachePath } from '../../src/backend/jottacloud/index.js';
-import { startConnectProxy, tunnelHostsTo, type ConnectProxy } from '../../src/jottacloud/emulator/connect-proxy.js';
+import { startConnectProxy, tunnelHostsTo, type ConnectProxy } from '../../tools/jotta-emulator/connect-proxy.js';
 import { compareTrees, makeInteropTree, prngBytes } from '../helpers/fstree.js';
 import { cleanupTmpDirs, findTool, interopDescribe, runJbackup, tmpDir, type RunResult } from '../helpers/tools.js';
 

@@ -10,7 +10,7 @@
  */
 import { constants as fsc, promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
-import { configDir } from '../../schedule/paths.js';
+import { configDir } from '../../util/paths.js';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { JottaError, NoAccountError } from './errors.js';
@@ -169,18 +169,6 @@ export async function removeAccount(name: string): Promise<boolean> {
   await fsp.unlink(tokenFile(name)).catch(() => {});
   await fsp.unlink(lockFile(name)).catch(() => {});
   return existed;
-}
-
-export async function listAccounts(): Promise<string[]> {
-  try {
-    return (await fsp.readdir(accountsDir()))
-      .filter((f) => f.endsWith('.json') && !f.endsWith('.token.json') && !f.startsWith('.'))
-      .map((f) => f.slice(0, -5))
-      .filter((n) => ACCOUNT_NAME_RE.test(n))
-      .sort();
-  } catch {
-    return [];
-  }
 }
 
 // ---------------------------------------------------------------------------

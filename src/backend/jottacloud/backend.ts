@@ -22,9 +22,10 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  AlreadyExistsError, type Backend, type BackendProperties, type FileInfo, type FileType, type Handle, ID_RE, type SaveOptions,
+  AlreadyExistsError, type Backend, type BackendProperties, type FileInfo, type FileType, type Handle, type SaveOptions,
   layoutPath, listConfig, NotFoundError, partsOf, type RemoveOptions, totalLength,
 } from '../backend.js';
+import { ID_RE } from '../../util/ids.js';
 import { JottaClient, httpError } from './client.js';
 import { formatBytes, JottaError, QuotaExceededError } from './errors.js';
 import { Http, type HttpOptions, type HttpResponse, RETRY_STATUSES, RetryableError, sleep, header, parseRetryAfter } from './http.js';

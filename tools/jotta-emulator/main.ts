@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * CLI: `node dist/src/jottacloud/emulator/main.js --state DIR [--tls] [--port N] [--faults SPEC] [--seed N] [--quirks a,b]`
+ * CLI: `node dist/tools/jotta-emulator/main.js --state DIR [--tls] [--port N] [--faults SPEC] [--seed N] [--quirks a,b]`
  * Prints one JSON line `{"url","loginToken","username","caCert"}` on stdout once listening.
  * Stops on SIGINT/SIGTERM, and when its parent process goes away.
  */

@@ -7,13 +7,15 @@
  * the normal path always reads the key files and decides.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { mkdirpSync } from '../util/mkdirp.js';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { configDir } from '../schedule/paths.js';
+import { writeFileAtomicSync } from '../util/atomic.js';
+import { mkdirpSync } from '../util/mkdirp.js';
+import { configDir } from '../util/paths.js';
 import { isJottaLocation } from '../backend/jottacloud/spec.js';
+import type { KdfHint } from '../repo/kdf.js';
 
-export interface KdfHint { N: number; r: number; p: number; salt: string }
+export type { KdfHint };
 
 /** the repository's key files are remote (`jotta:<path>`, `jotta@<account>:<path>`) */
 export function isRemoteSpec(spec: string): boolean {
@@ -43,9 +45,7 @@ export function saveKdfHint(spec: string, h: KdfHint): void {
     if (old && old.N === h.N && old.r === h.r && old.p === h.p && old.salt === h.salt) return;
     const f = hintFile(spec);
     mkdirpSync(path.dirname(f), 0o700);
-    const tmp = `${f}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify({ N: h.N, r: h.r, p: h.p, salt: h.salt }), { mode: 0o600 });
-    renameSync(tmp, f);
+    writeFileAtomicSync(f, JSON.stringify({ N: h.N, r: h.r, p: h.p, salt: h.salt }), 0o600);
   } catch {
     // only a head start
   }

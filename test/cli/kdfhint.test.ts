@@ -8,7 +8,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { start } from '../../src/cli/early.js';
 import { earlyPending, scrypt } from '../../src/repo/kdf.js';
-import { readKdfHint, saveKdfHint } from '../../src/repo/kdfhint.js';
+import { readKdfHint, saveKdfHint } from '../../src/cli/kdfhint.js';
 import { cleanupTmpDirs, tmpDir } from '../helpers/tools.js';
 
 const K = { N: 1024, r: 8, p: 1 };
