@@ -1,0 +1,112 @@
+/**
+ * Memory and load time of the in-memory index (src/repo/index.ts) for N blobs:
+ *   node dist/bench/index-mem.js --blobs 5000000 [--dir DIR]
+ * It writes real index files with the project's writer (Repository.saveUnpacked of encodeIndex:
+ * compressed, encrypted) into a local repository in a temp dir, 50,000 blobs per file as restic
+ * does, then opens the repository afresh and loads the index through the normal path
+ * (Repository.loadIndex: read, decrypt, decompress, decodeIndex, MasterIndex.addPack), and reports
+ * the load time and what the loaded index holds after a full GC (heap + typed arrays, and RSS).
+ * Blob ids are random; every 16th blob is a tree; 4 MiB-ish packs of ~1,000 blobs.
+ */
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { Repository } from '../src/repo/repository.js';
+import { encodeIndex, type IndexFilePack } from '../src/repo/index.js';
+import { LocalBackend } from '../src/backend/local.js';
+import type { PackedBlob } from '../src/repo/pack.js';
+
+const MiB = 1024 * 1024;
+const PER_FILE = 50_000;
+const PER_PACK = 1_000;
+const PASSWORD = Buffer.from('index-mem');
+
+function args(): { blobs: number; dir: string | null } {
+  const a = process.argv.slice(2);
+  let blobs = 1_000_000;
+  let dir: string | null = null;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === '--blobs') blobs = Number(a[++i]);
+    else if (a[i] === '--dir') dir = a[++i] ?? null;
+    else { process.stderr.write(`index-mem: unknown option ${a[i]}\nusage: node dist/bench/index-mem.js --blobs N [--dir DIR]\n`); process.exit(1); }
+  }
+  if (!Number.isInteger(blobs) || blobs < 1) { process.stderr.write('index-mem: --blobs needs a whole number ≥ 1\n'); process.exit(1); }
+  return { blobs, dir };
+}
+
+/** a settled heap: several full collections (weak refs and finalisers need more than one) */
+function settle(): NodeJS.MemoryUsage {
+  // without node --expose-gc: the flag set at run time, gc taken from a fresh context
+  const gc = (globalThis as { gc?: () => void }).gc ?? ((): () => void => {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  })();
+  for (let i = 0; i < 4; i++) gc();
+  return process.memoryUsage();
+}
+
+async function main(): Promise<void> {
+  const o = args();
+  const dir = o.dir ? path.resolve(o.dir) : await fsp.mkdtemp(path.join(os.tmpdir(), 'jbackup-index-mem-'));
+  const kdf = { N: 1024, r: 8, p: 1 };
+  try {
+    // write the index files
+    const t0 = process.hrtime.bigint();
+    const w = await Repository.init(new LocalBackend(dir), PASSWORD, { kdf });
+    let files = 0;
+    let bytes = 0;
+    for (let done = 0; done < o.blobs;) {
+      const packs: IndexFilePack[] = [];
+      const inFile = Math.min(PER_FILE, o.blobs - done);
+      for (let k = 0; k < inFile; k += PER_PACK) {
+        const blobs: PackedBlob[] = [];
+        let offset = 0;
+        for (let b = 0; b < Math.min(PER_PACK, inFile - k); b++) {
+          const length = 1000 + ((done + k + b) * 7919) % 8000;
+          blobs.push({ id: randomBytes(32).toString('hex'), type: (done + k + b) % 16 === 0 ? 'tree' : 'data', offset, length, uncompressedLength: length * 2 });
+          offset += length;
+        }
+        packs.push({ id: randomBytes(32).toString('hex'), blobs });
+      }
+      const enc = encodeIndex({ packs });
+      bytes += enc.length;
+      await w.saveUnpacked('index', enc);
+      files++;
+      done += inFile;
+    }
+    const writeSec = Number(process.hrtime.bigint() - t0) / 1e9;
+
+    // load them through the normal path, in a repository opened afresh
+    const r = await Repository.open(new LocalBackend(dir), PASSWORD);
+    r.resetIndex();
+    const before = settle();
+    const t1 = process.hrtime.bigint();
+    await r.loadIndex();
+    const loadSec = Number(process.hrtime.bigint() - t1) / 1e9;
+    const peakRss = process.resourceUsage().maxRSS * 1024;
+    const after = settle();
+    if (r.index.size !== o.blobs) throw new Error(`loaded ${r.index.size} blobs, wrote ${o.blobs}`);
+    const held = (after.heapUsed + after.arrayBuffers) - (before.heapUsed + before.arrayBuffers);
+    const rss = after.rss - before.rss;
+    const out = {
+      blobs: o.blobs, indexFiles: files, indexJsonMiB: +(bytes / MiB).toFixed(1), writeSeconds: +writeSec.toFixed(1),
+      loadSeconds: +loadSec.toFixed(2),
+      heldMiB: +(held / MiB).toFixed(1), bytesPerBlob: +(held / o.blobs).toFixed(1),
+      rssDeltaMiB: +(rss / MiB).toFixed(1), rssBytesPerBlob: +(rss / o.blobs).toFixed(1),
+      peakRssMiB: +(peakRss / MiB).toFixed(0), node: process.version,
+    };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+    // keep the index alive until after the measurement
+    if (!r.index.has('data', '0'.repeat(64)) && out.blobs < 0) process.stdout.write('\n');
+  } finally {
+    if (!o.dir) await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`index-mem: ${e.message}\n`);
+  process.exit(1);
+});
