@@ -15,7 +15,13 @@
  *              restic through `rclone serve restic` (rclone's jottacloud backend)
  *   jotta-restore  restore of that snapshot from the emulator
  *
- * Usage: npm run bench -- [--photos-mib N] [--small-files N] [--only case,case] [--no-jotta]
+ * --dataset real: the same backup, rerun and restore cases on real files backed up in place (read
+ * only; bench/datasets.ts lists the directories), restored into a temp dir.
+ * --dataset scale: --scale-files N (default 250,000) small files in a deep tree, generated from
+ * fixed seeds; backup, rerun, restore and touch1 (a re-run after appending a byte to every 100th file).
+ * The real and scale datasets skip backup2, prune, check and the Jottacloud cases.
+ *
+ * Usage: npm run bench -- [--dataset generated|real|scale] [--scale-files N] [--photos-mib N] [--small-files N] [--only case,case] [--no-jotta]
  *                         [--repeat N] [--dir DIR] [--emulator-dir DIR] [--keep]
  * --repeat N (default 3): backup, rerun, restore, jotta and jotta-restore run N times per tool, in
  * alternating order (jbackup first, then restic first, …); each tool's row is its median run by time
@@ -31,6 +37,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomFillSync } from 'node:crypto';
 import { Agent, request } from 'undici';
+import { prng, prose, realDataset, scaleDataset, touchOnePercent, type ScaleSet } from './datasets.js';
 import { startConnectProxy, tunnelHostsTo, type ConnectProxy } from '../tools/jotta-emulator/connect-proxy.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -41,10 +48,12 @@ const PASSWORD = 'bench-password';
 
 // ---------------------------------------------------------------- options
 
-interface Opts { photosMiB: number; smallFiles: number; only: Set<string> | null; jotta: boolean; dir: string | null; keep: boolean; repeat: number; emulatorDir: string | null }
+type DatasetKind = 'generated' | 'real' | 'scale';
+
+interface Opts { dataset: DatasetKind; scaleFiles: number; photosMiB: number; smallFiles: number; only: Set<string> | null; jotta: boolean; dir: string | null; keep: boolean; repeat: number; emulatorDir: string | null }
 
 function parseArgs(argv: string[]): Opts {
-  const o: Opts = { photosMiB: 480, smallFiles: 10_000, only: null, jotta: true, dir: null, keep: false, repeat: 3, emulatorDir: null };
+  const o: Opts = { dataset: 'generated', scaleFiles: 250_000, photosMiB: 480, smallFiles: 10_000, only: null, jotta: true, dir: null, keep: false, repeat: 3, emulatorDir: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = (): string => {
@@ -53,6 +62,11 @@ function parseArgs(argv: string[]): Opts {
       return v;
     };
     if (a === '--photos-mib') o.photosMiB = Number(val());
+    else if (a === '--dataset') {
+      const d = val();
+      if (d !== 'generated' && d !== 'real' && d !== 'scale') throw new Error(`--dataset must be generated, real or scale, not ${JSON.stringify(d)}`);
+      o.dataset = d;
+    } else if (a === '--scale-files') o.scaleFiles = Number(val());
     else if (a === '--small-files') o.smallFiles = Number(val());
     else if (a === '--only') o.only = new Set(val().split(','));
     else if (a === '--no-jotta') o.jotta = false;
@@ -64,11 +78,12 @@ function parseArgs(argv: string[]): Opts {
       if (!Number.isInteger(o.repeat) || o.repeat < 1) throw new Error('--repeat needs a whole number ≥ 1');
     }
     else if (a === '-h' || a === '--help') {
-      process.stdout.write('usage: npm run bench -- [--photos-mib N] [--small-files N] [--only backup,rerun,restore,backup2,prune,check,jotta,jotta-restore] [--no-jotta] [--repeat N] [--dir DIR] [--emulator-dir DIR] [--keep]\n');
+      process.stdout.write('usage: npm run bench -- [--dataset generated|real|scale] [--scale-files N] [--photos-mib N] [--small-files N] [--only backup,rerun,restore,touch1,backup2,prune,check,jotta,jotta-restore] [--no-jotta] [--repeat N] [--dir DIR] [--emulator-dir DIR] [--keep]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
   if (!(o.photosMiB >= 4) || !(o.smallFiles >= 0)) throw new Error('--photos-mib must be ≥ 4, --small-files ≥ 0');
+  if (!Number.isInteger(o.scaleFiles) || o.scaleFiles < 100) throw new Error('--scale-files needs a whole number ≥ 100');
   return o;
 }
 
@@ -116,36 +131,6 @@ async function run(spec: RunSpec, timed = false): Promise<Measured & { stdout: s
 }
 
 // ---------------------------------------------------------------- dataset
-
-/** xorshift32: deterministic text and sizes, so every run backs up the same tree */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
-
-const WORDS = ('the of and to in is that for it as was with be by on not he this are or his from at which but have an they ' +
-  'you were her she there been one all we their has would when if so no what up can more out about into them some could ' +
-  'backup snapshot repository restore archive photograph mountain fjord winter summer letter invoice document chapter ' +
-  'river harbour north light evening morning garden kitchen window station bridge island forest meadow').split(' ');
-
-function prose(rand: () => number, bytes: number): Buffer {
-  const parts: string[] = [];
-  let n = 0;
-  while (n < bytes) {
-    const sentence: string[] = [];
-    const len = 6 + Math.floor(rand() * 14);
-    for (let i = 0; i < len; i++) sentence.push(WORDS[Math.floor(rand() * WORDS.length)]!);
-    const s = `${sentence.join(' ')}.${rand() < 0.15 ? '\n\n' : ' '}`;
-    parts.push(s);
-    n += s.length;
-  }
-  return Buffer.from(parts.join('')).subarray(0, bytes);
-}
 
 async function writeRandomFile(p: string, bytes: number): Promise<void> {
   const fh = await fsp.open(p, 'w');
@@ -313,8 +298,22 @@ async function main(): Promise<void> {
   if (!resticBin) log('restic not found on PATH: jbackup only (apt-get install -y restic for the comparison)');
   if (!GNU_TIME) log('/usr/bin/time not found: wall clock only, no peak RSS (apt-get install -y time)');
 
-  log(`dataset in ${base}/data: ${o.photosMiB} MiB photos, 40 text files, ${o.smallFiles} small files`);
-  const ds = await makeDataset(path.join(base, 'data'), o);
+  // what is backed up: `paths` under `root` (the working directory of the backup commands)
+  let ds: { root: string; paths: string[]; bytes: number; files: number; describe: string };
+  let generated: Dataset | null = null;
+  let scale: ScaleSet | null = null;
+  if (o.dataset === 'real') {
+    ds = realDataset(ROOT);
+    log(`dataset: ${ds.describe}: ${ds.files} files, ${(ds.bytes / MiB).toFixed(0)} MiB (backed up in place, read only)`);
+  } else if (o.dataset === 'scale') {
+    const t0 = Date.now();
+    ds = scale = scaleDataset(path.join(base, 'data'), o.scaleFiles);
+    log(`dataset in ${base}/data: ${ds.files} files, ${(ds.bytes / MiB).toFixed(0)} MiB, generated in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  } else {
+    log(`dataset in ${base}/data: ${o.photosMiB} MiB photos, 40 text files, ${o.smallFiles} small files`);
+    generated = await makeDataset(path.join(base, 'data'), o);
+    ds = { ...generated, paths: ['.'], describe: `${o.photosMiB} MiB photos, 40 text files, ${o.smallFiles} small files` };
+  }
   spawnSync('sync');
   const rows: Row[] = [];
   const line = (c: string, tool: string, m: Measured, mbps: number | null, note?: string): string =>
@@ -351,7 +350,7 @@ async function main(): Promise<void> {
     await fsp.rm(repoOf(t), { recursive: true, force: true });
     await run(t.cmd(['init'], repoOf(t)));
   };
-  const snapshot = (t: Tool, tag: string): RunSpec => ({ ...t.cmd(['backup', '-q', '--tag', tag, '.'], repoOf(t)), cwd: ds.root });
+  const snapshot = (t: Tool, tag: string): RunSpec => ({ ...t.cmd(['backup', '-q', '--tag', tag, ...ds.paths], repoOf(t)), cwd: ds.root });
   const snapIds = async (t: Tool, repo: string, env?: NodeJS.ProcessEnv): Promise<string[]> => {
     const out = (await run(t.cmd(['snapshots', '--json'], repo, env))).stdout;
     return (JSON.parse(out) as Array<{ id: string; time: string }>).sort((a, b) => a.time.localeCompare(b.time)).map((s) => s.id);
@@ -378,9 +377,19 @@ async function main(): Promise<void> {
     for (const t of targets) await removeSettled(t);
   }
 
-  // history for prune and check
-  if (want('backup2') || want('prune') || want('check')) {
-    await mutateDataset(ds);
+  // scale: a re-run after modifying 1 % of the files (once per round, so both tools see the same change)
+  if (scale && want('touch1')) {
+    const s = scale;
+    let touched = -1;
+    await repeated('touch1', tools, null, async (t, i) => {
+      if (touched !== i) { touchOnePercent(s); spawnSync('sync'); touched = i; }
+      return { m: await run(snapshot(t, 'first'), true), note: `${s.touchable.length} files modified` };
+    });
+  }
+
+  // history for prune and check (the generated dataset only)
+  if (generated && (want('backup2') || want('prune') || want('check'))) {
+    await mutateDataset(generated);
     spawnSync('sync');
     for (const t of tools) record('backup2', t.name, await run(snapshot(t, 'second'), true), null, 'a third of the photos replaced');
     for (const t of tools) {
@@ -405,7 +414,7 @@ async function main(): Promise<void> {
   }
 
   // Jottacloud: jbackup natively vs restic → rclone, both against the emulator in a child process
-  if (o.jotta && (want('jotta') || want('jotta-restore'))) {
+  if (generated && o.jotta && (want('jotta') || want('jotta-restore'))) {
     // The emulator stands in for Jottacloud's servers: its storage goes to RAM (/dev/shm) when there
     // is room, so that its disk writes do not compete with the tool being measured (on this VM its
     // writes to /tmp cost ~2 s of CPU per 480 MiB, more than half the emulator's total)
@@ -468,10 +477,10 @@ async function main(): Promise<void> {
   const cases = [...new Set(rows.map((r) => r.case))];
   const lines: string[] = [];
   const fmt = (r: Row | undefined): string[] => r
-    ? [r.seconds.toFixed(2), r.mbps !== null ? r.mbps.toFixed(0) : '', r.rssMiB !== null ? r.rssMiB.toFixed(0) : '']
-    : ['', '', ''];
-  lines.push('| case | jbackup s | MiB/s | RSS MiB | restic s | MiB/s | RSS MiB | time restic/jbackup | RSS jbackup/restic |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    ? [r.seconds.toFixed(2), r.cpuSeconds !== undefined ? r.cpuSeconds.toFixed(2) : '', r.mbps !== null ? r.mbps.toFixed(0) : '', r.rssMiB !== null ? r.rssMiB.toFixed(0) : '']
+    : ['', '', '', ''];
+  lines.push('| case | jbackup s | CPU s | MiB/s | RSS MiB | restic s | CPU s | MiB/s | RSS MiB | time restic/jbackup | RSS jbackup/restic |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const summary: Array<Record<string, unknown>> = [];
   for (const c of cases) {
     const j = rows.find((r) => r.case === c && r.tool === 'jbackup');
@@ -483,13 +492,14 @@ async function main(): Promise<void> {
   }
   const restic = resticBin ? spawnSync(resticBin, ['version']).stdout.toString().trim() : null;
   const rclone = rcloneBin ? spawnSync(rcloneBin, ['version']).stdout.toString().split('\n')[0]!.trim() : null;
-  const header = `dataset: ${(ds.bytes / MiB).toFixed(0)} MiB in ${ds.files} files (${o.photosMiB} MiB photos, 40 text files, ${o.smallFiles} small files); ` +
+  const header = `dataset: ${(ds.bytes / MiB).toFixed(0)} MiB in ${ds.files} files (${ds.describe}); load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; ` +
     `${os.cpus().length} cores, node ${process.version}${restic ? `, ${restic}` : ''}${rclone ? `, ${rclone}` : ''}`;
-  process.stdout.write(`\n${header}\n\n${lines.join('\n')}\n\n(time restic/jbackup > 1: jbackup is faster; RSS is the peak resident set of the command${o.repeat > 1 ? `; backup, rerun, restore, jotta and jotta-restore: each tool's median of ${o.repeat} runs` : ''})\n`);
+  process.stdout.write(`\n${header}\n\n${lines.join('\n')}\n\n(time restic/jbackup > 1: jbackup is faster; RSS is the peak resident set of the command${o.repeat > 1 ? `; backup, rerun, restore, touch1, jotta and jotta-restore: each tool's median of ${o.repeat} runs` : ''})\n`);
   const outDir = path.join(ROOT, 'bench', 'results');
   await fsp.mkdir(outDir, { recursive: true });
-  await fsp.writeFile(path.join(outDir, 'latest.json'), `${JSON.stringify({
-    date: new Date().toISOString(), dataset: { bytes: ds.bytes, files: ds.files, photosMiB: o.photosMiB, smallFiles: o.smallFiles },
+  await fsp.writeFile(path.join(outDir, o.dataset === 'generated' ? 'latest.json' : `latest-${o.dataset}.json`), `${JSON.stringify({
+    date: new Date().toISOString(), dataset: { kind: o.dataset, describe: ds.describe, bytes: ds.bytes, files: ds.files, ...(generated ? { photosMiB: o.photosMiB, smallFiles: o.smallFiles } : {}), ...(scale ? { scaleFiles: o.scaleFiles } : {}) },
+    loadavg: os.loadavg(),
     machine: { cores: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, restic, rclone }, rows, summary,
   }, null, 2)}\n`);
   if (!o.keep && !o.dir) await fsp.rm(base, { recursive: true, force: true });
