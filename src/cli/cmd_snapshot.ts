@@ -49,7 +49,6 @@ export function register(program: Command, g: () => GlobalOpts): void {
       // --files-from lines are literal paths: no ~, globs or variables are expanded (as restic)
       for (const f of o.filesFrom) given.push(...(await readInputFile(f, '--files-from')).split(/\r?\n/).filter((l) => l && !l.startsWith('#')));
       if (given.length === 0) throw new UserError('nothing to backup, please specify target files/dirs');
-      // restic's rule: missing targets are skipped with a warning; none left = fatal, nothing written
       const excludes = [...o.exclude];
       const iexcludes = [...o.iexclude];
       for (const f of o.excludeFile) excludes.push(...parseExcludeFile(await readInputFile(f, '--exclude-file')));
@@ -60,6 +59,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
       const missing = new Set<string>();
       const goTargets = () => `[${given.filter((t) => !missing.has(t)).join(' ')}]`;
       const events: BackupProgress = {
+        // restic's rule (src/ops/backup.ts): missing targets are skipped with a warning; none left = fatal
         missing: (t) => { missing.add(t); process.stderr.write(`${t} does not exist, skipping\n`); },
         opening: () => { if (verbosity >= 1) out('open repository'); },
         locking: () => { if (verbosity >= 1) { out('lock repository'); out('load index files'); } },
