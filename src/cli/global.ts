@@ -4,7 +4,7 @@ import { openBackend, setDefaultBackendOptions, type BackendOptions } from '../b
 import { Repository, type RepoOptions } from '../repo/repository.js';
 import type { Lock } from '../repo/lock.js';
 import { InterruptedError } from '../ops/exit.js';
-import { lockAndLoadIndex as opsLockAndLoadIndex, lockRepository, unlockRepository, type LockOptions } from '../ops/lock.js';
+import { lockRepository, unlockRepository, type LockOptions } from '../ops/lock.js';
 import { UserError } from '../repo/errors.js';
 import { openRepository } from '../ops/repository.js';
 import { isRemoteSpec, saveKdfHint } from '../repo/kdfhint.js';
@@ -181,11 +181,6 @@ export function lockOptions(g: GlobalOpts): LockOptions {
 export async function lockRepo(repo: Repository, exclusive: boolean, g: GlobalOpts): Promise<Lock | null> {
   return lockRepository(repo, exclusive, lockOptions(g));
 }
-/** lock, and load the index within the lock's settle wait (src/ops/lock.ts) */
-export async function lockAndLoadIndex(repo: Repository, exclusive: boolean, g: GlobalOpts, afterLoad?: () => void): Promise<Lock | null> {
-  return opsLockAndLoadIndex(repo, exclusive, lockOptions(g), afterLoad);
-}
-
 export async function unlockRepo(l: Lock | null): Promise<void> {
   await unlockRepository(l, { held });
 }
