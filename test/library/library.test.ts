@@ -64,3 +64,32 @@ it('a separate package imports jbackup by name and runs the README example: init
   // restic's layout: the target's absolute path below the restore target
   expect(await tree(path.join(demo, 'restored', docs))).toEqual(await tree(docs));
 }, 120_000);
+
+it('the package carries its types: a TypeScript program importing jbackup by name type-checks', async () => {
+  const pkg = await tmpDir('library-types');
+  await fsp.mkdir(path.join(pkg, 'node_modules'), { recursive: true });
+  await fsp.writeFile(path.join(pkg, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }));
+  await fsp.symlink(ROOT, path.join(pkg, 'node_modules', 'jbackup'), 'dir');
+  await fsp.writeFile(path.join(pkg, 'a.ts'), `import { initRepository, backup, restore, exitCodeOf, type BackupOptions } from 'jbackup';
+const o: BackupOptions = { targets: ['/x'], progress: { error: (p: string, e: Error) => { console.error(p, e.message); } } };
+export async function f(): Promise<number> {
+  const repo = await initRepository('/tmp/x', 'pw');
+  const s = await backup(repo, o);
+  const r = await restore(repo, { snapshot: s.snapshot_id, target: '/y' });
+  return r.files + exitCodeOf(new Error('x'));
+}
+// a wrong option must not type-check
+// @ts-expect-error
+export const bad: BackupOptions = { target: ['/x'] };
+`);
+  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const c = spawn(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck',
+      '--types', 'node', '--typeRoots', path.join(ROOT, 'node_modules', '@types'), 'a.ts'], { cwd: pkg, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    c.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    c.on('close', (code) => resolve({ code, out }));
+  });
+  expect(r.code, r.out).toBe(0);
+}, 120_000);
