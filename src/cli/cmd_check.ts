@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { checkRepository, parseSubset } from '../maintenance/check.js';
+import { parseSubset } from '../maintenance/check.js';
+import { check as checkRepository } from '../ops/check.js';
 import { UserError } from '../repo/errors.js';
 import { lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';
 import { setExitCode } from './exit.js';

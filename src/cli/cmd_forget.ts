@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { forgetGroups, parseDuration, parseGroupBy, parseTagList, policyIsEmpty, type ForgetPolicy } from '../maintenance/forget.js';
+import { parseDuration, parseGroupBy, parseTagList, type ForgetPolicy } from '../maintenance/forget.js';
+import { forget } from '../ops/forget.js';
 import { UserError } from '../repo/errors.js';
 import { addPruneFlags, runPrune, type PruneFlags } from './cmd_prune.js';
 import { lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';
@@ -64,48 +65,40 @@ export function register(program: Command, g: () => GlobalOpts): void {
       const lock = await lockRepo(repo, true, opts);
       const say = (s: string) => { if (!opts.quiet && !opts.json) process.stdout.write(`${s}\n`); };
       try {
-        const all = await repo.listSnapshots();
-        let toRemove: string[] = [];
-        const jsonGroups: unknown[] = [];
-        if (ids.length) {
-          for (const i of ids) toRemove.push((await repo.findSnapshot(i)).id);
-        } else if (policyIsEmpty(policy)) {
-          say('no policy was specified, no snapshots will be removed');
-        } else {
-          const groups = forgetGroups(all, policy, { filter: { hosts: f.host, tags: f.tag.map(parseTagList), paths: f.path }, groupBy });
-          for (const gr of groups) {
-            if (gr.keep.length === 0 && gr.remove.length > 0 && !f.unsafeAllowRemoveAll) {
-              throw new UserError(`refusing to delete all ${gr.remove.length} snapshots of group ${JSON.stringify(gr.key)}; use --unsafe-allow-remove-all if that is what you want`);
-            }
-            toRemove.push(...gr.remove.map((s) => s.id));
-            // restic's grouping sorts each snapshot's paths in place, and its tags when grouping by tags
-            const byBytes = (l: string[]) => [...l].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-            const sorted = (sn: SnapshotWithId): SnapshotWithId => ({ ...sn, paths: byBytes(sn.paths), ...(groupBy.tags && sn.tags ? { tags: byBytes(sn.tags) } : {}) });
-            jsonGroups.push({
-              tags: gr.key.tags ?? null, host: gr.key.hostname ?? '', paths: gr.key.paths ?? null,
-              keep: gr.keep.map((sn) => snapshotJSON(sorted(sn))), remove: gr.remove.length ? gr.remove.map((sn) => snapshotJSON(sorted(sn))) : null,
-              // restic 0.14 prints a reason's snapshot as stored: without id and short_id
-              reasons: gr.reasons.map((r) => ({ snapshot: (({ id: _id, ...rest }) => rest)(sorted(r.snapshot)), matches: r.matches, counters: r.counters })),
-            });
-            if (!opts.json && !opts.quiet) {
+        // restic's grouping sorts each snapshot's paths in place, and its tags when grouping by tags
+        const byBytes = (l: string[]) => [...l].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+        const sorted = (sn: SnapshotWithId): SnapshotWithId => ({ ...sn, paths: byBytes(sn.paths), ...(groupBy.tags && sn.tags ? { tags: byBytes(sn.tags) } : {}) });
+        const r = await forget(repo, {
+          ids, policy, filter: { hosts: f.host, tags: f.tag.map(parseTagList), paths: f.path }, groupBy,
+          unsafeAllowRemoveAll: f.unsafeAllowRemoveAll, dryRun: f.dryRun,
+          progress: {
+            group: (gr) => {
+              if (opts.json || opts.quiet) return;
               say(`snapshots for ${[gr.key.hostname !== undefined ? `host [${gr.key.hostname}]` : '', gr.key.paths ? `paths [${gr.key.paths.join(', ')}]` : '', gr.key.tags ? `tags [${gr.key.tags.join(', ')}]` : ''].filter(Boolean).join(', ') || '(all)'}:`);
               say(`keep ${gr.keep.length} snapshots:`);
-              for (const r of gr.reasons) say(`  ${r.snapshot.id.slice(0, 8)}  ${r.snapshot.time}  ${r.matches.join(', ')}`);
+              for (const x of gr.reasons) say(`  ${x.snapshot.id.slice(0, 8)}  ${x.snapshot.time}  ${x.matches.join(', ')}`);
               if (gr.remove.length) {
                 say(`remove ${gr.remove.length} snapshots:`);
                 for (const s of gr.remove) say(`  ${s.id.slice(0, 8)}  ${s.time}`);
               }
               say('');
-            }
-          }
+            },
+          },
+        });
+        if (r.noPolicy) say('no policy was specified, no snapshots will be removed');
+        const toRemove = r.removed;
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify(r.groups.map((gr) => ({
+            tags: gr.key.tags ?? null, host: gr.key.hostname ?? '', paths: gr.key.paths ?? null,
+            keep: gr.keep.map((sn) => snapshotJSON(sorted(sn))), remove: gr.remove.length ? gr.remove.map((sn) => snapshotJSON(sorted(sn))) : null,
+            // restic 0.14 prints a reason's snapshot as stored: without id and short_id
+            reasons: gr.reasons.map((x) => ({ snapshot: (({ id: _id, ...rest }) => rest)(sorted(x.snapshot)), matches: x.matches, counters: x.counters })),
+          })))}\n`);
         }
-        toRemove = [...new Set(toRemove)];
-        if (opts.json) process.stdout.write(`${JSON.stringify(jsonGroups)}\n`);
         if (f.dryRun) {
           say(`would have removed ${toRemove.length} snapshots`);
           return;
         }
-        for (const id of toRemove) await repo.backend.remove({ type: 'snapshots', name: id });
         say(`removed ${toRemove.length} snapshots`);
         if (f.prune && toRemove.length) {
           say('');

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { openBackend } from '../backend/location.js';
-import { Repository } from '../repo/repository.js';
-import { UserError } from '../repo/errors.js';
-import { formatSystemError, isSystemError } from '../util/syserr.js';
+import { initRepository } from '../ops/repository.js';
 import { backendOptions, getPassword, rememberKdf, repoLocation, repoOptions, type GlobalOpts } from './global.js';
 
 export function register(program: Command, g: () => GlobalOpts): void {
@@ -11,13 +9,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
     const loc = repoLocation(opts);
     const backend = openBackend(loc, backendOptions(opts));
     const password = await getPassword(opts, { confirm: true, what: 'new repository' });
-    let repo;
-    try {
-      repo = await Repository.init(backend, password, repoOptions(opts));
-    } catch (e) {
-      if (isSystemError(e)) throw new UserError(`create repository at ${loc} failed: ${formatSystemError(e)}`);
-      throw e;
-    }
+    const repo = await initRepository(backend, password, { ...repoOptions(opts), name: loc });
     rememberKdf(loc, repo);
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ message_type: 'initialized', id: repo.config.id, repository: loc })}\n`);

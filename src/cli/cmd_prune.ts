@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { parseMaxUnused, prune, type PruneStats } from '../maintenance/prune.js';
+import { parseMaxUnused } from '../maintenance/prune.js';
+import { prune, type PruneStats } from '../ops/prune.js';
 import { UserError } from '../repo/errors.js';
 import { parseSize } from './cmd_snapshot.js';
 import { lockRepo, openRepo, unlockRepo, type GlobalOpts } from './global.js';

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { makeMatcher } from '../archiver/exclude.js';
 import { UserError } from '../repo/errors.js';
-import { Restorer } from '../restorer/restorer.js';
-import { lockAndLoadIndex, openRepo, unlockRepo, type GlobalOpts } from './global.js';
+import { restore } from '../ops/restore.js';
+import { lockOptions, openRepo, type GlobalOpts } from './global.js';
 import { formatBytes, formatDuration } from './progress.js';
 import { setExitCode } from './exit.js';
 
@@ -107,20 +106,22 @@ export function register(program: Command, g: () => GlobalOpts): void {
       const snapRef = colon >= 0 ? ref.slice(0, colon) : ref;
       const subpath = colon >= 0 ? ref.slice(colon + 1) : undefined;
       const repo = await openRepo(opts);
-      const lock = await lockAndLoadIndex(repo, false, opts);
       const mode = opts.json ? 'json' : process.stderr.isTTY && !opts.quiet ? 'tty' : 'none';
       const progress = new RestoreProgressView(mode);
       try {
-        const snap = await repo.findSnapshot(snapRef, { host: o.host, paths: o.path, tags: o.tag.flatMap((t) => t.split(',')) });
-        if (!opts.json && !opts.quiet) process.stdout.write(`restoring snapshot ${snap.id.slice(0, 8)} of ${JSON.stringify(snap.paths)} at ${snap.time} by ${snap.username}@${snap.hostname} to ${target}\n`);
-        progress.start();
-        const r = new Restorer(repo, {
+        const s = await restore(repo, {
+          ...lockOptions(opts),
+          snapshot: snapRef, host: o.host, paths: o.path, tags: o.tag.flatMap((t) => t.split(',')),
           target,
           subpath,
-          includes: makeMatcher(o.include, o.iinclude),
-          excludes: makeMatcher(o.exclude, o.iexclude),
+          includes: o.include, iincludes: o.iinclude,
+          excludes: o.exclude, iexcludes: o.iexclude,
           verify: o.verify,
           progress: {
+            snapshot: (snap) => {
+              if (!opts.json && !opts.quiet) process.stdout.write(`restoring snapshot ${snap.id.slice(0, 8)} of ${JSON.stringify(snap.paths)} at ${snap.time} by ${snap.username}@${snap.hostname} to ${target}\n`);
+              progress.start();
+            },
             totals: (files, bytes) => progress.totals(files, bytes),
             bytes: (n) => { progress.bytes += n; },
             fileDone: () => { progress.files++; },
@@ -134,7 +135,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
             },
           },
         });
-        const s = await r.run(snap.tree);
+        const snap = s.snapshot;
         progress.stop();
         if (opts.json) {
           process.stdout.write(`${JSON.stringify({
@@ -151,7 +152,6 @@ export function register(program: Command, g: () => GlobalOpts): void {
         }
       } finally {
         progress.stop();
-        await unlockRepo(lock);
       }
     });
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { runProfile } from '../schedule/run.js';
-import { backendOptions, getPassword, lockRepo, unlockRepo, type GlobalOpts } from './global.js';
+import { backendOptions, getPassword, lockOptions, type GlobalOpts } from './global.js';
 import { setExitCode } from './exit.js';
 import { userErrors } from './cmd_profile.js';
 import { resticTimeFormat } from '../format/gotime.js';
@@ -22,8 +22,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
       const out = await runProfile(name, {
         log: (s) => { if (!quiet) process.stdout.write(`${stamp()} ${name}: ${s}\n`); },
         fallbackPassword: () => getPassword(opts),
-        lock: (repo, exclusive) => lockRepo(repo, exclusive, opts),
-        unlock: (l) => unlockRepo(l),
+        held: lockOptions(opts).held,
         keyHint: opts.keyHint ?? process.env['JBACKUP_KEY_HINT'],
         backend: backendOptions(opts),
         kdfThreads: kdfThreadsFromEnv(),

@@ -1,13 +1,9 @@
 import type { Command } from 'commander';
-import { Archiver, existingTargets, type ArchiveProgress, type ArchiveSummary } from '../archiver/archiver.js';
-import { makeMatcher, parseExcludeFile } from '../archiver/exclude.js';
-import { scan } from '../archiver/scanner.js';
-import { Prescan } from '../archiver/prescan.js';
-import type { Repository } from '../repo/repository.js';
-import type { Lock } from '../repo/lock.js';
+import { parseExcludeFile } from '../archiver/exclude.js';
+import { backup, type BackupProgress } from '../ops/backup.js';
 import { UserError } from '../repo/errors.js';
 import { parseCompression } from '../repo/zstd.js';
-import { lockAndLoadIndex, openRepo, unlockRepo, type GlobalOpts } from './global.js';
+import { lockOptions, openRepo, type GlobalOpts } from './global.js';
 import { Progress, formatBytes, formatDuration } from './progress.js';
 import { readInputFile } from './inputfile.js';
 import { setExitCode } from './exit.js';
@@ -53,117 +49,68 @@ export function register(program: Command, g: () => GlobalOpts): void {
       // --files-from lines are literal paths: no ~, globs or variables are expanded (as restic)
       for (const f of o.filesFrom) given.push(...(await readInputFile(f, '--files-from')).split(/\r?\n/).filter((l) => l && !l.startsWith('#')));
       if (given.length === 0) throw new UserError('nothing to backup, please specify target files/dirs');
-      // restic's rule: missing targets are skipped with a warning; none left = fatal, nothing written
-      const targets = existingTargets(given, (t) => { process.stderr.write(`${t} does not exist, skipping\n`); });
       const excludes = [...o.exclude];
       const iexcludes = [...o.iexclude];
       for (const f of o.excludeFile) excludes.push(...parseExcludeFile(await readInputFile(f, '--exclude-file'), process.env));
       for (const f of o.iexcludeFile) iexcludes.push(...parseExcludeFile(await readInputFile(f, '--iexclude-file'), process.env));
-      const matcher = makeMatcher(excludes, iexcludes);
       const compression = parseCompression(o.compression ?? 'auto');
-      // read the targets' directories while the key is derived and the lock settles (main thread idle)
-      const prescan = new Prescan(targets, matcher, !!o.oneFileSystem);
-      let repo: Repository;
-      if (verbosity >= 1) out('open repository');
-      try {
-        repo = await openRepo(opts, { compression });
-      } catch (e) {
-        prescan.stop();
-        throw e;
-      }
-      let archiver: Archiver | null = null;
       const mode = opts.json ? 'json' : process.stderr.isTTY && !opts.quiet ? 'tty' : 'none';
       const progress = new Progress(mode);
-      const stopScan = { stop: false };
-      // the scan counts what there is (progress totals, and -v's "scan finished" line)
-      const startScan = () => {
-        if (mode === 'none' && verbosity < 1) return;
-        const t0 = performance.now();
-        let files = 0;
-        let bytes = 0;
-        void scan(targets, matcher, (f, b) => { progress.c.totalFiles += f; progress.c.totalBytes += b; files += f; bytes += b; }, stopScan)
-          .then(() => {
-            progress.c.scanDone = true;
-            if (verbosity >= 1 && !stopScan.stop) out(`scan finished in ${((performance.now() - t0) / 1000).toFixed(3)}s: ${files} files, ${formatBytes(bytes)}`);
-          });
+      const missing = new Set<string>();
+      const goTargets = () => `[${given.filter((t) => !missing.has(t)).join(' ')}]`;
+      const events: BackupProgress = {
+        // restic's rule (src/ops/backup.ts): missing targets are skipped with a warning; none left = fatal
+        missing: (t) => { missing.add(t); process.stderr.write(`${t} does not exist, skipping\n`); },
+        opening: () => { if (verbosity >= 1) out('open repository'); },
+        locking: () => { if (verbosity >= 1) { out('lock repository'); out('load index files'); } },
+        locked: () => { if (mode !== 'none') progress.start(); },
+        fileDone: (_p, b) => {
+          progress.c.filesDone++;
+          progress.c.bytesDone += b;
+        },
+        error: (p, e) => {
+          progress.c.errors++;
+          const msg = `error: ${p}: ${describeSystemError(e)}`.replace(/\s+/g, ' ');
+          if (opts.json) process.stdout.write(`${JSON.stringify({ message_type: 'error', error: { message: e.message }, during: 'archival', item: p })}\n`);
+          else process.stderr.write(`${msg}\n`);
+        },
+        warning: (m) => { process.stderr.write(`warning: ${m}\n`); },
+        parent: (id) => {
+          if (text) out(id ? `using parent snapshot ${id.slice(0, 8)}` : 'no parent snapshot found, will read all files');
+          if (verbosity >= 1) { out(`start scan on ${goTargets()}`); out(`start backup on ${goTargets()}`); }
+        },
+        // the scan counts what there is (progress totals, and -v's "scan finished" line)
+        scanned: (f, b) => { progress.c.totalFiles += f; progress.c.totalBytes += b; },
+        scanFinished: (files, bytes, sec) => {
+          progress.c.scanDone = true;
+          if (verbosity >= 1) out(`scan finished in ${sec.toFixed(3)}s: ${files} files, ${formatBytes(bytes)}`);
+        },
+        // restic's -vv lines (only then: a clock read per file)
+        ...(verbosity >= 2 ? {
+          item: (kind, status, p, sec, added, meta) => {
+            if (status === 'unchanged') { out(`unchanged ${p}`); return; }
+            const head = `${status === 'new' ? 'new      ' : 'modified '} ${p}, saved in ${sec.toFixed(3)}s`;
+            // a directory adds no data of its own (restic prints 0 B added, 0 B stored); the per-file
+            // stored (compressed) size is not known when the file completes: omitted
+            out(kind === 'dir' ? `${head} (${formatBytes(added)} added, 0 B stored, ${formatBytes(meta)} metadata)` : `${head} (${formatBytes(added)} added)`);
+          },
+        } satisfies Partial<BackupProgress> : {}),
       };
-      const goTargets = `[${targets.join(' ')}]`;
-      let lock: Lock | null;
-      let running: Promise<ArchiveSummary> | null = null;
       try {
-        const parent = o.parent ? await repo.findSnapshot(o.parent) : undefined;
-        archiver = new Archiver(repo, {
-          targets,
+        const s = await backup(() => openRepo(opts, { compression }), {
+          targets: given,
           tags: o.tag.flatMap((t) => t.split(',')).filter(Boolean),
           host: o.host,
-          excludes: matcher,
-          excludePatterns: [...excludes, ...iexcludes],
+          excludes,
+          iexcludes,
           excludeLargerThan: o.excludeLargerThan ? parseSize(o.excludeLargerThan) : undefined,
           oneFileSystem: o.oneFileSystem,
-          parent: o.force ? null : parent,
+          parent: o.parent,
           force: o.force,
-          progress: {
-            fileDone: (_p, b) => {
-              progress.c.filesDone++;
-              progress.c.bytesDone += b;
-            },
-            error: (p, e) => {
-              progress.c.errors++;
-              const msg = `error: ${p}: ${describeSystemError(e)}`.replace(/\s+/g, ' ');
-              if (opts.json) process.stdout.write(`${JSON.stringify({ message_type: 'error', error: { message: e.message }, during: 'archival', item: p })}\n`);
-              else process.stderr.write(`${msg}\n`);
-            },
-            warning: (m) => { process.stderr.write(`warning: ${m}\n`); },
-            parent: (id) => {
-              if (text) out(id ? `using parent snapshot ${id.slice(0, 8)}` : 'no parent snapshot found, will read all files');
-              if (verbosity >= 1) out(`start scan on ${goTargets}`);
-              startScan();
-              if (verbosity >= 1) out(`start backup on ${goTargets}`);
-            },
-            // restic's -vv lines (only then: a clock read per file)
-            ...(verbosity >= 2 ? {
-              item: (kind, status, p, sec, added, meta) => {
-                if (status === 'unchanged') { out(`unchanged ${p}`); return; }
-                const head = `${status === 'new' ? 'new      ' : 'modified '} ${p}, saved in ${sec.toFixed(3)}s`;
-                // a directory adds no data of its own (restic prints 0 B added, 0 B stored); the per-file
-                // stored (compressed) size is not known when the file completes: omitted
-                out(kind === 'dir' ? `${head} (${formatBytes(added)} added, 0 B stored, ${formatBytes(meta)} metadata)` : `${head} (${formatBytes(added)} added)`);
-              },
-            } satisfies Partial<ArchiveProgress> : {}),
-          },
-          prescan,
+          scan: mode !== 'none' || verbosity >= 1,
+          ...lockOptions(opts),
+          progress: events,
         });
-        // The walk starts while the lock settles (its 200 ms wait), once the index is loaded; nothing
-        // it produces is published before the lock holds (the repository's write gate), and if the
-        // lock fails the run is stopped and its pending writes fail.
-        const a = archiver;
-        let open!: () => void;
-        let refuse!: (e: Error) => void;
-        repo.gateWrites(new Promise<void>((resolve, reject) => { open = resolve; refuse = reject; }));
-        if (verbosity >= 1) { out('lock repository'); out('load index files'); }
-        try {
-          lock = await lockAndLoadIndex(repo, false, opts, () => {
-            running = a.run();
-            running.catch(() => {});
-          });
-        } catch (e) {
-          refuse(e as Error);
-          if (running) {
-            a.abort(e as Error);
-            await (running as Promise<unknown>).catch(() => {});
-          }
-          throw e;
-        }
-        open();
-      } catch (e) {
-        stopScan.stop = true;
-        prescan.stop();
-        throw e;
-      }
-      try {
-        if (mode !== 'none') progress.start();
-        const s = await (running ?? archiver.run());
-        stopScan.stop = true;
         progress.stop();
         if (opts.json) {
           const { errors: _e, parent: _p, ...rest } = s;
@@ -188,9 +135,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
           setExitCode(3);
         }
       } finally {
-        stopScan.stop = true;
         progress.stop();
-        await unlockRepo(lock);
       }
     });
 }

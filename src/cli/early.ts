@@ -12,7 +12,7 @@ import { ID_RE } from '../util/ids.js';
 import { checkKdfParams, scryptEarly } from '../repo/kdf.js';
 import { isRemoteSpec, readKdfHint } from './kdfhint.js';
 import { kdfThreadsFromEnv } from './envopts.js';
-import { passwordFromText } from '../util/pwtext.js';
+import { readPasswordFile } from '../util/password.js';
 
 // bin/jbackup hands NODE_EXTRA_CA_CERTS over under another name so that node does not load the file
 // at start-up: restore it for the Jottacloud client (src/backend/jottacloud/http.ts reads it when it
@@ -53,11 +53,11 @@ export function start(argv: string[]): void {
   if (words.has('init') || words.has('version') || words.has('help') || words.has('--help') || words.has('-h')) return;
   const repo = flag(argv, '-r', '--repo') ?? process.env['JBACKUP_REPOSITORY'];
   if (!repo) return;
-  // the sources in getPassword's order (src/cli/global.ts), and its rule for files
+  // the sources in getPassword's order (src/cli/global.ts), read by the one resolver (src/util/password.ts)
   const pwFile = flag(argv, '-p', '--password-file') || process.env['JBACKUP_PASSWORD_FILE'];
   const pwCommand = flag(argv, null, '--password-command') || process.env['JBACKUP_PASSWORD_COMMAND'];
   let password: Buffer;
-  if (pwFile && !pwCommand) password = passwordFromText(readFileSync(pwFile));
+  if (pwFile && !pwCommand) password = readPasswordFile(pwFile);
   else if (!pwFile && !pwCommand && process.env['JBACKUP_PASSWORD']) password = Buffer.from(process.env['JBACKUP_PASSWORD']);
   else return;
   if (password.length === 0) return;

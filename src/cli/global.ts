@@ -1,17 +1,17 @@
 /** Global flags, environment, password sources, repository opening: the only place that knows argv/env/TTY. */
-import { readFileSync, readSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { Command, Option } from 'commander';
 import { openBackend, type BackendOptions } from '../backend/location.js';
 import { Repository, type RepoOptions } from '../repo/repository.js';
-import { Lock } from '../repo/lock.js';
-import { RepoNotFoundError, UserError } from '../repo/errors.js';
+import type { Lock } from '../repo/lock.js';
+import { InterruptedError } from '../ops/exit.js';
+import { lockRepository, unlockRepository, type LockOptions } from '../ops/lock.js';
+import { UserError } from '../repo/errors.js';
+import { openRepository } from '../ops/repository.js';
 import { isRemoteSpec, saveKdfHint } from './kdfhint.js';
 import { jottaHardDeleteFromEnv, kdfParamsFromEnv, kdfThreadsFromEnv } from './envopts.js';
 import type { KdfParams } from '../repo/kdf.js';
 import { isInteractive, jottaRetryPolicy } from './jotta_retry.js';
-import { passwordFromLine, passwordFromText } from '../util/pwtext.js';
-import { describeSystemError, formatSystemError, isSystemError } from '../util/syserr.js';
+import { readPasswordFile, resolvePassword, type PasswordSource } from '../util/password.js';
 import { intFlag, positiveFlag } from './flags.js';
 
 export interface GlobalOpts {
@@ -105,10 +105,8 @@ export function repoLocation(g: GlobalOpts): string {
   return r;
 }
 
-/** Ctrl-C at a password prompt: the command ends with restic's exit code 130 (src/cli/main.ts) */
-export class InterruptedError extends Error {
-  override name = 'InterruptedError';
-}
+/** Ctrl-C at a password prompt: the command ends with restic's exit code 130 (src/ops/exit.ts) */
+export { InterruptedError };
 
 /** a prompt on the terminal that does not echo what is typed */
 export async function prompt(question: string): Promise<string> {
@@ -126,85 +124,38 @@ export async function prompt(question: string): Promise<string> {
   });
 }
 
-/** one line from standard input, read a byte at a time so that nothing after it is consumed */
-function readStdinLine(): Buffer {
-  const bytes: number[] = [];
-  const b = Buffer.alloc(1);
-  for (;;) {
-    let n: number;
-    try {
-      n = readSync(0, b, 0, 1, null);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      // a non-blocking pipe with nothing in it yet: wait a little (not a spin) and read again
-      if (code === 'EAGAIN') { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10); continue; }
-      if (code === 'EOF') break;
-      throw new UserError(`Fatal: unable to read the password from standard input: ${describeSystemError(e)}`);
-    }
-    if (n === 0) break;
-    bytes.push(b[0]!);
-    if (b[0] === 0x0a) break;
-  }
-  return passwordFromLine(Buffer.from(bytes));
-}
-
-const EMPTY = 'Fatal: an empty password is not a password';
-function nonEmpty(pw: Buffer, why: string): Buffer {
-  if (pw.length === 0) throw new UserError(`${EMPTY}: ${why}`);
-  return pw;
-}
-
 /**
  * restic 0.14's sources and order: a password file (--password-file, else JBACKUP_PASSWORD_FILE) or a
  * password command (likewise; not both), then JBACKUP_PASSWORD (as it is; empty counts as unset), then the
  * terminal prompt, or one line of standard input when it is not a terminal (read once, also for init:
- * restic asks twice only on a terminal). Files and command output follow src/util/pwtext.ts (trimmed
- * as restic trims). An empty password is refused everywhere, as restic does.
+ * restic asks twice only on a terminal). The source is read by the one resolver (src/util/password.ts:
+ * trimming, empty passwords refused).
  */
-export async function getPassword(g: GlobalOpts, opts: { confirm?: boolean; what?: string } = {}): Promise<Buffer> {
+/** the environment variables a password source is taken from (copy's source repository has its own) */
+export interface PasswordEnv { file?: string; command?: string; password?: string }
+const passwordEnv = (): PasswordEnv => ({
+  file: process.env['JBACKUP_PASSWORD_FILE'], command: process.env['JBACKUP_PASSWORD_COMMAND'], password: process.env['JBACKUP_PASSWORD'],
+});
+
+export function passwordSource(g: Pick<GlobalOpts, 'passwordFile' | 'passwordCommand'>, opts: { confirm?: boolean; what?: string } = {}, env: PasswordEnv = passwordEnv()): PasswordSource {
   // a flag replaces the environment variable of its own kind only, as restic's flag defaults do
-  const file = g.passwordFile || process.env['JBACKUP_PASSWORD_FILE'];
-  const cmd = g.passwordCommand || process.env['JBACKUP_PASSWORD_COMMAND'];
+  const file = g.passwordFile || env.file;
+  const cmd = g.passwordCommand || env.command;
   if (file && cmd) throw new UserError('Fatal: password file and command are mutually exclusive options (--password-file/JBACKUP_PASSWORD_FILE, --password-command/JBACKUP_PASSWORD_COMMAND)');
-  if (file) return passwordFile(file);
-  if (cmd) return nonEmpty(runPasswordCommand(cmd), 'the password command printed no password');
-  const env = process.env['JBACKUP_PASSWORD'];
-  if (env) return Buffer.from(env);
-  if (!process.stdin.isTTY) {
-    const line = readStdinLine();
-    if (line.length === 0) throw new UserError(`${EMPTY}: none was given (set JBACKUP_PASSWORD, --password-file or --password-command, pipe it to standard input, or run on a terminal)`);
-    return line;
-  }
-  const what = opts.what ?? 'repository';
-  const first = await prompt(`enter password for ${what}: `);
-  if (first === '') throw new UserError(EMPTY);
-  if (opts.confirm) {
-    const again = await prompt('enter password again: ');
-    if (again !== first) throw new UserError('Fatal: passwords do not match');
-  }
-  return Buffer.from(first);
+  if (file) return { kind: 'file', path: file };
+  if (cmd) return { kind: 'command', command: cmd };
+  if (env.password) return { kind: 'value', value: env.password };
+  if (!process.stdin.isTTY) return { kind: 'stdin' };
+  return { kind: 'prompt', ask: prompt, what: opts.what, confirm: opts.confirm };
 }
 
-/** a password file's password (src/util/pwtext.ts: trimmed as restic trims); empty refused */
+export async function getPassword(g: GlobalOpts, opts: { confirm?: boolean; what?: string } = {}): Promise<Buffer> {
+  return resolvePassword(passwordSource(g, opts));
+}
+
+/** a password file's password (src/util/password.ts: trimmed as restic trims); empty refused */
 export function passwordFile(f: string): Buffer {
-  return nonEmpty(readPasswordFile(f), `the password file ${f} holds no password (only white space)`);
-}
-
-function readPasswordFile(f: string): Buffer {
-  try {
-    return passwordFromText(readFileSync(f));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UserError(`Fatal: the password file ${f} does not exist`);
-    throw new UserError(`Fatal: unable to read the password file ${f}: ${describeSystemError(e)}`);
-  }
-}
-
-function runPasswordCommand(c: string): Buffer {
-  const r = spawnSync('/bin/sh', ['-c', c], { stdio: ['inherit', 'pipe', 'inherit'] });
-  if (r.error) throw new UserError(`Fatal: the password command could not be run: ${r.error.message}`);
-  if (r.status !== 0) throw new UserError(`Fatal: the password command failed with ${r.signal ? `signal ${r.signal}` : `exit code ${r.status}`}`);
-  return passwordFromText(r.stdout);
+  return readPasswordFile(f);
 }
 
 /** repository options from the flags and the environment (new keys' scrypt parameters for init) */
@@ -221,14 +172,7 @@ export async function openRepo(g: GlobalOpts, extra: RepoOptions = {}): Promise<
   const spec = repoLocation(g);
   const backend = openBackend(spec, backendOptions(g));
   const password = await getPassword(g);
-  let repo: Repository;
-  try {
-    repo = await Repository.open(backend, password, { ...repoOptions(g), ...extra, keyHint: g.keyHint ?? process.env['JBACKUP_KEY_HINT'] });
-  } catch (e) {
-    // a file where the repository's directory should be (or on its path)
-    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') throw new RepoNotFoundError(`repository ${spec} does not exist: ${spec} or a directory above it is a file`);
-    throw e;
-  }
+  const repo = await openRepository(backend, password, { ...repoOptions(g), ...extra, keyHint: g.keyHint ?? process.env['JBACKUP_KEY_HINT'], name: spec });
   rememberKdf(spec, repo);
   repo.warn = (m) => { process.stderr.write(`${m}\n`); };
   return repo;
@@ -240,45 +184,15 @@ export function rememberKdf(spec: string, repo: Repository): void {
 }
 
 const held = new Set<Lock>();
-/** a lock that could not be written (a read-only repository: EROFS) is named as such */
-function lockFailed(e: unknown): never {
-  if (isSystemError(e) && e.path?.includes('locks')) throw new UserError(`unable to create lock in backend: ${formatSystemError(e)}${e.code === 'EROFS' ? ' (--no-lock lets the commands that only read work without a lock)' : ''}`);
-  throw e;
+/** the lock options of the running command: --no-lock where it applies, and every lock held registered for releaseAll */
+export function lockOptions(g: GlobalOpts): LockOptions {
+  return { noLock: skipLock(g), held };
 }
-/** restic's wait between writing a lock and checking for others */
-const LOCK_WAIT_MS = 200;
 export async function lockRepo(repo: Repository, exclusive: boolean, g: GlobalOpts): Promise<Lock | null> {
-  if (skipLock(g)) return null;
-  const l = await Lock.acquire(repo, exclusive).catch(lockFailed);
-  held.add(l);
-  return l;
+  return lockRepository(repo, exclusive, lockOptions(g));
 }
-/**
- * Lock, and load the index (and read the snapshot files) during the lock's 200 ms settle wait; once
- * the lock holds, index files others wrote meanwhile are loaded too (Repository.refreshIndex).
- * Snapshot lists are always taken afresh; only their contents are cached. `afterLoad` runs once the
- * index is loaded, still within the wait (a snapshot starts its walk there).
- */
-export async function lockAndLoadIndex(repo: Repository, exclusive: boolean, g: GlobalOpts, afterLoad?: () => void): Promise<Lock | null> {
-  if (skipLock(g)) {
-    await repo.loadIndex();
-    return null;
-  }
-  // the snapshot files are read as well: the later listing after the lock only fetches new ones
-  const l = await Lock.acquire(repo, exclusive, LOCK_WAIT_MS, async () => {
-    await Promise.all([repo.loadIndex(), repo.listSnapshots()]);
-    afterLoad?.();
-  }).catch(lockFailed);
-  held.add(l);
-  // index files written by others while the lock settled
-  await repo.refreshIndex();
-  return l;
-}
-
 export async function unlockRepo(l: Lock | null): Promise<void> {
-  if (!l) return;
-  held.delete(l);
-  await l.release();
+  await unlockRepository(l, { held });
 }
 /** release every held lock (on SIGINT/SIGTERM) */
 export async function releaseAll(): Promise<void> {

@@ -2,7 +2,8 @@
 import { Command, CommanderError } from 'commander';
 import { addGlobalOptions, InterruptedError, releaseAll, type GlobalOpts } from './global.js';
 import { formatSystemError, isSystemError } from '../util/syserr.js';
-import { EXIT, exitCode } from './exit.js';
+import { exitCode } from './exit.js';
+import { EXIT, exitCodeOf } from '../ops/exit.js';
 import { RepoNotFoundError, LockError, UserError, WrongPasswordError } from '../repo/errors.js';
 import { AlreadyExistsError } from '../backend/backend.js';
 import { removeOwnTempFiles } from '../backend/local.js';
@@ -18,7 +19,12 @@ import * as check from './cmd_check.js';
 import * as prune from './cmd_prune.js';
 import * as key from './cmd_key.js';
 import * as unlock from './cmd_unlock.js';
-import * as inspect from './cmd_inspect.js';
+import * as find from './cmd_find.js';
+import * as diff from './cmd_diff.js';
+import * as dump from './cmd_dump.js';
+import * as stats from './cmd_stats.js';
+import * as repair from './cmd_repair.js';
+import * as tag from './cmd_tag.js';
 import * as copy from './cmd_copy.js';
 import * as forget from './cmd_forget.js';
 import * as jotta from './cmd_jotta.js';
@@ -97,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
     .configureHelp({ showGlobalOptions: true });
   addGlobalOptions(program);
   const g = () => program.opts<GlobalOpts>();
-  for (const m of [init, snapshot, restore, snapshots, ls, cat, check, prune, key, unlock, inspect, copy, forget, jotta, ...await lazyCommands(argv)]) m.register(program, g);
+  for (const m of [init, snapshot, restore, snapshots, ls, cat, check, prune, key, unlock, find, diff, dump, stats, repair, tag, copy, forget, jotta, ...await lazyCommands(argv)]) m.register(program, g);
   program.command('version').description('print version information (as restic version)').action(() => {
     if (g().json) {
       process.stdout.write(`${JSON.stringify({ message_type: 'version', version: VERSION, node: process.version, platform: process.platform, arch: process.arch, node_flags: process.execArgv })}\n`);
@@ -145,20 +151,20 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.fatal;
     }
     const err = e as Error;
-    if (err instanceof InterruptedError) return EXIT.interrupted;
+    if (err instanceof InterruptedError) return exitCodeOf(err);
     const sys = err as NodeJS.ErrnoException;
     // a write to standard output after its reader left (the 'error' event may come after this)
     if (stdoutClosed || (sys.code === 'EPIPE' && sys.syscall === 'write' && sys.path === undefined)) return EXIT.pipe;
     const debug = program.opts<GlobalOpts>().debug || process.env['JBACKUP_DEBUG'];
     if (debug) process.stderr.write(`${err.stack ?? String(err)}\n`);
-    if (err instanceof RepoNotFoundError) { process.stderr.write(`Fatal: ${err.message}\n`); return EXIT.noRepo; }
-    if (err instanceof WrongPasswordError) { process.stderr.write(`Fatal: ${err.message}\n`); return EXIT.password; }
-    if (err instanceof LockError) { process.stderr.write(`Fatal: unable to create lock in backend: ${err.message}\n`); return EXIT.lock; }
-    if (err instanceof AlreadyExistsError) { process.stderr.write(`Fatal: create repository failed: ${err.message}\n`); return EXIT.fatal; }
-    const msg = err instanceof UserError ? err.message.replace(/^Fatal: /, '')
+    // the message as restic words it; the code from the one mapping (src/ops/exit.ts)
+    const msg = err instanceof LockError ? `unable to create lock in backend: ${err.message}`
+      : err instanceof AlreadyExistsError ? `create repository failed: ${err.message}`
+      : err instanceof RepoNotFoundError || err instanceof WrongPasswordError ? err.message
+      : err instanceof UserError ? err.message.replace(/^Fatal: /, '')
       : isSystemError(err) ? formatSystemError(err) : (err.message || String(err));
-    process.stderr.write(`Fatal: ${msg.split('\n')[0]}\n`);
-    return EXIT.fatal;
+    process.stderr.write(`Fatal: ${err instanceof LockError || err instanceof AlreadyExistsError || err instanceof RepoNotFoundError || err instanceof WrongPasswordError ? msg : msg.split('\n')[0]}\n`);
+    return exitCodeOf(err);
   } finally {
     await releaseAll();
   }

@@ -7,13 +7,15 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { Archiver } from '../archiver/archiver.js';
-import { makeMatcher, parseExcludeFile } from '../archiver/exclude.js';
+import { parseExcludeFile } from '../archiver/exclude.js';
 import { openBackend, type BackendOptions } from '../backend/location.js';
-import { checkRepository } from '../maintenance/check.js';
-import { forgetGroups } from '../maintenance/forget.js';
-import { prune } from '../maintenance/prune.js';
-import { LockError, RepoNotFoundError, WrongPasswordError } from '../repo/errors.js';
+import { backup } from '../ops/backup.js';
+import { check } from '../ops/check.js';
+import { EXIT, ExitCodeError, exitCodeOf } from '../ops/exit.js';
+import { forget, RemoveAllRefusedError } from '../ops/forget.js';
+import { lockRepository, unlockRepository, type LockOptions, type LockRegistry } from '../ops/lock.js';
+import { prune } from '../ops/prune.js';
+import { LockError } from '../repo/errors.js';
 import type { Lock } from '../repo/lock.js';
 import { Repository } from '../repo/repository.js';
 import { hookEnv, killRunningHooks, runHook } from './hooks.js';
@@ -23,15 +25,12 @@ import { isDue, loadProfile, ProfileError, PROFILE_NAME_RE, type Profile } from 
 import { AlreadyRunningError, appendHistory, readStatus, RunLock, statusFile, writeStatus, type StatusRecord, type StepRecord } from './status.js';
 import { describeSystemError } from '../util/syserr.js';
 
-export const RUN_EXIT = { ok: 0, fatal: 1, partial: 3, noRepo: 10, lock: 11, password: 12, interrupted: 130 } as const;
-
 export interface RunOptions {
   log?: (line: string) => void;
   /** password when the profile names no source (the CLI's global sources) */
   fallbackPassword?: () => Promise<Buffer>;
-  /** take / release a repository lock (the CLI's, so that a signal releases it) */
-  lock?: (repo: Repository, exclusive: boolean) => Promise<Lock | null>;
-  unlock?: (l: Lock | null) => Promise<void>;
+  /** every repository lock held is registered here (the CLI's, so that a signal releases it) */
+  held?: LockRegistry;
   keyHint?: string;
   /** scrypt lanes at a time when the key is opened (the CLI: JBACKUP_KDF_THREADS) */
   kdfThreads?: number;
@@ -47,17 +46,8 @@ export interface RunOutcome {
   message?: string;
 }
 
-class StepError extends Error {
-  constructor(message: string, readonly exitCode: number = RUN_EXIT.fatal) { super(message); }
-}
-
-function exitCodeOf(e: unknown): number {
-  if (e instanceof StepError) return e.exitCode;
-  if (e instanceof RepoNotFoundError) return RUN_EXIT.noRepo;
-  if (e instanceof WrongPasswordError) return RUN_EXIT.password;
-  if (e instanceof LockError) return RUN_EXIT.lock;
-  return RUN_EXIT.fatal;
-}
+/** a step that failed (its message is the run's error) */
+class StepError extends ExitCodeError {}
 
 function messageOf(e: unknown): string {
   const err = e as Error;
@@ -68,20 +58,6 @@ function messageOf(e: unknown): string {
 
 const iso = (d: Date) => d.toISOString();
 
-async function lockWithRetry(o: RunOptions, repo: Repository, exclusive: boolean, retryMs: number, log: (s: string) => void): Promise<Lock | null> {
-  const take = o.lock ?? (async (r: Repository, x: boolean) => (await import('../repo/lock.js')).Lock.acquire(r, x));
-  const deadline = Date.now() + retryMs;
-  for (;;) {
-    try {
-      return await take(repo, exclusive);
-    } catch (e) {
-      if (!(e instanceof LockError) || Date.now() >= deadline) throw e;
-      log(`repository is locked, retrying: ${e.message}`);
-      await new Promise((r) => setTimeout(r, Math.min(10_000, Math.max(100, deadline - Date.now()))));
-    }
-  }
-}
-
 export async function runProfile(name: string, o: RunOptions = {}): Promise<RunOutcome> {
   const log = o.log ?? (() => {});
   const now = o.now ?? (() => new Date());
@@ -91,7 +67,7 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
   try {
     runLock = RunLock.acquire(name);
   } catch (e) {
-    if (e instanceof AlreadyRunningError) return { exitCode: RUN_EXIT.lock, status: null, message: e.message };
+    if (e instanceof AlreadyRunningError) return { exitCode: EXIT.lock, status: null, message: e.message };
     throw e;
   }
 
@@ -103,7 +79,6 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
   };
   writeStatus(rec);
   let profile: Profile | null = null;
-  const unlock = o.unlock ?? (async (l: Lock | null) => { await l?.release(); });
 
   // killed (SIGINT/SIGTERM → process.exit): finish the record, tell the on-failure hook, free the profile
   const onExit = () => {
@@ -111,14 +86,14 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
     killRunningHooks();
     const end = new Date();
     rec.result = 'interrupted';
-    rec.exitCode = RUN_EXIT.interrupted;
+    rec.exitCode = EXIT.interrupted;
     rec.errors.unshift('interrupted by a signal');
     rec.end = iso(end);
     rec.durationSeconds = (end.getTime() - started.getTime()) / 1000;
     if (profile?.hooks.onFailure) {
       spawnSync('/bin/sh', ['-c', profile.hooks.onFailure], {
         stdio: ['pipe', 'inherit', 'inherit'], input: 'interrupted by a signal\n', timeout: 30_000,
-        env: hookEnv({ JBACKUP_PROFILE: name, JBACKUP_HOOK: 'on-failure', JBACKUP_ERROR: 'interrupted by a signal', JBACKUP_EXIT_CODE: String(RUN_EXIT.interrupted), JBACKUP_STATUS_FILE: statusFile(name) }),
+        env: hookEnv({ JBACKUP_PROFILE: name, JBACKUP_HOOK: 'on-failure', JBACKUP_ERROR: 'interrupted by a signal', JBACKUP_EXIT_CODE: String(EXIT.interrupted), JBACKUP_STATUS_FILE: statusFile(name) }),
       });
     }
     try { writeStatus(rec); appendHistory(rec); } catch { /* nothing more to do */ }
@@ -150,7 +125,7 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
   });
 
   let partial = false;
-  let exitCode: number = RUN_EXIT.ok;
+  let exitCode: number = EXIT.ok;
   try {
     profile = loadProfile(name);
     const p = profile;
@@ -161,29 +136,36 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
     const password = p.password ? await readPassword(p.password)
       : o.fallbackPassword ? await o.fallbackPassword()
       : (() => { throw new ProfileError(`profile "${name}" names no password source (password-file, password-command or password-keyring)`); })();
-    const open = async () => Repository.open(openBackend(p.repository, { ...o.backend, limits: stricterLimits(o.backend?.limits, p.limits) }), password, {
-      compression: p.compression, packSize: p.packSize, keyHint: o.keyHint, kdfThreads: o.kdfThreads,
-    });
+    const repoOpts = { compression: p.compression, packSize: p.packSize, keyHint: o.keyHint, kdfThreads: o.kdfThreads };
+    const open = async () => {
+      const backend = openBackend(p.repository, { ...o.backend, limits: stricterLimits(o.backend?.limits, p.limits) });
+      try {
+        return await Repository.open(backend, password, repoOpts);
+      } catch (e) {
+        await backend.close().catch(() => {});
+        throw e;
+      }
+    };
 
-    // 1. snapshot
+    // 1. snapshot (the CLI's orchestration: src/ops/backup.ts)
+    const locks: LockOptions = { retryLockMs: p.retryLockMs, onRetry: log, held: o.held };
     await step('snapshot', async () => {
-      const repo = await open();
       const excludes = [...p.excludes];
       const iexcludes = [...p.iexcludes];
       for (const f of p.excludeFiles) excludes.push(...parseExcludeFile(readExcludeFile(f), process.env));
       for (const f of p.iexcludeFiles) iexcludes.push(...parseExcludeFile(readExcludeFile(f), process.env));
-      const lock = await lockWithRetry(o, repo, false, p.retryLockMs, log);
       const fileErrors: string[] = [];
+      let repo: Repository | undefined;
       try {
-        await repo.loadIndex();
-        const s = await new Archiver(repo, {
+        const s = await backup(async () => (repo = await open()), {
           targets: p.sources,
           tags: p.tags,
           host: p.host,
-          excludes: makeMatcher(excludes, iexcludes),
-          excludePatterns: [...excludes, ...iexcludes],
+          excludes,
+          iexcludes,
           excludeLargerThan: p.excludeLargerThan,
           oneFileSystem: p.oneFileSystem,
+          ...locks,
           progress: {
             missing: (t) => log(`warning: source ${t} does not exist, skipping`),
             error: (path, e) => {
@@ -193,7 +175,7 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
             },
             warning: (m) => log(`warning: ${m}`),
           },
-        }).run();
+        });
         rec.snapshotId = s.snapshot_id;
         rec.bytesAdded = s.data_added;
         rec.filesNew = s.files_new;
@@ -207,8 +189,7 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
         }
         return { detail: s.snapshot_id };
       } finally {
-        await unlock(lock);
-        await repo.backend.close().catch(() => {});
+        await repo?.backend.close().catch(() => {});
       }
     });
 
@@ -218,19 +199,16 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
     const checkDue = isDue(p.check.every, rec.lastCheck, t);
     if (p.retention || pruneDue || checkDue) {
       const repo = await open();
-      const lock = await lockWithRetry(o, repo, true, p.retryLockMs, log);
+      let lock: Lock | null = null;
       try {
+        lock = await lockRepository(repo, true, locks);
         await step('forget', async () => {
           if (!p.retention) return { result: 'skipped', detail: 'no retention policy' };
-          const all = await repo.listSnapshots();
-          const groups = forgetGroups(all, p.retention.policy, { filter: { hosts: [p.host], paths: p.sources }, groupBy: p.retention.groupBy });
-          const remove: string[] = [];
-          for (const g of groups) {
-            if (g.keep.length === 0 && g.remove.length > 0) throw new StepError(`retention policy would remove all ${g.remove.length} snapshots of a group; refusing`);
-            remove.push(...g.remove.map((s) => s.id));
-          }
-          for (const id of new Set(remove)) await repo.backend.remove({ type: 'snapshots', name: id });
-          rec.snapshotsRemoved = new Set(remove).size;
+          const r = await forget(repo, { policy: p.retention.policy, filter: { hosts: [p.host], paths: p.sources }, groupBy: p.retention.groupBy }).catch((e: unknown) => {
+            if (e instanceof RemoveAllRefusedError) throw new StepError(`retention policy would remove all ${e.group.remove.length} snapshots of a group; refusing`);
+            throw e;
+          });
+          rec.snapshotsRemoved = r.removed.length;
           log(`forget: removed ${rec.snapshotsRemoved} snapshot(s)`);
           return { detail: `removed ${rec.snapshotsRemoved}` };
         });
@@ -249,8 +227,10 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
         await step('check', async () => {
           if (!checkDue) return { result: 'skipped', detail: p.check.every.kind === 'never' ? 'never' : `not due (last ${rec.lastCheck})` };
           log(`check: started${p.check.readDataText ? ` (read data: ${p.check.readDataText})` : ''}`);
-          const fresh = await open();
-          const r = await checkRepository(fresh, { readData: p.check.readData });
+          // a repository object of its own (prune changed what this one holds in memory), over the
+          // same backend: closed with it below
+          const fresh = await Repository.open(repo.backend, password, repoOpts);
+          const r = await check(fresh, { readData: p.check.readData });
           rec.checked = true;
           const errs = r.problems.filter((x) => x.kind === 'error');
           if (!r.ok) {
@@ -262,13 +242,13 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
           return { detail: `${r.packsRead} packs read` };
         });
       } finally {
-        await unlock(lock);
+        await unlockRepository(lock, locks);
         await repo.backend.close().catch(() => {});
       }
     }
 
     if (!partial) await hook('after', p.hooks.after);
-    exitCode = partial ? RUN_EXIT.partial : RUN_EXIT.ok;
+    exitCode = partial ? EXIT.partial : EXIT.ok;
     rec.result = partial ? 'partial' : 'success';
   } catch (e) {
     exitCode = exitCodeOf(e);
