@@ -23,3 +23,13 @@ export function jottaHardDeleteFromEnv(): boolean {
   const env = process.env['JBACKUP_JOTTA_HARD_DELETE'];
   return env !== undefined && (env === '1' || env.toLowerCase() === 'true');
 }
+
+/**
+ * JBACKUP_LOCK_SETTLE_MS: the wait between writing a lock and checking for others (restic's 200 ms).
+ * For tests: a competing lock written from another process must land inside the window however
+ * loaded the machine is.
+ */
+export function lockSettleMsFromEnv(): number | undefined {
+  const v = Number.parseInt(process.env['JBACKUP_LOCK_SETTLE_MS'] ?? '', 10);
+  return Number.isFinite(v) && v >= 0 ? v : undefined;
+}

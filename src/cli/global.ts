@@ -8,7 +8,7 @@ import { lockRepository, unlockRepository, type LockOptions } from '../ops/lock.
 import { UserError } from '../repo/errors.js';
 import { openRepository } from '../ops/repository.js';
 import { isRemoteSpec, saveKdfHint } from './kdfhint.js';
-import { jottaHardDeleteFromEnv, kdfParamsFromEnv, kdfThreadsFromEnv } from './envopts.js';
+import { jottaHardDeleteFromEnv, kdfParamsFromEnv, kdfThreadsFromEnv, lockSettleMsFromEnv } from './envopts.js';
 import type { KdfParams } from '../repo/kdf.js';
 import { isInteractive, jottaRetryPolicy } from './jotta_retry.js';
 import { readPasswordFile, resolvePassword, type PasswordSource } from '../util/password.js';
@@ -186,7 +186,8 @@ export function rememberKdf(spec: string, repo: Repository): void {
 const held = new Set<Lock>();
 /** the lock options of the running command: --no-lock where it applies, and every lock held registered for releaseAll */
 export function lockOptions(g: GlobalOpts): LockOptions {
-  return { noLock: skipLock(g), held };
+  const settleMs = lockSettleMsFromEnv();
+  return { noLock: skipLock(g), held, ...(settleMs !== undefined ? { settleMs } : {}) };
 }
 export async function lockRepo(repo: Repository, exclusive: boolean, g: GlobalOpts): Promise<Lock | null> {
   return lockRepository(repo, exclusive, lockOptions(g));

@@ -22,6 +22,8 @@ export interface LockOptions {
   /** said before each retry */
   onRetry?: (message: string) => void;
   held?: LockRegistry;
+  /** the wait between writing the lock and checking for others (ms; default restic's LOCK_WAIT_MS) */
+  settleMs?: number;
 }
 
 /** restic's wait between writing a lock and checking for others */
@@ -37,7 +39,7 @@ async function acquire(repo: Repository, exclusive: boolean, o: LockOptions, dur
   const deadline = Date.now() + (o.retryLockMs ?? 0);
   for (;;) {
     try {
-      const l = await Lock.acquire(repo, exclusive, LOCK_WAIT_MS, duringWait).catch(lockFailed);
+      const l = await Lock.acquire(repo, exclusive, o.settleMs ?? LOCK_WAIT_MS, duringWait).catch(lockFailed);
       o.held?.add(l);
       return l;
     } catch (e) {

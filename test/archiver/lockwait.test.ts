@@ -49,7 +49,8 @@ async function repoFiles(): Promise<string[]> {
 it('an exclusive lock that appears while the lock settles stops the snapshot before it publishes anything', async () => {
   const repo = await Repository.open(new LocalBackend(repoPath), Buffer.from(PW));
   expect(await repoFiles()).toEqual([]);
-  const child = spawn(process.execPath, [JBACKUP_BIN, '--pack-size', '4', 'snapshot', src], { env: { ...process.env, ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // a settle wait of 3 s (restic's is 200 ms) so that the competing lock lands inside it however loaded the machine is
+  const child = spawn(process.execPath, [JBACKUP_BIN, '--pack-size', '4', 'snapshot', src], { env: { ...process.env, ...env(), JBACKUP_LOCK_SETTLE_MS: '3000' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
