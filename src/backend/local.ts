@@ -1,4 +1,4 @@
-import { promises as fsp, constants as fsc, unlinkSync } from 'node:fs';
+import { promises as fsp, constants as fsc, unlinkSync, type Stats } from 'node:fs';
 import { hostname } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { WORKER_RESOURCE_LIMITS, workerModuleUrl } from '../util/worker.js';
@@ -251,27 +251,7 @@ export class LocalBackend implements Backend {
 
   async removeStaleTemp(olderThanMs: number): Promise<{ files: number; bytes: number }> {
     const cutoff = Date.now() - olderThanMs;
-    const dirs = ['keys', 'locks', 'snapshots', 'index'].map((d) => path.join(this.location, d));
-    const data = path.join(this.location, 'data');
-    for (const d of await readdirSafe(data)) dirs.push(path.join(data, d));
-    let files = 0;
-    let bytes = 0;
-    for (const d of dirs) {
-      for (const n of await readdirSafe(d)) {
-        if (!TEMP_RE.test(n)) continue;
-        const f = path.join(d, n);
-        try {
-          const st = await fsp.lstat(f);
-          if (!st.isFile() || st.mtimeMs > cutoff) continue;
-          await fsp.unlink(f);
-          files++;
-          bytes += st.size;
-        } catch (e) {
-          if (!isENOENT(e)) throw e;
-        }
-      }
-    }
-    return { files, bytes };
+    return this.unlinkTemp(() => true, (st) => st.mtimeMs > cutoff);
   }
 
   /**
@@ -279,25 +259,35 @@ export class LocalBackend implements Backend {
    * they are: see OWNER). Safe under any lock or none: a live process's files are never touched.
    */
   async removeDeadTemp(): Promise<{ files: number; bytes: number }> {
+    const alive = new Map<number, boolean>();
+    return this.unlinkTemp((m) => {
+      if (m[1] !== OWNER_HOST) return false;
+      const pid = parseInt(m[2]!, 16);
+      let a = alive.get(pid);
+      if (a === undefined) { a = pidAlive(pid); alive.set(pid, a); }
+      return !a;
+    });
+  }
+
+  /**
+   * The one sweep of temp files (every directory a temp file can be in): each regular file whose
+   * name TEMP_RE matches, `take` accepts and whose stat `spare` does not protect is deleted.
+   */
+  private async unlinkTemp(take: (m: RegExpExecArray) => boolean, spare: (st: Stats) => boolean = () => false): Promise<{ files: number; bytes: number }> {
     const dirs = ['keys', 'locks', 'snapshots', 'index'].map((d) => path.join(this.location, d));
     const data = path.join(this.location, 'data');
     for (const d of await readdirSafe(data)) dirs.push(path.join(data, d));
     let files = 0;
     let bytes = 0;
-    const alive = new Map<number, boolean>();
     await Promise.all(dirs.map(async (d) => {
       for (const n of await readdirSafe(d)) {
         if (!n.includes('-tmp-')) continue;
         const m = TEMP_RE.exec(n);
-        if (!m || m[1] !== OWNER_HOST) continue;
-        const pid = parseInt(m[2]!, 16);
-        let a = alive.get(pid);
-        if (a === undefined) { a = pidAlive(pid); alive.set(pid, a); }
-        if (a) continue;
+        if (!m || !take(m)) continue;
         const f = path.join(d, n);
         try {
           const st = await fsp.lstat(f);
-          if (!st.isFile()) continue;
+          if (!st.isFile() || spare(st)) continue;
           await fsp.unlink(f);
           files++;
           bytes += st.size;
