@@ -174,13 +174,30 @@ static int get_nsec(napi_env env, napi_value v, long *out, const char *name) {
   return 1;
 }
 
+/* atime (sec bigint, nsec) and mtime (sec bigint, nsec) from v[0..3] into ts; throws and returns 0 on a bad value */
+static int get_times(napi_env env, const napi_value *v, struct timespec ts[2]) {
+  int64_t asec, msec;
+  long ansec, mnsec;
+  if (!get_bigint_i64(env, v[0], &asec, "atimeSec must be a bigint in int64 range")) return 0;
+  if (!get_nsec(env, v[1], &ansec, "atimeNsec must be an integer in [0, 1e9)")) return 0;
+  if (!get_bigint_i64(env, v[2], &msec, "mtimeSec must be a bigint in int64 range")) return 0;
+  if (!get_nsec(env, v[3], &mnsec, "mtimeNsec must be an integer in [0, 1e9)")) return 0;
+  if ((int64_t)(time_t)asec != asec || (int64_t)(time_t)msec != msec) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "time does not fit in time_t");
+    return 0;
+  }
+  ts[0].tv_sec = (time_t)asec;
+  ts[0].tv_nsec = ansec;
+  ts[1].tv_sec = (time_t)msec;
+  ts[1].tv_nsec = mnsec;
+  return 1;
+}
+
 static napi_value js_utimens(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
   size_t path_len = 0;
   char *path;
-  int64_t asec, msec;
-  long ansec, mnsec;
   bool no_follow = false;
   struct timespec ts[2];
   int rc;
@@ -190,25 +207,14 @@ static napi_value js_utimens(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ERR_MISSING_ARGS", "utimens expects 6 arguments");
     return NULL;
   }
-  if (!get_bigint_i64(env, argv[1], &asec, "atimeSec must be a bigint in int64 range")) return NULL;
-  if (!get_nsec(env, argv[2], &ansec, "atimeNsec must be an integer in [0, 1e9)")) return NULL;
-  if (!get_bigint_i64(env, argv[3], &msec, "mtimeSec must be a bigint in int64 range")) return NULL;
-  if (!get_nsec(env, argv[4], &mnsec, "mtimeNsec must be an integer in [0, 1e9)")) return NULL;
+  if (!get_times(env, &argv[1], ts)) return NULL;
   if (napi_get_value_bool(env, argv[5], &no_follow) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "noFollow must be a boolean");
-    return NULL;
-  }
-  if ((int64_t)(time_t)asec != asec || (int64_t)(time_t)msec != msec) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "time does not fit in time_t");
     return NULL;
   }
   path = get_path(env, argv[0], &path_len);
   if (path == NULL) return NULL;
 
-  ts[0].tv_sec = (time_t)asec;
-  ts[0].tv_nsec = ansec;
-  ts[1].tv_sec = (time_t)msec;
-  ts[1].tv_nsec = mnsec;
   do {
     rc = utimensat(AT_FDCWD, path, ts, no_follow ? AT_SYMLINK_NOFOLLOW : 0);
   } while (rc != 0 && errno == EINTR);
@@ -224,8 +230,6 @@ static napi_value js_set_meta(napi_env env, napi_callback_info info) {
   char *path;
   bool is_dir = false, do_chown = false;
   uint32_t mode, uid, gid;
-  int64_t asec, msec;
-  long ansec, mnsec;
   struct timespec ts[2];
   int fd, rc, err = 0;
   const char *what = NULL;
@@ -243,20 +247,9 @@ static napi_value js_set_meta(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "setMeta: dir, mode, uid, gid, chown");
     return NULL;
   }
-  if (!get_bigint_i64(env, argv[6], &asec, "atimeSec must be a bigint in int64 range")) return NULL;
-  if (!get_nsec(env, argv[7], &ansec, "atimeNsec must be an integer in [0, 1e9)")) return NULL;
-  if (!get_bigint_i64(env, argv[8], &msec, "mtimeSec must be a bigint in int64 range")) return NULL;
-  if (!get_nsec(env, argv[9], &mnsec, "mtimeNsec must be an integer in [0, 1e9)")) return NULL;
-  if ((int64_t)(time_t)asec != asec || (int64_t)(time_t)msec != msec) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "time does not fit in time_t");
-    return NULL;
-  }
+  if (!get_times(env, &argv[6], ts)) return NULL;
   path = get_path(env, argv[0], &path_len);
   if (path == NULL) return NULL;
-  ts[0].tv_sec = (time_t)asec;
-  ts[0].tv_nsec = ansec;
-  ts[1].tv_sec = (time_t)msec;
-  ts[1].tv_nsec = mnsec;
 
   do {
     fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (is_dir ? O_DIRECTORY : O_NONBLOCK));
