@@ -2,7 +2,7 @@
   'targets': [
     {
       'target_name': 'jbackup_native',
-      'sources': ['native/jbackup_native.c'],
+      'sources': ['native/jbackup_native.c', 'native/dirscan.c'],
       # BigInt N-API functions need NAPI_VERSION >= 6.
       'defines': ['NAPI_VERSION=8'],
       'cflags': ['-std=gnu11', '-Wall', '-Wextra', '-Wno-unused-parameter', '-fvisibility=hidden'],

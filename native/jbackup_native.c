@@ -18,6 +18,7 @@
  *     lane of b in place, on the thread pool, one lane after the other (one N*128*r table at a time,
  *     as OpenSSL and restic's Go do); SSE2 (x86-64), so ~2x OpenSSL's portable loop. The PBKDF2
  *     steps around it stay in node:crypto (src/repo/kdf.ts). Absent without SSE2.
+ *   scanDir(path, xattrs): a directory's sorted names and every entry's lstat in one call (dirscan.c)
  *   aesCtr(key, iv, src, dst): AES-128/256-CTR of src into dst (dst may be src: in place), through
  *     the OpenSSL that Node itself carries (found with dlsym at load; absent when it is not there).
  *     node:crypto's update() returns a fresh, zero-filled buffer per call: for every blob of a
@@ -44,6 +45,7 @@
 #include <dlfcn.h>
 #include <sys/mman.h>
 #endif
+#include "dirscan.h"
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #include <pthread.h>
@@ -74,6 +76,8 @@ static const char *errno_name(int e) {
     default: return "EUNKNOWN";
   }
 }
+
+const char *jb_errno_name(int e) { return errno_name(e); }
 
 /* Throws a JS Error with .code = errno name, .errno = -errno, .syscall, .path. */
 static void throw_errno(napi_env env, int err, const char *syscall,
@@ -919,6 +923,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "cdcCut", NULL, js_cdc_cut, NULL, NULL, NULL, napi_enumerable, NULL },
     { "trimThreshold", NULL, js_trim_threshold, NULL, NULL, NULL, napi_enumerable, NULL },
     { "discard", NULL, js_discard, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "scanDir", NULL, jb_scan_dir, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok)
     return NULL;

@@ -1,15 +1,17 @@
 /** The snapshot operation: walk, compare with the parent, chunk new content in workers, save trees bottom-up. */
-import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { lstatSync, readlinkSync, type BigIntStats } from 'node:fs';
 import * as path from 'node:path';
 import { hostname, userInfo } from 'node:os';
 import { DEFAULT_PARAMS, type ChunkerParams } from '../chunker/fastcdc.js';
 import type { Repository } from '../repo/repository.js';
 import { sameSet } from '../repo/repository.js';
-import { formatTimeNs, parseTimeNs } from '../format/gotime.js';
+import { formatTimeNs, parseTimeNs, sameInstant } from '../format/gotime.js';
+import { goFileModeFromPosix, nodeTypeFromGoMode } from '../format/gomode.js';
 import { decodeTree, encodeTree, type Node } from '../repo/tree.js';
 import { sha256hex } from '../repo/ids.js';
 import type { Snapshot, SnapshotWithId } from '../repo/snapshot.js';
-import { nodeFromStat } from './node.js';
+import { lookupGroupName, lookupUserName, nodeFromStat } from './node.js';
+import { DirScan, type EntryStat } from './dirscan.js';
 import { readXattrs } from './xattr.js';
 import { hasXattr, xattrUnavailableReason } from '../native/native.js';
 import { ChunkPool, FileReadError, type FileResult } from './pool.js';
@@ -130,6 +132,13 @@ export function targetComponents(t: string): string[] {
 }
 
 const nameKey = (b: Buffer) => b.toString('latin1');
+
+interface ParentTree {
+  nodes: Node[];
+  sorted: boolean;
+  byName?: Map<string, Node>;
+}
+const NO_PARENT: ParentTree = { nodes: [], sorted: true };
 
 export class Archiver {
   private pool: ChunkPool;
@@ -254,24 +263,33 @@ export class Archiver {
     return p;
   }
 
-  private async loadTree(id: string | undefined): Promise<Map<string, Node>> {
-    const m = new Map<string, Node>();
-    if (!id) return m;
+  /**
+   * A parent tree's nodes (none when there is no parent or it cannot be read: that only costs
+   * change detection). `sorted`: in strictly increasing name order, as restic writes them (the walk
+   * then pairs names with one pass); otherwise looked up by name.
+   */
+  private async loadTree(id: string | undefined): Promise<ParentTree> {
+    if (!id) return NO_PARENT;
+    let nodes: Node[];
     try {
       const p = this.fetchTree(id);
       this.treeLoads.delete(id);
-      const nodes = await p;
-      // the subdirectories' parent trees are read while this directory is walked (the reads
-      // overlap the work instead of each one stalling the walk)
-      for (const n of nodes) {
-        if (this.treeLoads.size >= READ_AHEAD_TREES) break;
-        if (n.type === 'dir' && n.subtree) this.fetchTree(n.subtree);
-      }
-      for (const n of nodes) m.set(nameKey(n.name), n);
+      nodes = await p;
     } catch {
-      // an unreadable parent tree only costs change detection
+      return NO_PARENT;
     }
-    return m;
+    // the subdirectories' parent trees are read while this directory is walked (the reads
+    // overlap the work instead of each one stalling the walk)
+    for (const n of nodes) {
+      if (this.treeLoads.size >= READ_AHEAD_TREES) break;
+      if (n.type === 'dir' && n.subtree) this.fetchTree(n.subtree);
+    }
+    let sorted = true;
+    for (let k = 1; k < nodes.length && sorted; k++) sorted = Buffer.compare(nodes[k - 1]!.name, nodes[k]!.name) < 0;
+    if (sorted) return { nodes, sorted };
+    const byName = new Map<string, Node>();
+    for (const n of nodes) byName.set(nameKey(n.name), n);
+    return { nodes, sorted, byName };
   }
 
   private async saveSpec(spec: Spec, parentTree: string | undefined): Promise<string> {
@@ -284,7 +302,8 @@ export class Archiver {
       const d = await this.saveDirContents(spec.abs, parentTree);
       return { id: await d.id, added: (await d.added) ?? 0, unreadable: d.unreadable };
     }
-    const pmap = await this.loadTree(parentTree);
+    const parent = await this.loadTree(parentTree);
+    const pmap = parent.byName ?? new Map(parent.nodes.map((n) => [nameKey(n.name), n]));
     const nodes: Node[] = [];
     for (const [name, child] of spec.children) {
       const nb = Buffer.from(name);
@@ -346,7 +365,7 @@ export class Archiver {
     this.o.progress?.error?.(p.toString(), e);
   }
 
-  private excluded(abs: Buffer, st: BigIntStats): boolean {
+  private excluded(abs: Buffer, st: EntryStat): boolean {
     if (this.o.excludes?.(abs.toString())) return true;
     if (this.o.excludeLargerThan !== undefined && st.isFile() && st.size > BigInt(this.o.excludeLargerThan)) return true;
     return false;
@@ -372,6 +391,11 @@ export class Archiver {
    * Walk a directory: every entry is started (files dispatched to the workers, subdirectories
    * walked) before this returns; `id` resolves once all of them are done and the tree is saved.
    * The walk never waits for a directory's files, so the workers stay fed across directories.
+   *
+   * An entry whose metadata equals its parent node's (sameAsParent) is that node, unchanged: no
+   * node is built, no xattrs read, nothing formatted. When every entry of the directory is its
+   * parent node (and each subdirectory came out as its parent subtree), the directory's tree is
+   * the parent's tree: its id is reused without encoding or hashing anything.
    */
   private async saveDirContents(dir: string | Buffer, parentTree: string | undefined): Promise<{ id: Promise<string>; added?: Promise<number>; unreadable?: boolean }> {
     if (this.aborted) throw this.aborted;
@@ -379,39 +403,78 @@ export class Archiver {
     if (this.rootDev === null) {
       try { this.rootDev = lstatSync(dirB, { bigint: true }).dev; } catch { /* reported below */ }
     }
-    const pre = this.o.prescan?.takeDir(dirB);
-    let names: Buffer[];
-    if (pre) {
-      names = pre.names;
-    } else {
+    let scan = this.o.prescan?.takeDir(dirB);
+    if (!scan) {
       try {
-        names = readdirSync(dirB, { encoding: 'buffer' });
+        scan = DirScan.read(dirB, hasXattr);
       } catch (e) {
         this.error(dirB, e as Error);
         return { id: this.saveTree([]), unreadable: true };
       }
-      names.sort(Buffer.compare);
     }
-    const pmap = await this.loadTree(parentTree);
-    const pending: Promise<Node | null>[] = [];
+    const parent = await this.loadTree(parentTree);
+    const pnodes = parent.nodes;
+    const pending: (Promise<Node | null> | Node)[] = [];
     const sep = Buffer.from(dirB.at(-1) === 0x2f ? '' : '/');
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i]!;
-      const full = Buffer.concat([dirB, sep, name]);
-      let st: BigIntStats;
-      try {
-        // synchronous metadata calls: a cached lstat costs microseconds, an async one a thread-pool
-        // round trip (10k small files: 1.5 s of latency on the walk)
-        const p = pre?.stats[i];
-        if (p instanceof Error) throw p;
-        st = p ?? lstatSync(full, { bigint: true });
-      } catch (e) {
-        this.error(full, e as Error);
+    const item = this.o.progress?.item;
+    const fileDone = this.o.progress?.fileDone;
+    const needPath = this.o.excludes != null;
+    const rootDev = this.rootDev === null ? null : Number(this.rootDev);
+    let j = 0; // the parent node at or after the current name (both lists are sorted by name)
+    for (let i = 0; i < scan.length; i++) {
+      const name = scan.names[i]!;
+      let fullB: Buffer | undefined;
+      const full = (): Buffer => (fullB ??= Buffer.concat([dirB, sep, name]));
+      let pnode: Node | undefined;
+      if (parent.sorted) {
+        while (j < pnodes.length && Buffer.compare(pnodes[j]!.name, name) < 0) j++;
+        if (j < pnodes.length && pnodes[j]!.name.equals(name)) pnode = pnodes[j];
+      } else {
+        pnode = parent.byName?.get(nameKey(name));
+      }
+      if (scan.ok(i)) {
+        if (needPath && this.o.excludes!(full().toString())) continue;
+        if (this.o.excludeLargerThan !== undefined && scan.isFile(i) && scan.size(i) > this.o.excludeLargerThan) continue;
+        if (this.o.oneFileSystem && scan.isDir(i) && rootDev !== null && scan.dev(i) !== rootDev) continue;
+        if (pnode && this.sameAsParent(scan, i, pnode)) {
+          const p = pnode;
+          if (p.type === 'dir') {
+            const t0 = item ? performance.now() : 0;
+            const sub = await this.saveDirContents(full(), p.subtree);
+            const done = sub.id.then(async (id) => {
+              if (sub.unreadable) return { ...p, subtree: id };
+              if (id === p.subtree) this.s.dirs_unmodified++; else this.s.dirs_changed++;
+              if (item) item('dir', id === p.subtree ? 'unchanged' : 'modified', `${full().toString()}/`, (performance.now() - t0) / 1000, 0, (await sub.added) ?? 0);
+              return id === p.subtree ? p : { ...p, subtree: id };
+            });
+            done.catch(() => {});
+            pending.push(done);
+            continue;
+          }
+          if (p.type === 'file') {
+            const size = scan.size(i);
+            this.s.total_files_processed++;
+            this.s.total_bytes_processed += size;
+            this.s.files_unmodified++;
+            if (fileDone) fileDone(full().toString(), size);
+            if (item) item('file', 'unchanged', full().toString(), 0, 0, 0);
+          }
+          pending.push(p);
+          continue;
+        }
+      }
+      // changed, new, or not described exactly by the scan: a node built from a full lstat
+      const st = scan.entryStat(i, full);
+      if (st instanceof Error) {
+        this.error(full(), st);
         continue;
       }
-      if (this.excluded(full, st)) continue;
-      if (this.o.oneFileSystem && st.isDirectory() && this.rootDev !== null && st.dev !== this.rootDev) continue;
-      const r = await this.saveEntry(full, name, st, pmap.get(nameKey(name)));
+      if (!scan.ok(i)) {
+        // the scan's numbers were not exact: the checks above, from the full stat
+        if (this.excluded(full(), st)) continue;
+        if (this.o.oneFileSystem && st.isDirectory() && this.rootDev !== null && st.dev !== this.rootDev) continue;
+      }
+      const r = await this.saveEntry(full(), name, st, pnode);
       if (r) {
         // mark as handled now: a failure surfaces through Promise.all below, or not at all when a
         // sibling's failure has already aborted the walk (never as an unhandled rejection)
@@ -419,7 +482,13 @@ export class Archiver {
         pending.push(r.done);
       }
     }
-    const saved = Promise.all(pending).then((all) => this.saveTreeSized(all.filter((n): n is Node => n !== null)));
+    const saved = Promise.all(pending).then((all) => {
+      // every entry is its parent node, in the parent's order: the parent's tree, as it is
+      if (parentTree !== undefined && all.length === pnodes.length && all.every((n, k) => n === pnodes[k]) && this.repo.index.has('tree', parentTree)) {
+        return { id: parentTree, added: 0 };
+      }
+      return this.saveTreeSized(all.filter((n): n is Node => n !== null));
+    });
     const id = saved.then((t) => t.id);
     const added = saved.then((t) => t.added);
     id.catch(() => {}); // handled by whoever awaits it (see above)
@@ -428,10 +497,42 @@ export class Archiver {
   }
 
   /**
+   * Whether entry i would be saved as exactly `p` (restic would build the same node): the same
+   * type and mode, owner, times as instants (atime written as mtime, restic 0.14's rule), inode,
+   * device, size, links, and no extended attributes on either side; for files, every content blob
+   * still in the index (restic's rule for reusing content). Anything the comparison does not cover
+   * (xattrs, generic attributes, an error note) sends the entry the long way, which builds the node
+   * from a full lstat. A symlink's target is not read: it cannot change without a new inode and ctime.
+   */
+  private sameAsParent(scan: DirScan, i: number, p: Node): boolean {
+    const mode = goFileModeFromPosix(scan.mode(i));
+    if (p.mode !== mode || p.type !== nodeTypeFromGoMode(mode)) return false;
+    if (p.extendedAttributes !== undefined || p.genericAttributes !== undefined || p.error !== undefined) return false;
+    if (hasXattr && p.type !== 'symlink' && scan.xattrSize(i) !== 0) return false;
+    if (p.uid !== scan.uid(i) || p.gid !== scan.gid(i)) return false;
+    if ((p.user ?? '') !== lookupUserName(p.uid) || (p.group ?? '') !== lookupGroupName(p.gid)) return false;
+    if (Number(p.inode ?? 0n) !== scan.ino(i) || Number(p.deviceId ?? 0n) !== scan.dev(i)) return false;
+    const t = p.type;
+    const hasLinks = t === 'file' || t === 'symlink' || t === 'dev' || t === 'chardev';
+    if (Number(p.links ?? 0n) !== (hasLinks ? scan.nlink(i) : 0)) return false;
+    if (Number(p.size ?? 0n) !== (t === 'file' ? scan.size(i) : 0)) return false;
+    if (Number(p.device ?? 0n) !== (t === 'dev' || t === 'chardev' ? scan.rdev(i) : 0)) return false;
+    if (p.atime !== p.mtime) return false;
+    if (!sameInstant(p.mtime, scan.mtimeS(i), scan.mtimeNsec(i)) || !sameInstant(p.ctime, scan.ctimeS(i), scan.ctimeNsec(i))) return false;
+    if (t === 'dir') return p.subtree !== undefined && p.content == null;
+    if (t === 'file') {
+      if (!p.content) return false;
+      for (const id of p.content) if (!this.repo.index.has('data', id)) return false;
+      return true;
+    }
+    return p.content == null && p.subtree === undefined;
+  }
+
+  /**
    * Start saving one entry. Directories are walked before returning (depth first); file contents
    * are chunked in the workers, so the returned promise may settle later.
    */
-  private async saveEntry(full: Buffer, name: Buffer, st: BigIntStats, pnode: Node | undefined): Promise<{ done: Promise<Node | null> } | null> {
+  private async saveEntry(full: Buffer, name: Buffer, st: EntryStat, pnode: Node | undefined): Promise<{ done: Promise<Node | null> } | null> {
     if (this.aborted) throw this.aborted;
     if (st.isSocket()) return null; // restic 0.14 does not save sockets
     let linktarget: Buffer | undefined;

@@ -4,7 +4,7 @@
  * byte-identical to restic's.
  */
 import { readFileSync } from 'node:fs';
-import type { BigIntStats } from 'node:fs';
+import type { EntryStat } from './dirscan.js';
 import { goFileModeFromPosix, nodeTypeFromGoMode } from '../format/gomode.js';
 import { formatTimeFromNs } from '../format/gotime.js';
 import type { ExtendedAttribute, Node } from '../repo/tree.js';
@@ -81,7 +81,7 @@ export function lookupGroupName(gid: number): string {
  *  - dir, fifo, socket: no size, no links (the caller sets `subtree` for dirs)
  * restic 0.14's archiver does not save sockets at all; that decision is the caller's.
  */
-export function nodeFromStat(name: Buffer, st: BigIntStats, linktarget?: Buffer, opts: NodeFromStatOptions = {}): Node {
+export function nodeFromStat(name: Buffer, st: EntryStat, linktarget?: Buffer, opts: NodeFromStatOptions = {}): Node {
   const mode = goFileModeFromPosix(Number(st.mode));
   const type = nodeTypeFromGoMode(mode);
   const tz = opts.tzOffsetMinutes;

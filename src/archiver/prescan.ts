@@ -3,35 +3,29 @@
  * thread would otherwise wait (key derivation, the lock's settle time). The archiver takes each
  * directory's listing from here when it is ready and reads it itself otherwise, so the prescan is
  * only ever a head start. It walks in the archiver's order (depth first, names sorted) in slices of
- * a few milliseconds, and stops at `maxEntries` (a memory bound: a BigIntStats is ~0.5 KiB).
+ * a few milliseconds, and stops at `maxEntries` (a memory bound: ~0.25 KiB per entry).
  *
  * The metadata is taken a moment earlier than the archiver would take it. That is the same race
  * every backup has between stat and read: a file changed in between is recorded with the older
  * metadata, so the next run sees it as changed and reads it again.
  */
-import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Matcher } from './exclude.js';
-
-export interface PrescanDir {
-  /** entry names, sorted (Buffer.compare) */
-  names: Buffer[];
-  /** lstat of each entry, or the error it gave */
-  stats: (BigIntStats | Error)[];
-}
+import { DirScan } from './dirscan.js';
 
 const SLICE_MS = 4;
 
 export class Prescan {
-  private dirs = new Map<string, PrescanDir>();
+  private dirs = new Map<string, DirScan>();
   private stack: Buffer[] = [];
   private entries = 0;
   private stopped = false;
-  private rootDev: bigint | null = null;
+  private rootDev: number | null = null;
   /** resolves when the walk has finished or stopped */
   readonly finished: Promise<void>;
 
-  constructor(targets: string[], private excludes: Matcher | null | undefined, private oneFileSystem: boolean, private maxEntries = 20_000) {
+  constructor(targets: string[], private excludes: Matcher | null | undefined, private oneFileSystem: boolean, private xattrs = false, private maxEntries = 100_000) {
     // targets in reverse so that the first is walked first (a stack)
     for (const t of [...new Set(targets.map((x) => path.resolve(x)))].sort().reverse()) this.stack.push(Buffer.from(t));
     this.finished = new Promise((resolve) => {
@@ -49,7 +43,7 @@ export class Prescan {
   }
 
   /** the listing of `dir`, once (it is forgotten after) */
-  takeDir(dir: Buffer): PrescanDir | undefined {
+  takeDir(dir: Buffer): DirScan | undefined {
     const k = dir.toString('latin1');
     const d = this.dirs.get(k);
     if (d) this.dirs.delete(k);
@@ -69,31 +63,24 @@ export class Prescan {
   }
 
   private readDir(dir: Buffer): void {
-    let names: Buffer[];
+    let scan: DirScan;
     try {
       const st = lstatSync(dir, { bigint: true });
       if (!st.isDirectory()) return;
-      this.rootDev ??= st.dev;
-      names = readdirSync(dir, { encoding: 'buffer' });
+      this.rootDev ??= Number(st.dev);
+      scan = DirScan.read(dir, this.xattrs);
     } catch {
       return; // the archiver reports it
     }
-    names.sort(Buffer.compare);
     const sep = Buffer.from(dir.at(-1) === 0x2f ? '' : '/');
-    const stats: (BigIntStats | Error)[] = [];
     const subdirs: Buffer[] = [];
-    for (const n of names) {
-      const full = Buffer.concat([dir, sep, n]);
-      try {
-        const st = lstatSync(full, { bigint: true });
-        stats.push(st);
-        if (st.isDirectory() && !(this.oneFileSystem && st.dev !== this.rootDev) && !this.excludes?.(full.toString())) subdirs.push(full);
-      } catch (e) {
-        stats.push(e as Error);
-      }
+    for (let i = 0; i < scan.length; i++) {
+      if (!scan.ok(i) || !scan.isDir(i) || (this.oneFileSystem && scan.dev(i) !== this.rootDev)) continue;
+      const full = Buffer.concat([dir, sep, scan.names[i]!]);
+      if (!this.excludes?.(full.toString())) subdirs.push(full);
     }
-    this.entries += names.length;
-    this.dirs.set(dir.toString('latin1'), { names, stats });
+    this.entries += scan.length;
+    this.dirs.set(dir.toString('latin1'), scan);
     for (let i = subdirs.length - 1; i >= 0; i--) this.stack.push(subdirs[i]!);
   }
 }

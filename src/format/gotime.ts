@@ -143,9 +143,75 @@ function parseTimeParts(s: string): TimeParts {
   return { y, mo, d, h, mi, sec, frac: m[7], off };
 }
 
+/** nanoseconds of the last time fastSeconds parsed */
+let fastNsec = 0;
+
+/**
+ * Seconds since the epoch of an RFC 3339 time (its fraction in `fastNsec`), or NaN for anything
+ * it does not take (then parseTimeParts decides). Character arithmetic: no RegExp match array, no
+ * BigInt; tree decoding validates three times per node and the backup walk compares two per file.
+ * Exact for the years 0000–9999 (|seconds| < 2^53).
+ */
+function fastSeconds(s: string): number {
+  const n = s.length;
+  if (n < 20) return NaN;
+  const d = (i: number): number => {
+    const c = s.charCodeAt(i) - 48;
+    return c >= 0 && c <= 9 ? c : -1000;
+  };
+  const y = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
+  const mo = d(5) * 10 + d(6);
+  const day = d(8) * 10 + d(9);
+  const h = d(11) * 10 + d(12);
+  const mi = d(14) * 10 + d(15);
+  const ss = d(17) * 10 + d(18);
+  if (y < 0 || mo < 1 || mo > 12 || day < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || ss < 0 || ss > 59) return NaN;
+  if (s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return NaN;
+  const t = s.charCodeAt(10);
+  if (t !== 84 && t !== 116) return NaN; // T t
+  const dim = mo === 2 && isLeap(y) ? 29 : DAYS_IN_MONTH[mo]!;
+  if (day > dim) return NaN;
+  let i = 19;
+  let frac = 0;
+  const dot = s.charCodeAt(i);
+  if (dot === 46 || dot === 44) { // . ,
+    i++;
+    let digits = 0;
+    while (i < n) {
+      const c = d(i);
+      if (c < 0) break;
+      if (++digits > 9) return NaN;
+      frac = frac * 10 + c;
+      i++;
+    }
+    if (digits === 0) return NaN;
+    for (let k = digits; k < 9; k++) frac *= 10;
+  }
+  let off = 0;
+  const z = s.charCodeAt(i);
+  if (i === n - 1 && (z === 90 || z === 122)) off = 0; // Z z
+  else if (i === n - 6 && (z === 43 || z === 45) && s.charCodeAt(i + 3) === 58) {
+    const oh = d(i + 1) * 10 + d(i + 2);
+    const om = d(i + 4) * 10 + d(i + 5);
+    if (oh < 0 || om < 0 || om > 59) return NaN;
+    off = (oh * 3600 + om * 60) * (z === 45 ? -1 : 1);
+  } else return NaN;
+  fastNsec = frac;
+  return daysFromCivil(y, mo, day) * 86400 + h * 3600 + mi * 60 + ss - off;
+}
+
+/**
+ * Whether RFC 3339 time `s` denotes the instant `sec` s + `nsec` ns since the epoch, in any
+ * offset: the backup walk compares every unchanged file's mtime and ctime with its parent node's
+ * this way. False for anything fastSeconds does not take.
+ */
+export function sameInstant(s: string, sec: number, nsec: number): boolean {
+  return fastSeconds(s) === sec && fastNsec === nsec;
+}
+
 /** Throws as parseTimeNs does, without computing the value (decoders validate every time). */
 export function validateTime(s: string): void {
-  parseTimeParts(s);
+  if (Number.isNaN(fastSeconds(s))) parseTimeParts(s);
 }
 
 /** Parses RFC 3339 (0–9+ fraction digits, Z or ±hh:mm) to nanoseconds since the epoch. */

@@ -37,6 +37,8 @@ interface NativeAddon {
   xattrList?(target: Buffer | number): Buffer | null;
   xattrGet?(target: Buffer | number, name: Buffer): Buffer;
   xattrSet?(target: Buffer | number, name: Buffer, value: Buffer): void;
+  /** a directory's sorted names (NUL-separated) and each entry's lstat (see native/dirscan.c) */
+  scanDir?(dir: Buffer, xattrs: boolean): { names: Buffer; st: Float64Array };
 }
 
 // The module runs either from src/native/native.ts (vitest, tsx) or from
@@ -281,6 +283,9 @@ export const nativeScryptMix: ScryptMix | undefined = addon?.scryptMix;
 // ---------------------------------------------------------------------------------------------
 // Extended attributes. Node's fs has no API for them; without the addon there is no fallback (no
 // external tool is dependable), so callers check hasXattr and say once that they are not kept.
+
+/** native/dirscan.c's scanDir, or undefined (src/archiver/dirscan.ts falls back to node:fs) */
+export const nativeScanDir = addon?.scanDir;
 
 const xattrList = addon?.xattrList;
 const xattrGet = addon?.xattrGet;

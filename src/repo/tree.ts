@@ -318,8 +318,13 @@ export function decodeTree(bytes: Uint8Array, id?: string): Node[] {
   }
 }
 
-/** keys a node may have for the fast path (what restic writes for files and directories) */
-const FAST_KEYS = new Set(['name', 'type', 'mode', 'mtime', 'atime', 'ctime', 'uid', 'gid', 'user', 'group', 'inode', 'device_id', 'size', 'links', 'content', 'subtree']);
+/**
+ * keys a node may have for the fast path: what restic 0.14 writes for every node type (a tree with
+ * one symlink or one xattr used to take the exact parser, ~4x slower: on /usr/share that was a
+ * third of all trees)
+ */
+const FAST_KEYS = new Set(['name', 'type', 'mode', 'mtime', 'atime', 'ctime', 'uid', 'gid', 'user', 'group', 'inode', 'device_id', 'size', 'links', 'linktarget', 'extended_attributes', 'device', 'content', 'subtree']);
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 const U32 = 0xffffffff;
 
 /** a number of 16+ digits outside strings: JSON.parse might round it */
@@ -394,10 +399,35 @@ export function decodeTreeFast(bytes: Uint8Array): Node[] | null {
     };
     if (user) node.user = user;
     if (group) node.group = group;
-    for (const [k, prop] of [['inode', 'inode'], ['device_id', 'deviceId'], ['size', 'size'], ['links', 'links']] as const) {
+    for (const [k, prop] of [['inode', 'inode'], ['device_id', 'deviceId'], ['size', 'size'], ['links', 'links'], ['device', 'device']] as const) {
       const n = num(k, Number.MAX_SAFE_INTEGER);
       if (n === null) return null;
       if (n) node[prop] = BigInt(n);
+    }
+    const lt = strOr('linktarget');
+    if (lt === null) return null;
+    if (lt) {
+      // U+FFFD may stand for an invalid byte restic 0.14 escaped (\ufffd): the exact parser keeps
+      // that literal; anything else is a plain UTF-8 string
+      if (lt.includes('\ufffd')) return null;
+      node.linktarget = Buffer.from(lt, 'utf8');
+    }
+    const xa = r['extended_attributes'];
+    if (xa !== undefined && xa !== null) {
+      if (!Array.isArray(xa)) return null;
+      const attrs: ExtendedAttribute[] = [];
+      for (const a of xa as unknown[]) {
+        if (typeof a !== 'object' || a === null || Array.isArray(a)) return null;
+        const ar = a as Record<string, unknown>;
+        for (const k of Object.keys(ar)) if (k !== 'name' && k !== 'value') return null;
+        const an = ar['name'] ?? '';
+        const av = ar['value'];
+        if (typeof an !== 'string') return null;
+        if (av === undefined || av === null) { attrs.push({ name: an, value: null }); continue; }
+        if (typeof av !== 'string' || av.length % 4 !== 0 || !BASE64_RE.test(av)) return null;
+        attrs.push({ name: an, value: Buffer.from(av, 'base64') });
+      }
+      if (attrs.length > 0) node.extendedAttributes = attrs;
     }
     const content = r['content'];
     if (content === undefined || content === null) node.content = null;
