@@ -60,7 +60,7 @@ export async function backup(repo: Repository | (() => Promise<Repository>), o: 
   const iexcludes = o.iexcludes ?? [];
   const matcher = makeMatcher(excludes, iexcludes);
   // read the targets' directories while the key is derived and the lock settles (main thread idle)
-  const prescan = new Prescan(targets, matcher, !!o.oneFileSystem, hasXattr);
+  const prescan = new Prescan(targets, matcher, !!o.oneFileSystem, undefined, hasXattr);
   const stopScan = { stop: false };
   let r: Repository;
   try {
