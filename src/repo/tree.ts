@@ -325,6 +325,8 @@ export function decodeTree(bytes: Uint8Array, id?: string): Node[] {
  */
 const FAST_KEYS = new Set(['name', 'type', 'mode', 'mtime', 'atime', 'ctime', 'uid', 'gid', 'user', 'group', 'inode', 'device_id', 'size', 'links', 'linktarget', 'extended_attributes', 'device', 'content', 'subtree']);
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+/** a quoted name body that needs unquoting (else it is its own bytes, as most names are) */
+const NEEDS_UNQUOTE = /[\\"\x00-\x1f\x7f]/;
 const U32 = 0xffffffff;
 
 /** a number of 16+ digits outside strings: JSON.parse might round it */
@@ -394,7 +396,7 @@ export function decodeTreeFast(bytes: Uint8Array): Node[] | null {
     const gid = num('gid', U32);
     if (mode === null || uid === null || gid === null) return null;
     const node: Node = {
-      name: name === undefined ? Buffer.alloc(0) : Buffer.from(goUnquote(Buffer.from(name, 'utf8'))),
+      name: name === undefined ? Buffer.alloc(0) : NEEDS_UNQUOTE.test(name) ? Buffer.from(goUnquote(Buffer.from(name, 'utf8'))) : Buffer.from(name, 'utf8'),
       type: (type ?? '') as NodeType, mode, mtime: times[0]!, atime: times[1]!, ctime: times[2]!, uid, gid,
     };
     if (user) node.user = user;
