@@ -43,7 +43,8 @@ export interface SnapshotOptions {
 }
 
 export interface ArchiveProgress {
-  fileDone?(path: string, bytes: number): void;
+  /** a file is done (its path, when wanted, comes with `item`: building it costs a string per file) */
+  fileDone?(bytes: number): void;
   bytesRead?(bytes: number): void;
   error?(path: string, err: Error): void;
   /** something the snapshot lacks that is not one item's fault (said once; no effect on the exit code) */
@@ -456,7 +457,7 @@ export class Archiver {
             this.s.total_files_processed++;
             this.s.total_bytes_processed += size;
             this.s.files_unmodified++;
-            if (fileDone) fileDone(full().toString(), size);
+            if (fileDone) fileDone(size);
             if (item) item('file', 'unchanged', full().toString(), 0, 0, 0);
           }
           pending.push(p);
@@ -569,7 +570,7 @@ export class Archiver {
     if (pnode && this.unchanged(node, pnode)) {
       node.content = pnode.content ?? [];
       this.s.files_unmodified++;
-      this.o.progress?.fileDone?.(full.toString(), size);
+      this.o.progress?.fileDone?.(size);
       if (item) item('file', 'unchanged', full.toString(), 0, 0, 0);
       return { done: Promise.resolve(node) };
     }
@@ -577,7 +578,7 @@ export class Archiver {
     if (changed) this.s.files_changed++; else this.s.files_new++;
     if (st.size === 0n) {
       node.content = [];
-      this.o.progress?.fileDone?.(full.toString(), 0);
+      this.o.progress?.fileDone?.(0);
       if (item) item('file', changed ? 'modified' : 'new', full.toString(), (performance.now() - t0) / 1000, 0, 0);
       return { done: Promise.resolve(node) };
     }
@@ -600,7 +601,7 @@ export class Archiver {
       (r) => {
         node.content = r.content;
         node.size = BigInt(r.size);
-        this.o.progress?.fileDone?.(full.toString(), r.size);
+        this.o.progress?.fileDone?.(r.size);
         if (item) item('file', changed ? 'modified' : 'new', full.toString(), (performance.now() - t0) / 1000, r.added, 0);
         return node;
       },

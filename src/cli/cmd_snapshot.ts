@@ -64,7 +64,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
         opening: () => { if (verbosity >= 1) out('open repository'); },
         locking: () => { if (verbosity >= 1) { out('lock repository'); out('load index files'); } },
         locked: () => { if (mode !== 'none') progress.start(); },
-        fileDone: (_p, b) => {
+        fileDone: (b) => {
           progress.c.filesDone++;
           progress.c.bytesDone += b;
         },
