@@ -475,7 +475,8 @@ export class Archiver {
         if (this.excluded(full(), st)) continue;
         if (this.o.oneFileSystem && st.isDirectory() && this.rootDev !== null && st.dev !== this.rootDev) continue;
       }
-      const r = await this.saveEntry(full(), name, st, pnode);
+      // the scan's probe found no xattrs: no need to list them again
+      const r = await this.saveEntry(full(), name, st, pnode, scan.ok(i) && scan.xattrSize(i) === 0);
       if (r) {
         // mark as handled now: a failure surfaces through Promise.all below, or not at all when a
         // sibling's failure has already aborted the walk (never as an unhandled rejection)
@@ -533,7 +534,7 @@ export class Archiver {
    * Start saving one entry. Directories are walked before returning (depth first); file contents
    * are chunked in the workers, so the returned promise may settle later.
    */
-  private async saveEntry(full: Buffer, name: Buffer, st: EntryStat, pnode: Node | undefined): Promise<{ done: Promise<Node | null> } | null> {
+  private async saveEntry(full: Buffer, name: Buffer, st: EntryStat, pnode: Node | undefined, noXattrs = false): Promise<{ done: Promise<Node | null> } | null> {
     if (this.aborted) throw this.aborted;
     if (st.isSocket()) return null; // restic 0.14 does not save sockets
     let linktarget: Buffer | undefined;
@@ -546,7 +547,7 @@ export class Archiver {
       }
     }
     const node = nodeFromStat(name, st, linktarget, { linktargetRaw: true });
-    this.addXattrs(full, node);
+    if (!noXattrs) this.addXattrs(full, node);
     const item = this.o.progress?.item;
     const t0 = item ? performance.now() : 0;
     if (st.isDirectory()) {
