@@ -527,7 +527,8 @@ export class Archiver {
       for (const id of p.content) if (!this.repo.index.has('data', id)) return false;
       return true;
     }
-    return p.content == null && p.subtree === undefined;
+    // symlinks, devices, FIFOs (a socket is never saved: restic 0.14 skips them, so does saveEntry)
+    return t !== 'socket' && t !== '' && p.content == null && p.subtree === undefined;
   }
 
   /**
