@@ -57,14 +57,27 @@ function readColonFile(path: string, idField: number, minFields: number): Map<st
 
 /** User name for a uid ("" when unknown), cached for the life of the process. */
 export function lookupUserName(uid: number): string {
-  userCache ??= readColonFile(passwdPath, 2, 6);
-  return userCache.get(String(uid)) ?? '';
+  let n = userById.get(uid);
+  if (n === undefined) {
+    userCache ??= readColonFile(passwdPath, 2, 6);
+    n = userCache.get(String(uid)) ?? '';
+    userById.set(uid, n);
+  }
+  return n;
 }
+/** by number: the walk asks for every entry, and String(uid) was a string per call */
+const userById = new Map<number, string>();
+const groupById = new Map<number, string>();
 
 /** Group name for a gid ("" when unknown), cached for the life of the process. */
 export function lookupGroupName(gid: number): string {
-  groupCache ??= readColonFile(groupPath, 2, 3);
-  return groupCache.get(String(gid)) ?? '';
+  let n = groupById.get(gid);
+  if (n === undefined) {
+    groupCache ??= readColonFile(groupPath, 2, 3);
+    n = groupCache.get(String(gid)) ?? '';
+    groupById.set(gid, n);
+  }
+  return n;
 }
 
 // ---------------------------------------------------------------------------------------------
