@@ -7,6 +7,8 @@
  * (Repository.loadIndex: read, decrypt, decompress, decodeIndex, MasterIndex.addPack), and reports
  * the load time and what the loaded index holds after a full GC (heap + typed arrays, and RSS).
  * Blob ids are random; every 16th blob is a tree; 4 MiB-ish packs of ~1,000 blobs.
+ * With --dir DIR holding a repository written by an earlier run (same --blobs), the writing is skipped.
+ * Then 1M has() calls (half known ids, half unknown) are timed (has data, then has tree when not found): lookupNsPerProbe.
  */
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
@@ -53,12 +55,13 @@ async function main(): Promise<void> {
   const dir = o.dir ? path.resolve(o.dir) : await fsp.mkdtemp(path.join(os.tmpdir(), 'jbackup-index-mem-'));
   const kdf = { N: 1024, r: 8, p: 1 };
   try {
-    // write the index files
+    // write the index files (unless --dir holds them from an earlier run)
     const t0 = process.hrtime.bigint();
-    const w = await Repository.init(new LocalBackend(dir), PASSWORD, { kdf });
+    const reuse = !!o.dir && await fsp.stat(path.join(dir, 'config')).then(() => true, () => false);
+    const w = reuse ? null : await Repository.init(new LocalBackend(dir), PASSWORD, { kdf });
     let files = 0;
     let bytes = 0;
-    for (let done = 0; done < o.blobs;) {
+    for (let done = 0; w && done < o.blobs;) {
       const packs: IndexFilePack[] = [];
       const inFile = Math.min(PER_FILE, o.blobs - done);
       for (let k = 0; k < inFile; k += PER_PACK) {
@@ -91,12 +94,22 @@ async function main(): Promise<void> {
     if (r.index.size !== o.blobs) throw new Error(`loaded ${r.index.size} blobs, wrote ${o.blobs}`);
     const held = (after.heapUsed + after.arrayBuffers) - (before.heapUsed + before.arrayBuffers);
     const rss = after.rss - before.rss;
+    // lookups: known ids (taken from the index) and random unknown ones, alternating
+    const known: string[] = [];
+    for (const b of r.index.entries()) { if (known.length >= 500_000) break; known.push(b.id); }
+    const probes: string[] = [];
+    for (let i = 0; i < 1_000_000; i++) probes.push(i % 2 ? randomBytes(32).toString('hex') : known[(i * 7919) % known.length]!);
+    const t2 = process.hrtime.bigint();
+    let hits = 0;
+    for (const id of probes) if (r.index.has('data', id) || r.index.has('tree', id)) hits++;
+    const lookupNs = Number(process.hrtime.bigint() - t2) / probes.length;
+    if (hits !== probes.length / 2) throw new Error(`lookups found ${hits} of ${probes.length / 2} known ids`);
     const out = {
       blobs: o.blobs, indexFiles: files, indexJsonMiB: +(bytes / MiB).toFixed(1), writeSeconds: +writeSec.toFixed(1),
       loadSeconds: +loadSec.toFixed(2),
       heldMiB: +(held / MiB).toFixed(1), bytesPerBlob: +(held / o.blobs).toFixed(1),
       rssDeltaMiB: +(rss / MiB).toFixed(1), rssBytesPerBlob: +(rss / o.blobs).toFixed(1),
-      peakRssMiB: +(peakRss / MiB).toFixed(0), node: process.version,
+      peakRssMiB: +(peakRss / MiB).toFixed(0), lookupNsPerProbe: +lookupNs.toFixed(0), node: process.version,
     };
     process.stdout.write(`${JSON.stringify(out)}\n`);
     // keep the index alive until after the measurement
