@@ -3,17 +3,16 @@
  *
  * - a frozen part sorted by (id, type): 30 B of id (the first two bytes are implied by a directory of
  *   65,536 bucket starts) + 16 B of pack number (blob type in its top bit), offset, length and
- *   uncompressed length = 46 B per blob; looked up by binary search inside the bucket (ids are random
- *   SHA-256: ~76 entries per bucket at 5M blobs, ~7 probes);
- * - a recent part for blobs added since the last merge: appended to 64Ki-entry chunks (48 B each), with
- *   an open-addressing hash table built only once something is looked up (while index files load
- *   nothing is, so loading is appending, plus a few merges).
+ *   uncompressed length = 46 B per blob; looked up by an interpolated guess inside the bucket (ids are
+ *   random SHA-256: ~76 entries per bucket at 5M blobs);
+ * - a recent part for blobs added since the last merge: appended to chunks (48 B per entry), with an
+ *   open-addressing hash table built only once something is looked up (while index files load nothing
+ *   is, so loading is appending, then one sort).
  *
- * The recent part is merged into the frozen one (radix sort by the first four id bytes, then a merge
- * walk) when it grows past the frozen part's size while loading, or an eighth of it once lookups run,
- * and by compact() after a full load. Measured with bench/index-mem.ts (2 cores, Node 20):
- * 5M blobs 46.x B/blob held and 4x s load (the hash table it replaces: 96 B/blob, 57 s; restic ~56,
- * rustic 48); see SPEC.md "In-memory index".
+ * compact() merges the recent part into the frozen one: after a full load (Repository.loadIndex), on
+ * the first lookup if the recent part is large, and once lookups run whenever it grows past an eighth
+ * of the frozen part. Measured with bench/index-mem.ts at 5M blobs: 46.2 B per blob held (the hash
+ * table this replaces: 96 B; restic ~56, rustic 48), figures in SPEC.md "In-memory index".
  *
  * A blob listed twice (the same type and id in two packs, or twice in one) keeps its first location,
  * as before; prune and check keep every listing themselves (from the index files).
@@ -60,12 +59,24 @@ const HEX_ANY = ((): Int8Array => {
   return t;
 })();
 
+/**
+ * The frozen part's arrays for n entries in one buffer: ids, meta, directory. One block: at 5M blobs
+ * (230 MB) glibc maps it on its own and unmaps it when it is replaced; a separate 256 KiB directory,
+ * allocated last, sat on top of the heap that had held the load's transient buffers and kept them
+ * resident (5M blobs: RSS 70–80 B per blob after the load for 46 held; one block: see SPEC.md).
+ */
+function frozenArrays(n: number): [Uint8Array, Uint32Array, Uint32Array] {
+  const idBytes = Math.ceil((n * W) / 4) * 4;
+  const buf = new ArrayBuffer(idBytes + n * 16 + (BUCKETS + 1) * 4);
+  return [new Uint8Array(buf, 0, n * W), new Uint32Array(buf, idBytes, n * 4), new Uint32Array(buf, idBytes + n * 16, BUCKETS + 1)];
+}
+
 export class MasterIndex {
   // frozen part: fn entries sorted by (id, type)
   private fn = 0;
-  private fIds = new Uint8Array(0);   // fn × W: id bytes PRE..31
-  private fMeta = new Uint32Array(0); // fn × 4: pack | TREE, offset, length, uncompressed length
-  private dir = EMPTY_DIR; // bucket b (id bytes 0..PRE-1) = entries dir[b] .. dir[b+1]-1
+  private fIds: Uint8Array = new Uint8Array(0);   // fn × W: id bytes PRE..31
+  private fMeta: Uint32Array = new Uint32Array(0); // fn × 4: pack | TREE, offset, length, uncompressed length
+  private dir: Uint32Array = EMPTY_DIR; // bucket b (id bytes 0..PRE-1) = entries dir[b] .. dir[b+1]-1
   // recent part: rn entries in insertion order
   private rn = 0;
   private rCap = 0;
@@ -125,8 +136,9 @@ export class MasterIndex {
 
   /**
    * Entry of (key, t) in the frozen part, or -1. Ids are uniform, so the position in the bucket is
-   * guessed from the next two bytes and the search walks a few neighbours (the same cache lines)
-   * before falling back to bisection: measured ~2.5 probes instead of ~7 at 5M blobs.
+   * guessed from the next two bytes and the search walks up to 8 neighbours (adjacent cache lines)
+   * before falling back to bisection: at 5M blobs (~76 per bucket) measured 3.8 compared entries per
+   * hit and 4.3 per miss (a 3-step walk: 4.3 and 5.1; bisection alone: ~7 scattered ones).
    */
   private findFrozen(key: Uint8Array, ko: number, t: number): number {
     const b = (key[ko]! << 8) | key[ko + 1]!;
@@ -138,14 +150,14 @@ export class MasterIndex {
     if (c === 0) return guess;
     if (c < 0) {
       hi = guess - 1;
-      for (let s = 0; s < 3 && hi >= lo; s++, hi--) {
+      for (let s = 0; s < 8 && hi >= lo; s++, hi--) {
         c = this.cmpFrozen(key, ko, t, hi);
         if (c === 0) return hi;
         if (c > 0) return -1;
       }
     } else {
       lo = guess + 1;
-      for (let s = 0; s < 3 && lo <= hi; s++, lo++) {
+      for (let s = 0; s < 8 && lo <= hi; s++, lo++) {
         c = this.cmpFrozen(key, ko, t, lo);
         if (c === 0) return lo;
         if (c < 0) return -1;
@@ -315,8 +327,7 @@ export class MasterIndex {
       at[((ids[o]! << 8) | ids[o + 1]!) + 1]!++;
     }
     for (let b = 0; b < BUCKETS; b++) at[b + 1]! += at[b]! + dir[b + 1]! - dir[b]!;
-    let nIds = new Uint8Array(total * W);
-    let nMeta = new Uint32Array(total * 4);
+    let [nIds, nMeta, nDir] = frozenArrays(total);
     const cursor = new Uint32Array(BUCKETS);
     for (let b = 0; b < BUCKETS; b++) {
       const f0 = dir[b]!;
@@ -328,7 +339,7 @@ export class MasterIndex {
       cursor[b] = at[b]! + f1 - f0;
     }
     // ids are copied two bytes at a time (offsets PRE + 32 j and W i are even)
-    const n16 = new Uint16Array(nIds.buffer);
+    const n16 = new Uint16Array(nIds.buffer, nIds.byteOffset, nIds.byteLength >>> 1);
     for (let c = 0; c * CHUNK < rn; c++) {
       const ids = rIds[c]!;
       const r16 = new Uint16Array(ids.buffer, ids.byteOffset, ids.byteLength >>> 1);
@@ -366,7 +377,6 @@ export class MasterIndex {
       }
       return (sMeta[a * 4]! >>> 31) - (sMeta[b * 4]! >>> 31);
     };
-    const nDir = new Uint32Array(BUCKETS + 1);
     let m = 0;
     for (let b = 0; b < BUCKETS; b++) {
       const s0 = at[b]!;
@@ -421,7 +431,13 @@ export class MasterIndex {
     }
     nDir[BUCKETS] = m;
     // entries listed twice leave a tail: cut when it is worth a copy
-    if (total - m > total / 16) { nIds = nIds.slice(0, m * W); nMeta = nMeta.slice(0, m * 4); }
+    if (total - m > total / 16) {
+      const [ids, meta, d] = frozenArrays(m);
+      ids.set(nIds.subarray(0, m * W));
+      meta.set(nMeta.subarray(0, m * 4));
+      d.set(nDir);
+      [nIds, nMeta, nDir] = [ids, meta, d];
+    }
     this.fIds = nIds;
     this.fMeta = nMeta;
     this.dir = nDir;
