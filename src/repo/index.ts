@@ -41,9 +41,10 @@ const BUCKETS = 1 << (8 * PRE);
 const TREE = 0x80000000;
 /**
  * Recent entries live in chunks of this many (the first chunk grows up to it from 1,024). A chunk's ids
- * and meta share one 48 MiB buffer: glibc always maps blocks ≥ 32 MiB on their own and unmaps them when
- * freed, while smaller freed blocks stayed in its heap (2 + 1 MiB chunks: 5M blobs loaded, 421 MiB more
- * RSS than before for 220 MiB held; one buffer per 2^20 entries: see SPEC.md).
+ * and meta share one 48 MiB buffer: above glibc's mmap threshold (the CLI fixes it at 16 MiB; glibc's
+ * own tops out at 32 MiB), so it is mapped on its own and unmapped when the merge frees it, instead of
+ * leaving holes in the malloc heap (chunks of 2^16 entries, 2 + 1 MiB: 5M blobs loaded, RSS +401 MiB
+ * for 220 MiB held, glibc defaults).
  */
 const CHUNK_BITS = 20;
 const CHUNK = 1 << CHUNK_BITS;
@@ -60,10 +61,8 @@ const HEX_ANY = ((): Int8Array => {
 })();
 
 /**
- * The frozen part's arrays for n entries in one buffer: ids, meta, directory. One block: at 5M blobs
- * (230 MB) glibc maps it on its own and unmaps it when it is replaced; a separate 256 KiB directory,
- * allocated last, sat on top of the heap that had held the load's transient buffers and kept them
- * resident (5M blobs: RSS 70–80 B per blob after the load for 46 held; one block: see SPEC.md).
+ * The frozen part's arrays for n entries in one buffer: ids, meta, directory (one allocation, mapped on
+ * its own from ~350k blobs under the CLI's malloc settings, and unmapped when a merge replaces it).
  */
 function frozenArrays(n: number): [Uint8Array, Uint32Array, Uint32Array] {
   const idBytes = Math.ceil((n * W) / 4) * 4;
@@ -306,9 +305,9 @@ export class MasterIndex {
    * Every entry goes straight to its bucket's region of the new arrays (frozen ones first, then recent
    * ones in the order added: one pass, one random write each), then each bucket (~76 entries at 5M
    * blobs, in cache) is sorted by (id, type), stably, and entries equal to one before them are dropped
-   * (the first location stays). 5M blobs: 9.1 s of CPU with a radix sort of a permutation and a merge
-   * walk (random reads of the chunks in sorted order), ~N s this way (loaded machine); the new arrays
-   * and the chunks are all it holds (94 B per blob at the peak).
+   * (the first location stays). 5M blobs, CPU profile of a load on the shared machine: 9.1 s in compact
+   * with a radix sort of a permutation and a merge walk (random reads of the chunks in sorted order),
+   * 2.0 s this way; the chunks and the new arrays are all it holds (94 B per blob at the peak).
    */
   compact(): void {
     const rn = this.rn;
