@@ -3,7 +3,11 @@
  * looked up) against a Map-based oracle, and the index-file scanner against JSON.parse + decodeIndex.
  */
 import { describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Repository } from '../../src/repo/repository.js';
+import { LocalBackend } from '../../src/backend/local.js';
 import { decodeIndex, encodeIndex, MasterIndex, scanIndex, type BlobLocation, type IndexFile, type ScannedIndex } from '../../src/repo/index.js';
 import type { BlobType, PackedBlob } from '../../src/repo/pack.js';
 
@@ -304,5 +308,33 @@ describe('scanIndex: the common shape only, the same content as decodeIndex', ()
       }
     }
     expect(accepted).toBeGreaterThan(0); // (some edits keep it valid: a digit for a digit, whitespace)
+  });
+});
+
+describe('Repository.loadIndex over both readers', () => {
+  it('loads files in the common shape and others alike, and names a malformed file in its error', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'jbackup-index-compact-'));
+    try {
+      const pw = Buffer.from('pw');
+      const w = await Repository.init(new LocalBackend(dir), pw, { kdf: { N: 1024, r: 8, p: 1 } });
+      const r = rng(21);
+      const packs = [{ id: hexOf(r), blobs: [{ id: hexOf(r), type: 'data' as const, offset: 0, length: 40, uncompressedLength: 0 }] }];
+      const other = [{ id: hexOf(r), blobs: [{ id: hexOf(r), type: 'tree' as const, offset: 0, length: 50, uncompressedLength: 60 }] }];
+      await w.saveUnpacked('index', encodeIndex({ packs }));
+      // not the common shape (an unknown key): read by JSON.parse + decodeIndex
+      const json = JSON.parse(encodeIndex({ packs: other }).toString()) as Record<string, unknown>;
+      await w.saveUnpacked('index', Buffer.from(JSON.stringify({ ...json, note: 'x' })));
+      const a = await Repository.open(new LocalBackend(dir), pw);
+      await a.loadIndex();
+      expect(a.index.size).toBe(2);
+      expect(a.index.get('data', packs[0]!.blobs[0]!.id)).toMatchObject({ packId: packs[0]!.id, length: 40 });
+      expect(a.index.get('tree', other[0]!.blobs[0]!.id)).toMatchObject({ packId: other[0]!.id, length: 50, uncompressedLength: 60 });
+      expect([...a.indexFiles.values()].flat().sort()).toEqual([packs[0]!.id, other[0]!.id].sort());
+      const bad = await w.saveUnpacked('index', Buffer.from('{"packs":['));
+      const b = await Repository.open(new LocalBackend(dir), pw);
+      await expect(b.loadIndex()).rejects.toThrow(new RegExp(`index/${bad}: invalid index JSON`));
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
   });
 });
