@@ -42,7 +42,7 @@ const READ_SIZE = 1024 * 1024;
 if (process.env['JBACKUP_DEBUG_MEM']) {
   setInterval(() => {
     const m = process.memoryUsage();
-    process.stderr.write(`worker heap=${m.heapUsed >> 20} ext=${m.external >> 20} ab=${m.arrayBuffers >> 20} outstanding=${outstanding >> 20} MiB leases=${leasesMade} free=${freeBuffers.length} unwritten=${unwritten.size}\n`);
+    process.stderr.write(`worker heap=${m.heapUsed >> 20} ext=${m.external >> 20} ab=${m.arrayBuffers >> 20} outstanding=${outstanding >> 20} MiB leases=${leasesMade} free=${freeBuffers.length} unwritten=${unwritten.size} in=${freeIn.length}+${batchesIn.size} out=${freeOut.length}+${outBufs.size}\n`);
   }, 200).unref();
 }
 
@@ -460,7 +460,9 @@ function onFree(out: number): void {
   const sab = outBufs.get(out);
   if (!sab) return;
   outBufs.delete(out);
-  if (sab.byteLength === OUT_SIZE && freeOut.length < 4) freeOut.push(sab);
+  // all kept (as many as were ever in flight at once): a dropped one stays allocated until every
+  // thread that saw a view of it has collected, and the pack writer thread seldom collects
+  if (sab.byteLength === OUT_SIZE) freeOut.push(sab);
 }
 
 async function processFile(job: number, path: Buffer, small: boolean): Promise<void> {
