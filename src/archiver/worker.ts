@@ -419,7 +419,23 @@ function takeOut(need: number): { sab: SharedArrayBuffer; out: number } {
   return { sab, out };
 }
 
+/**
+ * Output buffers in use at most: a batch whose blobs find none free waits (its input stays held)
+ * until the pack writer has written an earlier one. Unbounded, a worker had 19 of them (38 MiB of
+ * shared memory, ~1 MiB of each touched) on the real-data bench while the writer thread lagged.
+ */
+const MAX_OUT = 6;
+const waitingWants: { batch: number; want: Uint8Array }[] = [];
+
 function onWant(batch: number, want: Uint8Array): void {
+  if (outBufs.size >= MAX_OUT || waitingWants.length) {
+    waitingWants.push({ batch, want });
+    return;
+  }
+  encodeBatch(batch, want);
+}
+
+function encodeBatch(batch: number, want: Uint8Array): void {
   const b = batchesIn.get(batch);
   if (!b) return;
   batchesIn.delete(batch);
@@ -463,6 +479,10 @@ function onFree(out: number): void {
   // all kept (as many as were ever in flight at once): a dropped one stays allocated until every
   // thread that saw a view of it has collected, and the pack writer thread seldom collects
   if (sab.byteLength === OUT_SIZE) freeOut.push(sab);
+  while (waitingWants.length && outBufs.size < MAX_OUT) {
+    const w = waitingWants.shift()!;
+    encodeBatch(w.batch, w.want);
+  }
 }
 
 async function processFile(job: number, path: Buffer, small: boolean): Promise<void> {
