@@ -16,7 +16,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { closeSync, fstatSync, openSync, promises as fsp, readSync } from 'node:fs';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hash, randomBytes } from 'node:crypto';
 import { FastCDC, type ChunkerParams } from '../chunker/fastcdc.js';
 import { makeMasterKey, sealInto, sealParts } from '../crypto/crypto.js';
 import { looksIncompressible, zstdCompressScratch, type CompressionMode } from '../repo/zstd.js';
@@ -400,7 +400,7 @@ function onFiles(batch: number, jobs: Int32Array, paths: Uint8Array, lens: Int32
       const len = cdc.cut(data, start, data.length);
       const chunk = data.subarray(start, start + len);
       b.chunks.push(chunk);
-      b.ids.push(createHash('sha256').update(chunk).digest('hex'));
+      b.ids.push(hash('sha256', chunk, 'hex')); // one-shot: no Hash object per chunk
       chunkLens.push(len);
       start += len;
       n++;
