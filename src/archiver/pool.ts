@@ -62,8 +62,6 @@ interface WorkerSlot {
 
 /** files up to this size are read in one go; many of them may be in flight per worker */
 export const SMALL_FILE = 1024 * 1024;
-/** in-flight limit per worker for files streamed through the per-chunk protocol */
-const SMALL_PER_WORKER = 32;
 /**
  * A batch of small files closes at this many files or bytes (size hints). Batches in flight per
  * worker: one being read and hashed, one waiting for the dedup answer, one being encoded/packed,
@@ -227,20 +225,20 @@ export class ChunkPool {
   async dispatch(path: Buffer, sizeHint = Infinity): Promise<{ result: Promise<FileResult> }> {
     if (this.slots.length === 0) this.start();
     if (sizeHint <= SMALL_FILE) return this.dispatchSmall(path, sizeHint);
-    const large = sizeHint > SMALL_FILE;
+    // a large file (or one of unknown size): per-chunk messages, `perWorker` at a time per worker
     for (;;) {
       if (this.fatal) throw this.fatal;
-      const free = this.slots.filter((x) => x.active < SMALL_PER_WORKER && (!large || x.large < this.perWorker));
+      const free = this.slots.filter((x) => x.large < this.perWorker);
       const slot = free.length ? free.reduce((a, b) => (b.active < a.active ? b : a)) : null;
       if (slot) {
         slot.active++;
-        if (large) slot.large++;
+        slot.large++;
         const id = this.nextJob++;
         const result = new Promise<FileResult>((resolve, reject) => {
           this.jobs.set(id, {
-            content: [], added: 0, newBlobs: 0, chunksExpected: -1, chunksSeen: 0, size: 0, done: false, resolve, reject, worker: slot, large,
+            content: [], added: 0, newBlobs: 0, chunksExpected: -1, chunksSeen: 0, size: 0, done: false, resolve, reject, worker: slot, large: true,
           });
-          slot.w.postMessage({ op: 'file', job: id, path: new Uint8Array(path), small: !large });
+          slot.w.postMessage({ op: 'file', job: id, path: new Uint8Array(path) });
         });
         return { result };
       }

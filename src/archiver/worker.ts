@@ -6,6 +6,9 @@
  *   {op:'ack', job, seq, bytes} (the blob is stored: its bytes are no longer referenced)
  * (worker → main): {op:'chunk', job, seq, id, len}, {op:'blob', job, seq, id, ct: Uint8Array, ivmac, ulen, len},
  * {op:'done', job, size}, {op:'error', job, message, code}
+ * Small files in batches (see "batches of small files" below): main → worker {op:'files', batch, jobs,
+ * paths, lens}, {op:'bwant', batch, bits}, {op:'free', out}; worker → main {op:'ids', batch, ids, lens,
+ * counts, errors}, {op:'blobs', batch, out, data, idx, offs, ulens}
  *
  * Large files are read into recycled SharedArrayBuffers ("leases"), and a new blob is compressed and
  * encrypted in place, in its chunk's own bytes: its ciphertext goes to the main thread and on to the
@@ -214,18 +217,6 @@ function readSmall(path: Buffer): Buffer | null {
   } finally {
     closeSync(fd);
   }
-}
-
-async function chunkSmall(job: number, data: Buffer): Promise<void> {
-  let start = 0;
-  let seq = 0;
-  while (start < data.length) {
-    const n = cdc.cut(data, start, data.length);
-    await room();
-    emit(job, seq++, data.subarray(start, start + n));
-    start += n;
-  }
-  port.postMessage({ op: 'done', job, size: data.length, chunks: seq });
 }
 
 /**
@@ -485,20 +476,14 @@ function onFree(out: number): void {
   }
 }
 
-async function processFile(job: number, path: Buffer, small: boolean): Promise<void> {
-  const data = small ? readSmall(path) : null;
-  if (data) await chunkSmall(job, data);
-  else await chunkFile(job, path);
-}
-
 interface InMsg {
-  op: string; job: number; seq: number; want: boolean; path: Uint8Array; bytes: number; small?: boolean;
+  op: string; job: number; seq: number; want: boolean; path: Uint8Array; bytes: number;
   batch: number; jobs: Int32Array; paths: Uint8Array; lens: Int32Array; bits: Uint8Array; out: number;
 }
 port.on('message', (m: InMsg) => {
   switch (m.op) {
     case 'file':
-      processFile(m.job, Buffer.from(m.path), !!m.small).catch((e: NodeJS.ErrnoException) => {
+      chunkFile(m.job, Buffer.from(m.path)).catch((e: NodeJS.ErrnoException) => {
         port.postMessage({ op: 'error', job: m.job, message: e.message, code: e.code ?? '' });
       });
       break;
