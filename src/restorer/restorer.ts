@@ -293,6 +293,10 @@ export class Restorer {
     if ((++this.trees & 15) !== 0 && treeBytes < 1024 * 1024) return;
     const used = heapInUse();
     if (used < this.heapBase + WALK_GARBAGE) return;
+    this.collect();
+  }
+
+  private collect(): void {
     collectGarbage('major');
     this.heapBase = heapInUse();
   }
@@ -370,6 +374,8 @@ export class Restorer {
     let nodes: Node[];
     try {
       const plain = await this.repo.loadBlob('tree', treeId);
+      // a big tree's decoding is a peak of its own: nothing else on top of it
+      if (plain.length >= 1024 * 1024) this.collect();
       nodes = decodeTree(plain, treeId);
       this.heapCheck(plain.length);
     } catch (e) {
