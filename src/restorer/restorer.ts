@@ -41,6 +41,9 @@ import {
 const MAX_RANGE = 4 * 1024 * 1024;
 const READ_BUFFER = MAX_RANGE + 64 * 1024;
 
+/** entries created between two turns of the event loop while the workers write (see createOthers) */
+const CREATE_SLICE = 32;
+
 /** garbage the tree walk leaves before it collects (see Restorer.heapCheck) */
 const WALK_GARBAGE = 24 * 1024 * 1024;
 
@@ -336,7 +339,11 @@ export class Restorer {
     // (scale case, 40k files: ~28 MiB of garbage array buffers after the walk)
     collectGarbage('major');
     this.createEntries();
-    await this.restoreContent();
+    // links, devices and empty files are created while the workers write the files with content
+    // (real dataset: the main thread spent ~5 s in symlink(2) alone with both workers idle)
+    const [content, others] = await Promise.allSettled([this.restoreContent(), this.createOthers()]);
+    if (content.status === 'rejected') throw content.reason;
+    if (others.status === 'rejected') throw others.reason;
     for (const h of this.hardlinks) {
       if (this.dirFlags[h.parent]! & D_FAILED) continue;
       const first = this.filePath(h.file);
@@ -455,8 +462,8 @@ export class Restorer {
       this.refs.add(p, loc, fi, size);
       size += plaintextLength(loc);
     }
-    f.refCount[fi] = this.refs.n - f.refStart[fi]!;
     if (f.flags[fi]! & F_MISSING) this.refs.n = f.refStart[fi]!;
+    f.refCount[fi] = this.refs.n - f.refStart[fi]!;
     f.size[fi] = size;
     f.remaining[fi] = f.refCount[fi]!;
     // with --verify, files are read back before any gets its metadata (a file that fails gets none)
@@ -487,50 +494,26 @@ export class Restorer {
   }
 
   /**
-   * Create every entry: directories, links and devices, then the files without content (files
-   * with content are created by the decode worker that writes their first blob). Metadata calls
-   * are synchronous throughout the restorer: each is a cached syscall of microseconds, while an
-   * async call costs a thread-pool round trip (10k small files: ~10 s of latency when awaited one
-   * by one). Nothing is removed before creating an entry in a directory this run created.
+   * Create the directories, remove what is in the way of files in directories that were there
+   * already, and count what is to restore. Metadata calls are synchronous throughout the restorer:
+   * each is a cached syscall of microseconds, while an async call costs a thread-pool round trip
+   * (10k small files: ~10 s of latency when awaited one by one). Nothing is removed before creating
+   * an entry in a directory this run created.
    */
   private createEntries(): void {
     const flags = this.dirFlags;
     for (const it of this.items) {
-      const n = it.node;
-      if (n.type === 'file') continue;
+      if (it.node.type !== 'dir') continue;
+      if (flags[it.parent]! & D_FAILED) {
+        it.failed = true;
+        flags[it.dirNo!] = D_FAILED;
+        continue;
+      }
       try {
-        if (flags[it.parent]! & D_FAILED) {
-          it.failed = true;
-          if (it.dirNo !== undefined) flags[it.dirNo] = D_FAILED;
-          continue;
-        }
-        const fresh = (flags[it.parent]! & D_FRESH) !== 0;
-        switch (n.type) {
-          case 'dir':
-            try {
-              if (mkdirFresh(it.dest, fresh)) flags[it.dirNo!] = D_FRESH;
-            } catch (e) {
-              flags[it.dirNo!] = D_FAILED;
-              throw e;
-            }
-            this.summary.dirs++;
-            break;
-          case 'symlink':
-            if (!fresh) unlinkIfExists(it.dest);
-            symlinkSync(n.linktarget ?? Buffer.alloc(0), it.dest);
-            break;
-          case 'fifo':
-          case 'dev':
-          case 'chardev': {
-            if (!fresh) unlinkIfExists(it.dest);
-            mknodSync(it.dest, posixModeFromGo(n.mode, n.type) | typeBits(n.type), n.device ?? 0n);
-            break;
-          }
-          default:
-            // sockets and unknown types are not restored (as restic)
-            break;
-        }
+        if (mkdirFresh(it.dest, (flags[it.parent]! & D_FRESH) !== 0)) flags[it.dirNo!] = D_FRESH;
+        this.summary.dirs++;
       } catch (e) {
+        flags[it.dirNo!] = D_FAILED;
         it.failed = true;
         this.err(it.dest, e as Error);
       }
@@ -546,26 +529,10 @@ export class Restorer {
       }
       files++;
       bytes += f.size[fi]!;
-      if (f.flags[fi]! & F_FAILED) continue;
-      let p: Buffer | null = null;
+      if (f.flags[fi]! & F_FAILED || df & D_FRESH) continue;
+      const p = this.filePath(fi);
       try {
-        if (!(df & D_FRESH)) unlinkIfExists((p = this.filePath(fi)));
-        if (f.refCount[fi] === 0 && !(f.flags[fi]! & F_MISSING)) {
-          p ??= this.filePath(fi);
-          const size = f.size[fi]!;
-          if (!Number.isSafeInteger(size)) throw new Error(`the tree gives this file a size of ${this.oversize.get(fi)} bytes, more than a file can have`);
-          if (f.flags[fi]! & F_WHOLE) {
-            createFileWithMeta(p, null, size, this.meta(fi));
-          } else {
-            const fd = openSync(p, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
-            try {
-              if (size > 0) ftruncateSync(fd, size);
-            } finally {
-              closeSync(fd);
-            }
-          }
-          this.fileDone(fi);
-        }
+        unlinkIfExists(p);
       } catch (e) {
         this.failFile(fi, e as Error, p);
       }
@@ -573,6 +540,72 @@ export class Restorer {
     this.summary.totalFiles = files;
     this.summary.totalBytes = bytes;
     this.o.progress?.totals?.(files, bytes);
+  }
+
+  /**
+   * Symlinks, devices, FIFOs and files without content, in slices of CREATE_SLICE between which
+   * the main thread serves the reads and the workers' answers (they write the other files meanwhile).
+   */
+  private async createOthers(): Promise<void> {
+    const flags = this.dirFlags;
+    let n = 0;
+    const pause = async () => {
+      if (++n % CREATE_SLICE === 0) await new Promise((r) => setImmediate(r));
+    };
+    for (const it of this.items) {
+      const t = it.node.type;
+      if (t === 'dir' || t === 'file') continue;
+      await pause();
+      if (flags[it.parent]! & D_FAILED) {
+        it.failed = true;
+        continue;
+      }
+      const fresh = (flags[it.parent]! & D_FRESH) !== 0;
+      const node = it.node;
+      try {
+        switch (t) {
+          case 'symlink':
+            if (!fresh) unlinkIfExists(it.dest);
+            symlinkSync(node.linktarget ?? Buffer.alloc(0), it.dest);
+            break;
+          case 'fifo':
+          case 'dev':
+          case 'chardev':
+            if (!fresh) unlinkIfExists(it.dest);
+            mknodSync(it.dest, posixModeFromGo(node.mode, t) | typeBits(t), node.device ?? 0n);
+            break;
+          default:
+            // sockets and unknown types are not restored (as restic)
+            break;
+        }
+      } catch (e) {
+        it.failed = true;
+        this.err(it.dest, e as Error);
+      }
+    }
+    const f = this.files;
+    for (let fi = 0; fi < f.n; fi++) {
+      if (f.refCount[fi] !== 0 || f.flags[fi]! & (F_FAILED | F_MISSING)) continue;
+      await pause();
+      const p = this.filePath(fi);
+      try {
+        const size = f.size[fi]!;
+        if (!Number.isSafeInteger(size)) throw new Error(`the tree gives this file a size of ${this.oversize.get(fi)} bytes, more than a file can have`);
+        if (f.flags[fi]! & F_WHOLE) {
+          createFileWithMeta(p, null, size, this.meta(fi));
+        } else {
+          const fd = openSync(p, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+          try {
+            if (size > 0) ftruncateSync(fd, size);
+          } finally {
+            closeSync(fd);
+          }
+        }
+        this.fileDone(fi);
+      } catch (e) {
+        this.failFile(fi, e as Error, p);
+      }
+    }
   }
 
   private fileDone(fi: number): void {
