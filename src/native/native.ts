@@ -25,6 +25,10 @@ interface NativeAddon {
     path: Buffer, dir: boolean, mode: number, uid: number, gid: number, chown: boolean,
     atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number,
   ): void;
+  createFile?(
+    path: Buffer, data: Uint8Array | null, size: number, mode: number, uid: number, gid: number, chown: boolean,
+    atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number,
+  ): void;
   mknod(path: Buffer, mode: number, dev: bigint): void;
   /** glibc mallopt(M_MMAP_THRESHOLD / M_TRIM_THRESHOLD); false where unavailable */
   mmapThreshold?(bytes: number): boolean;
@@ -140,6 +144,36 @@ export function setMetaNoFollow(
     fs.fchmodSync(fd, mode);
     // Fallback: float seconds (sub-microsecond precision is lost).
     fs.futimesSync(fd, Number(aSec) + aNsec / 1e9, Number(mSec) + mNsec / 1e9);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** a file's restored metadata: mode bits, owner (null: not changed), times as seconds + nanoseconds */
+export interface FileMeta { mode: number; owner: { uid: number; gid: number } | null; aSec: number; aNsec: number; mSec: number; mNsec: number }
+
+/**
+ * Restore of a whole file at once: create `path` exclusively without following a symlink (mode
+ * 0600 until the end), write `data` (null: nothing), extend to `size` when data is shorter (a
+ * hole), then owner (best effort, as restic), mode and times on the descriptor, and close. With
+ * the addon this is one call; restore's decode workers write every single-blob file with it.
+ */
+export function createFileWithMeta(path: Buffer, data: Uint8Array | null, size: number, m: FileMeta): void {
+  if (addon?.createFile) {
+    addon.createFile(path, data, size, m.mode, m.owner?.uid ?? 0, m.owner?.gid ?? 0, m.owner !== null, m.aSec, m.aNsec, m.mSec, m.mNsec);
+    return;
+  }
+  const c = fs.constants;
+  const fd = fs.openSync(path, c.O_WRONLY | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, 0o600);
+  try {
+    let done = 0;
+    const len = data?.length ?? 0;
+    while (done < len) done += fs.writeSync(fd, data!, done, len - done);
+    if (len < size) fs.ftruncateSync(fd, size);
+    if (m.owner) { try { fs.fchownSync(fd, m.owner.uid, m.owner.gid); } catch { /* best effort */ } }
+    fs.fchmodSync(fd, m.mode);
+    // Fallback: float seconds (sub-microsecond precision is lost).
+    fs.futimesSync(fd, m.aSec + m.aNsec / 1e9, m.mSec + m.mNsec / 1e9);
   } finally {
     fs.closeSync(fd);
   }

@@ -9,11 +9,18 @@ import { WORKER_RESOURCE_LIMITS, workerModuleUrl } from '../util/worker.js';
 
 export interface DecodeBlob { id: string; offset: number; length: number; uncompressedLength: number }
 /**
- * where a verified plaintext goes: `path` is the file, `file` its number, `size` its final size.
- * The worker creates the file if needed (no O_TRUNC: another worker may be writing it too) and
- * sets its size; the caller has removed whatever was at `path` before.
+ * Restore's writes of one request in two flat arrays (one structured clone each; an object and a
+ * path copy per target cost ~2 µs each way): `t` holds RW_STRIDE numbers per target (a (blob, file)
+ * pair), targets in blob order, `paths` the files' paths (`t` gives offset and length). A target
+ * marked WHOLE is a file of this one blob: the worker creates it (exclusively: the caller has
+ * removed whatever was at its path, or created its directory), writes it and sets its owner, mode
+ * and times in one native call. Other targets are written at their offset into a descriptor the
+ * worker opens (no O_EXCL or O_TRUNC: another worker may write the same file) and sizes once;
+ * their metadata is the caller's (after every part is written).
  */
-export interface WriteTarget { file: number; path: Uint8Array; size: number; offset: number }
+export interface RestoreWrites { t: Float64Array; paths: Uint8Array }
+export const RW_BLOB = 0, RW_FILE = 1, RW_OFFSET = 2, RW_SIZE = 3, RW_PATH = 4, RW_PATH_LEN = 5, RW_WHOLE = 6,
+  RW_MODE = 7, RW_UID = 8, RW_GID = 9, RW_CHOWN = 10, RW_ASEC = 11, RW_ANSEC = 12, RW_MSEC = 13, RW_MNSEC = 14, RW_STRIDE = 15;
 export interface DecodeRequest {
   task: number;
   /**
@@ -25,8 +32,8 @@ export interface DecodeRequest {
   blobs: DecodeBlob[];
   hashPack: boolean;
   wantPlain: boolean;
-  /** per blob: write the plaintext to these targets in the worker (restore) */
-  writes?: WriteTarget[][];
+  /** restore: write each plaintext to its targets in the worker */
+  writes?: RestoreWrites;
   /** the worker may overwrite `bytes` (blobs are decrypted in place) */
   scratch?: boolean;
 }
@@ -38,7 +45,7 @@ export interface DecodeResponse { task: number; results: DecodeResult[]; packHas
 export interface DecodeOptions {
   hashPack?: boolean;
   wantPlain?: boolean;
-  writes?: WriteTarget[][];
+  writes?: RestoreWrites;
   /**
    * the caller wants the bytes themselves no more (the buffer is its own, read into for the
    * request): blobs are decrypted in place instead of into a fresh buffer each

@@ -13,7 +13,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { makeMasterKey } from '../crypto/crypto.js';
 import { decodeStoredBlob } from './blob.js';
 import { sha256hex } from './ids.js';
-import { SharedCache, type CloseFilesRequest, type DecodeBlob, type DecodeRequest, type DecodeResponse, type DecodeResult, type FileError, type WriteTarget } from './decodepool.js';
+import {
+  SharedCache, RW_ASEC, RW_ANSEC, RW_BLOB, RW_CHOWN, RW_FILE, RW_GID, RW_MODE, RW_MSEC, RW_MNSEC, RW_OFFSET, RW_PATH, RW_PATH_LEN,
+  RW_SIZE, RW_STRIDE, RW_UID, RW_WHOLE, type CloseFilesRequest, type DecodeBlob, type DecodeRequest, type DecodeResponse,
+  type DecodeResult, type FileError, type RestoreWrites,
+} from './decodepool.js';
+import { createFileWithMeta } from '../native/native.js';
 import { GcEvery } from '../util/gc.js';
 
 const init = workerData as { encrypt: Uint8Array; macK: Uint8Array; macR: Uint8Array };
@@ -39,30 +44,67 @@ const MAX_FDS = 32;
 /** files this worker has opened before (created and sized) */
 const sized = new Set<number>();
 
-function fdFor(t: WriteTarget): number {
-  let fd = fds.get(t.file);
+function fdFor(file: number, path: Buffer, size: number): number {
+  let fd = fds.get(file);
   if (fd !== undefined) {
-    fds.delete(t.file);
+    fds.delete(file);
   } else {
     if (fds.size >= MAX_FDS) {
       const [k, old] = fds.entries().next().value as [number, number];
       fds.delete(k);
       closeSync(old);
     }
-    fd = openSync(Buffer.from(t.path.buffer, t.path.byteOffset, t.path.length), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o600);
-    if (!sized.has(t.file)) {
+    fd = openSync(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o600);
+    if (!sized.has(file)) {
       // the final size at once (holes for all-zero blobs; idempotent across workers)
       try {
-        ftruncateSync(fd, t.size);
+        ftruncateSync(fd, size);
       } catch (e) {
         closeSync(fd);
         throw e;
       }
-      sized.add(t.file);
+      sized.add(file);
     }
   }
-  fds.set(t.file, fd);
+  fds.set(file, fd);
   return fd;
+}
+
+/**
+ * Write one plaintext to its targets: records `k` on of `w.t` while they name blob `i`; returns
+ * the record after them. A whole file (its one blob) is created, written and given its metadata
+ * in one native call (open, write, fchown, fchmod, futimens, close): no descriptor is kept and the
+ * main thread has nothing left to do for it.
+ */
+function writeTargets(w: RestoreWrites, k: number, i: number, plain: Buffer, zero: boolean, fileErrors: FileError[]): number {
+  const t = w.t;
+  for (; k < t.length && t[k + RW_BLOB] === i; k += RW_STRIDE) {
+    const file = t[k + RW_FILE]!;
+    const size = t[k + RW_SIZE]!;
+    const path = Buffer.from(w.paths.buffer, w.paths.byteOffset + t[k + RW_PATH]!, t[k + RW_PATH_LEN]!);
+    try {
+      if (t[k + RW_WHOLE]) {
+        createFileWithMeta(path, zero ? null : plain, size, {
+          mode: t[k + RW_MODE]!, owner: t[k + RW_CHOWN] ? { uid: t[k + RW_UID]!, gid: t[k + RW_GID]! } : null,
+          aSec: t[k + RW_ASEC]!, aNsec: t[k + RW_ANSEC]!, mSec: t[k + RW_MSEC]!, mNsec: t[k + RW_MNSEC]!,
+        });
+        continue;
+      }
+      const fd = fdFor(file, path, size);
+      const off = t[k + RW_OFFSET]!;
+      let done = 0;
+      if (!zero) while (done < plain.length) done += writeSync(fd, plain, done, plain.length - done, off + done);
+    } catch (e) {
+      fileErrors.push({ file, error: (e as Error).message });
+    }
+  }
+  return k;
+}
+
+/** skip the records of blob `i` (it did not decode) */
+function skipTargets(w: RestoreWrites, k: number, i: number): number {
+  while (k < w.t.length && w.t[k + RW_BLOB] === i) k += RW_STRIDE;
+  return k;
 }
 
 function closeFiles(): FileError[] {
@@ -85,29 +127,24 @@ function disjoint(blobs: DecodeBlob[]): boolean {
   return true;
 }
 
+/** where decode() is in the request's write records */
+let cursor = 0;
+
 function decode(bytes: Buffer, b: DecodeBlob, m: DecodeRequest, i: number, transfer: ArrayBuffer[], fileErrors: FileError[], inPlace: boolean): DecodeResult {
   let plain: Buffer;
   try {
-    if (b.offset < 0 || b.offset + b.length > bytes.length) return { error: 'blob lies outside the data read' };
+    if (b.offset < 0 || b.offset + b.length > bytes.length) throw new Error('blob lies outside the data read');
     plain = decodeStoredBlob(key, bytes.subarray(b.offset, b.offset + b.length), b.id, b, inPlace);
   } catch (e) {
+    if (m.writes) cursor = skipTargets(m.writes, cursor, i);
     return { error: (e as Error).message };
   }
   if (!inPlace) gc.add(plain.length); // in place, nothing was allocated for it
   const zero = plain.length > 0 && plain[0] === 0 && plain[plain.length - 1] === 0 && isZero(plain);
-  const targets = m.writes?.[i];
-  if (targets) {
+  if (m.writes) {
     // all-zero blobs are not written (the file has its full size: they stay holes), but their
     // files are created all the same
-    for (const t of targets) {
-      try {
-        const fd = fdFor(t);
-        let done = 0;
-        if (!zero) while (done < plain.length) done += writeSync(fd, plain, done, plain.length - done, t.offset + done);
-      } catch (e) {
-        fileErrors.push({ file: t.file, error: (e as Error).message });
-      }
-    }
+    cursor = writeTargets(m.writes, cursor, i, plain, zero, fileErrors);
     return zero ? { zero: plain.length } : {};
   }
   if (!m.wantPlain) return {};
@@ -139,6 +176,7 @@ port.on('message', (m: DecodeRequest | CloseFilesRequest) => {
   // the pack's hash first: blobs may be decrypted in place
   const packHash = m.hashPack ? sha256hex(bytes) : undefined;
   const inPlace = !!m.scratch && disjoint(m.blobs);
+  cursor = 0;
   const results = m.blobs.map((b, i) => decode(bytes, b, m, i, transfer, fileErrors, inPlace));
   const res: DecodeResponse = { task: m.task, results, ...(packHash !== undefined ? { packHash } : {}) };
   if (fileErrors.length) res.fileErrors = fileErrors;

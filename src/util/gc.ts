@@ -18,7 +18,10 @@ export function collectGarbage(type: 'minor' | 'major' = 'major'): void {
       gcFn = null;
     }
   }
-  gcFn?.({ type });
+  // gc({ type: 'major' }) leaves old-generation garbage in place in Node 20.20 (V8 11.3: a heap of
+  // 76 MiB of dead objects stays 76 MiB; gc() with no argument frees it)
+  if (type === 'major') gcFn?.();
+  else gcFn?.({ type });
 }
 
 /** Calls collectGarbage once every `bytes` reported through add(). */
