@@ -10,17 +10,10 @@ import { Repository } from '../../src/repo/repository.js';
 import { LocalBackend } from '../../src/backend/local.js';
 import { decodeIndex, encodeIndex, MasterIndex, scanIndex, type BlobLocation, type IndexFile, type ScannedIndex } from '../../src/repo/index.js';
 import type { BlobType, PackedBlob } from '../../src/repo/pack.js';
+import { prng } from '../../bench/datasets.js';
 
-/** a deterministic generator (xorshift), so a failure can be replayed */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
+/** a deterministic generator (the bench's xorshift), so a failure can be replayed */
+const rng = prng;
 const hexOf = (r: () => number, n = 32): string => Array.from({ length: n }, () => Math.floor(r() * 256).toString(16).padStart(2, '0')).join('');
 
 type Loc = Omit<BlobLocation, 'type' | 'id'>;
