@@ -19,6 +19,7 @@ import type { Matcher } from './exclude.js';
 import { VERSION } from '../version.js';
 import type { Prescan } from './prescan.js';
 import { UserError } from '../repo/errors.js';
+import { GcEvery } from '../util/gc.js';
 
 export interface SnapshotOptions {
   /** backup targets as the user gave them */
@@ -251,6 +252,15 @@ export class Archiver {
     }
   }
 
+  /**
+   * A full collection every 25,000 parent nodes decoded. They die within their directory, but with
+   * jbackup's 1 MiB semi-space many are promoted first, and V8 lets the old generation grow. Real-data
+   * re-run (66k entries), 7 pairs: peak RSS 160 → 137 MiB, wall ratio 1.006, CPU +4 % (every 10,000:
+   * 131 MiB, wall +5 %, CPU +9 %). Not counted on a first backup (no parent): there, 20k new files,
+   * the collections saved 4 MiB and cost ~5 % of wall time.
+   */
+  private parentGc = new GcEvery(25_000);
+
   /** parent trees being read ahead of the walk, by id (each is taken once) */
   private treeLoads = new Map<string, Promise<Node[]>>();
 
@@ -415,6 +425,7 @@ export class Archiver {
     }
     const parent = await this.loadTree(parentTree);
     const pnodes = parent.nodes;
+    this.parentGc.add(pnodes.length);
     const pending: (Promise<Node | null> | Node)[] = [];
     const sep = Buffer.from(dirB.at(-1) === 0x2f ? '' : '/');
     const item = this.o.progress?.item;
