@@ -329,22 +329,6 @@ const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 const NEEDS_UNQUOTE = /[\\"\x00-\x1f\x7f]/;
 const U32 = 0xffffffff;
 
-/** a number of 16+ digits outside strings: JSON.parse might round it */
-function hasLongNumber(b: Uint8Array): boolean {
-  let run = 0;
-  let inStr = false;
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i]!;
-    if (inStr) {
-      if (c === 0x5c) i++; // backslash: skip the escaped byte
-      else if (c === 0x22) inStr = false;
-      continue;
-    }
-    if (c === 0x22) { inStr = true; run = 0; continue; }
-    if (c >= 0x30 && c <= 0x39) { if (++run >= 16) return true; } else run = 0;
-  }
-  return false;
-}
 
 /**
  * The common case through the native JSON.parse: exact lower-case keys from FAST_KEYS only, no
@@ -352,7 +336,10 @@ function hasLongNumber(b: Uint8Array): boolean {
  * exact parser then decides (and reports errors) with Go's full semantics.
  */
 export function decodeTreeFast(bytes: Uint8Array): Node[] | null {
-  if (!isUtf8(bytes) || hasLongNumber(bytes)) return null;
+  // No scan for long numbers first: JSON.parse rounds only numbers of 2^53 or more, and every number
+  // the fast path takes is checked against a maximum of at most 2^53 - 1 (fUint), so a rounded one
+  // always sends the tree to the exact parser (the scan was a JS loop over every byte of every tree)
+  if (!isUtf8(bytes)) return null;
   let root: unknown;
   try {
     root = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8'));
@@ -420,19 +407,20 @@ function fastNode(o: unknown): Node | null {
   const uid = fUint(r['uid'], U32);
   const gid = fUint(r['gid'], U32);
   if (mode < 0 || uid < 0 || gid < 0) return null;
-  const node: Node = {
-    name: name === undefined ? Buffer.alloc(0) : NEEDS_UNQUOTE.test(name) ? Buffer.from(goUnquote(Buffer.from(name, 'utf8'))) : Buffer.from(name, 'utf8'),
-    type: (type ?? '') as NodeType, mode, mtime, atime, ctime, uid, gid,
-  };
-  if (user) node.user = user;
-  if (group) node.group = group;
   const M = Number.MAX_SAFE_INTEGER;
   const inode = fUint(r['inode'], M);
   const deviceId = fUint(r['device_id'], M);
   const size = fUint(r['size'], M);
   const links = fUint(r['links'], M);
   const device = fUint(r['device'], M);
+  // before the name: a number JSON.parse may have rounded hands the tree to the exact parser first
   if (inode < 0 || deviceId < 0 || size < 0 || links < 0 || device < 0) return null;
+  const node: Node = {
+    name: name === undefined ? Buffer.alloc(0) : NEEDS_UNQUOTE.test(name) ? Buffer.from(goUnquote(Buffer.from(name, 'utf8'))) : Buffer.from(name, 'utf8'),
+    type: (type ?? '') as NodeType, mode, mtime, atime, ctime, uid, gid,
+  };
+  if (user) node.user = user;
+  if (group) node.group = group;
   if (inode) node.inode = BigInt(inode);
   if (deviceId) node.deviceId = BigInt(deviceId);
   if (size) node.size = BigInt(size);
