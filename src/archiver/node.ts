@@ -55,29 +55,29 @@ function readColonFile(path: string, idField: number, minFields: number): Map<st
   return map;
 }
 
-/** User name for a uid ("" when unknown), cached for the life of the process. */
-export function lookupUserName(uid: number): string {
-  let n = userById.get(uid);
+/** a name by id from /etc/passwd or /etc/group, memoised by number ("" when unknown) */
+function nameOf(byId: Map<number, string>, id: number, load: () => Map<string, string>): string {
+  let n = byId.get(id);
   if (n === undefined) {
-    userCache ??= readColonFile(passwdPath, 2, 6);
-    n = userCache.get(String(uid)) ?? '';
-    userById.set(uid, n);
+    n = load().get(String(id)) ?? '';
+    byId.set(id, n);
   }
   return n;
 }
 /** by number: the walk asks for every entry, and String(uid) was a string per call */
 const userById = new Map<number, string>();
 const groupById = new Map<number, string>();
+const loadUsers = () => (userCache ??= readColonFile(passwdPath, 2, 6));
+const loadGroups = () => (groupCache ??= readColonFile(groupPath, 2, 3));
+
+/** User name for a uid ("" when unknown), cached for the life of the process. */
+export function lookupUserName(uid: number): string {
+  return nameOf(userById, uid, loadUsers);
+}
 
 /** Group name for a gid ("" when unknown), cached for the life of the process. */
 export function lookupGroupName(gid: number): string {
-  let n = groupById.get(gid);
-  if (n === undefined) {
-    groupCache ??= readColonFile(groupPath, 2, 3);
-    n = groupCache.get(String(gid)) ?? '';
-    groupById.set(gid, n);
-  }
-  return n;
+  return nameOf(groupById, gid, loadGroups);
 }
 
 // ---------------------------------------------------------------------------------------------
