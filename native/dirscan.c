@@ -42,14 +42,10 @@ static int cmp_names(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static napi_value fail(napi_env env, int err, const char *syscall) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(err));
-  napi_value code, m, e;
-  napi_create_string_utf8(env, jb_errno_name(err), NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-  napi_create_error(env, code, m, &e);
-  napi_throw(env, e);
+/* throws the error (naming the directory) and frees the path copy */
+static napi_value fail(napi_env env, int err, const char *syscall, char *dir, size_t len) {
+  jb_throw_errno(env, err, syscall, dir, len);
+  free(dir);
   return NULL;
 }
 
@@ -62,29 +58,24 @@ napi_value jb_scan_dir(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  bool is_buf = false;
-  void *data = NULL;
-  size_t len = 0;
-  if (argc < 1 || napi_is_buffer(env, argv[0], &is_buf) != napi_ok || !is_buf ||
-      napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok || len == 0 || len > 4000 ||
-      memchr(data, 0, len) != NULL) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "scanDir: path must be a non-empty Buffer without NUL");
+  if (argc < 1) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "scanDir expects a path");
     return NULL;
   }
   bool want_xattr = false;
   if (argc >= 2) napi_get_value_bool(env, argv[1], &want_xattr);
-  char dir[4097];
-  memcpy(dir, data, len);
-  dir[len] = '\0';
+  size_t len = 0;
+  char *dir = jb_get_path(env, argv[0], &len);
+  if (dir == NULL) return NULL;
 
   int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return fail(env, errno, "open");
+  if (dfd < 0) return fail(env, errno, "open", dir, len);
   DIR *d = fdopendir(dfd);
-  if (d == NULL) { int e = errno; close(dfd); return fail(env, e, "fdopendir"); }
+  if (d == NULL) { int e = errno; close(dfd); return fail(env, e, "fdopendir", dir, len); }
 
   size_t n = 0, cap = 64, bytes = 0;
   char **names = malloc(cap * sizeof *names);
-  if (names == NULL) { closedir(d); return fail(env, ENOMEM, "malloc"); }
+  if (names == NULL) { closedir(d); return fail(env, ENOMEM, "malloc", dir, len); }
   for (;;) {
     errno = 0;
     struct dirent *de = readdir(d);
@@ -94,7 +85,7 @@ napi_value jb_scan_dir(napi_env env, napi_callback_info info) {
         for (size_t i = 0; i < n; i++) free(names[i]);
         free(names);
         closedir(d);
-        return fail(env, e, "readdir");
+        return fail(env, e, "readdir", dir, len);
       }
       break;
     }
@@ -102,12 +93,12 @@ napi_value jb_scan_dir(napi_env env, napi_callback_info info) {
     if (nm[0] == '.' && (nm[1] == '\0' || (nm[1] == '.' && nm[2] == '\0'))) continue;
     if (n == cap) {
       char **nn = realloc(names, cap * 2 * sizeof *names);
-      if (nn == NULL) { for (size_t i = 0; i < n; i++) free(names[i]); free(names); closedir(d); return fail(env, ENOMEM, "malloc"); }
+      if (nn == NULL) { for (size_t i = 0; i < n; i++) free(names[i]); free(names); closedir(d); return fail(env, ENOMEM, "malloc", dir, len); }
       names = nn;
       cap *= 2;
     }
     names[n] = strdup(nm);
-    if (names[n] == NULL) { for (size_t i = 0; i < n; i++) free(names[i]); free(names); closedir(d); return fail(env, ENOMEM, "malloc"); }
+    if (names[n] == NULL) { for (size_t i = 0; i < n; i++) free(names[i]); free(names); closedir(d); return fail(env, ENOMEM, "malloc", dir, len); }
     bytes += strlen(nm) + 1;
     n++;
   }
@@ -123,10 +114,14 @@ napi_value jb_scan_dir(napi_env env, napi_callback_info info) {
   {
     char *np = (char *)nbuf;
     double *s = (double *)sbuf;
-    char path[8192];
-    memcpy(path, dir, len);
+    /* dir + '/' + a name (NAME_MAX 255): the xattr probe's path; unprobed (-1) if it cannot be had */
+    size_t cap_path = len + 2 + 256;
+    char *path = want_xattr ? malloc(cap_path) : NULL;
     size_t plen = len;
-    if (path[plen - 1] != '/') path[plen++] = '/';
+    if (path) {
+      memcpy(path, dir, len);
+      if (path[plen - 1] != '/') path[plen++] = '/';
+    }
     for (size_t i = 0; i < n; i++) {
       size_t l = strlen(names[i]);
       memcpy(np, names[i], l + 1);
@@ -156,7 +151,7 @@ napi_value jb_scan_dir(napi_env env, napi_callback_info info) {
 #endif
       f[15] = -1;
 #if defined(__linux__)
-      if (want_xattr && !S_ISLNK(sb.st_mode) && plen + l < sizeof path) {
+      if (path && !S_ISLNK(sb.st_mode) && plen + l < cap_path) {
         memcpy(path + plen, names[i], l + 1);
         ssize_t x;
         do { x = llistxattr(path, NULL, 0); } while (x < 0 && errno == EINTR);
@@ -173,10 +168,12 @@ napi_value jb_scan_dir(napi_env env, napi_callback_info info) {
     napi_create_object(env, &out);
     napi_set_property(env, out, keys[0], vals[0]);
     napi_set_property(env, out, keys[1], vals[1]);
+    free(path);
   }
 done:
   for (size_t i = 0; i < n; i++) free(names[i]);
   free(names);
   closedir(d);
+  free(dir);
   return out;
 }

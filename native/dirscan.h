@@ -2,6 +2,10 @@
 #ifndef JB_DIRSCAN_H
 #define JB_DIRSCAN_H
 #include <node_api.h>
-const char *jb_errno_name(int e);
+#include <stddef.h>
+/* get_path and throw_errno of jbackup_native.c: a malloc'd NUL-terminated copy of a Buffer path (NULL
+   and a thrown TypeError when it is empty or holds a NUL); a JS Error with code, errno, syscall, path */
+char *jb_get_path(napi_env env, napi_value v, size_t *out_len);
+void jb_throw_errno(napi_env env, int err, const char *syscall, const char *path, size_t path_len);
 napi_value jb_scan_dir(napi_env env, napi_callback_info info);
 #endif

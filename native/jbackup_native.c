@@ -80,7 +80,6 @@ static const char *errno_name(int e) {
   }
 }
 
-const char *jb_errno_name(int e) { return errno_name(e); }
 
 /* Throws a JS Error with .code = errno name, .errno = -errno, .syscall, .path. */
 static void throw_errno(napi_env env, int err, const char *syscall,
@@ -152,6 +151,12 @@ static char *get_path(napi_env env, napi_value v, size_t *out_len) {
   s[len] = '\0';
   *out_len = len;
   return s;
+}
+
+/* for dirscan.c (dirscan.h): the same argument and error conventions as every call here */
+char *jb_get_path(napi_env env, napi_value v, size_t *out_len) { return get_path(env, v, out_len); }
+void jb_throw_errno(napi_env env, int err, const char *syscall, const char *path, size_t path_len) {
+  throw_errno(env, err, syscall, path, path_len);
 }
 
 static int get_bigint_i64(napi_env env, napi_value v, int64_t *out, const char *name) {
@@ -230,6 +235,18 @@ static napi_value js_utimens(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Owner (best effort, as restic), mode, then times on an open descriptor: restore's last step for an
+   entry, shared by setMeta and createFile. Returns 0, or an errno with *what naming the syscall. */
+static int set_fd_meta(int fd, bool do_chown, uint32_t uid, uint32_t gid, uint32_t mode, const struct timespec ts[2], const char **what) {
+  int rc;
+  if (do_chown) (void)fchown(fd, (uid_t)uid, (gid_t)gid);
+  do { rc = fchmod(fd, (mode_t)mode); } while (rc != 0 && errno == EINTR);
+  if (rc != 0) { *what = "fchmod"; return errno; }
+  do { rc = futimens(fd, ts); } while (rc != 0 && errno == EINTR);
+  if (rc != 0) { *what = "futimens"; return errno; }
+  return 0;
+}
+
 static napi_value js_set_meta(napi_env env, napi_callback_info info) {
   size_t argc = 10;
   napi_value argv[10];
@@ -238,7 +255,7 @@ static napi_value js_set_meta(napi_env env, napi_callback_info info) {
   bool is_dir = false, do_chown = false;
   uint32_t mode, uid, gid;
   struct timespec ts[2];
-  int fd, rc, err = 0;
+  int fd, err = 0;
   const char *what = NULL;
 
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
@@ -266,13 +283,7 @@ static napi_value js_set_meta(napi_env env, napi_callback_info info) {
     free(path);
     return NULL;
   }
-  if (do_chown) (void)fchown(fd, (uid_t)uid, (gid_t)gid);
-  do { rc = fchmod(fd, (mode_t)mode); } while (rc != 0 && errno == EINTR);
-  if (rc != 0) { err = errno; what = "fchmod"; }
-  if (!err) {
-    do { rc = futimens(fd, ts); } while (rc != 0 && errno == EINTR);
-    if (rc != 0) { err = errno; what = "futimens"; }
-  }
+  err = set_fd_meta(fd, do_chown, uid, gid, mode, ts, &what);
   close(fd);
   if (err) throw_errno(env, err, what, path, path_len);
   free(path);
@@ -365,15 +376,7 @@ static napi_value js_create_file(napi_env env, napi_callback_info info) {
     do { rc = ftruncate(fd, (off_t)size_d); } while (rc != 0 && errno == EINTR);
     if (rc != 0) { err = errno; what = "ftruncate"; }
   }
-  if (!err) {
-    if (do_chown) (void)fchown(fd, (uid_t)uid, (gid_t)gid);
-    do { rc = fchmod(fd, (mode_t)mode); } while (rc != 0 && errno == EINTR);
-    if (rc != 0) { err = errno; what = "fchmod"; }
-  }
-  if (!err) {
-    do { rc = futimens(fd, ts); } while (rc != 0 && errno == EINTR);
-    if (rc != 0) { err = errno; what = "futimens"; }
-  }
+  if (!err) err = set_fd_meta(fd, do_chown, uid, gid, mode, ts, &what);
   if (close(fd) != 0 && !err && errno != EINTR) { err = errno; what = "close"; }
   if (err) throw_errno(env, err, what, path, path_len);
   free(path);
