@@ -340,16 +340,22 @@ export class Archiver {
       const sub = await this.saveSpecSized(child, pnode?.type === 'dir' ? pnode.subtree : undefined);
       node.subtree = sub.id;
       // counted as restic counts them (the directories above a target too)
-      if (!sub.unreadable) {
-        const status = !pnode || pnode.type !== 'dir' ? 'new' : pnode.subtree === sub.id ? 'unchanged' : 'modified';
-        if (status === 'new') this.s.dirs_new++;
-        else if (status === 'unchanged') this.s.dirs_unmodified++;
-        else this.s.dirs_changed++;
-        if (item) item('dir', status, `${child.abs}/`, (performance.now() - t0) / 1000, 0, sub.added);
-      }
+      if (!sub.unreadable) this.countDir(pnode, sub.id, child.abs, t0, sub.added);
       nodes.push(node);
     }
     return this.saveTreeSized(nodes);
+  }
+
+  /**
+   * A saved directory counted as restic counts it (new / unchanged / modified against its parent
+   * node) and said at -vv. Not called for a directory that could not be read (saved empty, not counted).
+   */
+  private countDir(pnode: Node | undefined, id: string, dirPath: string, t0: number, added: number): void {
+    const status = !pnode || pnode.type !== 'dir' ? 'new' : pnode.subtree === id ? 'unchanged' : 'modified';
+    if (status === 'new') this.s.dirs_new++;
+    else if (status === 'unchanged') this.s.dirs_unmodified++;
+    else this.s.dirs_changed++;
+    this.o.progress?.item?.('dir', status, `${dirPath}/`, (performance.now() - t0) / 1000, 0, added);
   }
 
   private xattrWarned = false;
@@ -417,7 +423,7 @@ export class Archiver {
     let scan = this.o.prescan?.takeDir(dirB);
     if (!scan) {
       try {
-        scan = DirScan.read(dirB, hasXattr);
+        scan = DirScan.read(dirB);
       } catch (e) {
         this.error(dirB, e as Error);
         return { id: this.saveTree([]), unreadable: true };
@@ -455,8 +461,7 @@ export class Archiver {
             const sub = await this.saveDirContents(full(), p.subtree);
             const done = sub.id.then(async (id) => {
               if (sub.unreadable) return { ...p, subtree: id };
-              if (id === p.subtree) this.s.dirs_unmodified++; else this.s.dirs_changed++;
-              if (item) item('dir', id === p.subtree ? 'unchanged' : 'modified', `${full().toString()}/`, (performance.now() - t0) / 1000, 0, (await sub.added) ?? 0);
+              this.countDir(p, id, full().toString(), t0, (await sub.added) ?? 0);
               return id === p.subtree ? p : { ...p, subtree: id };
             });
             done.catch(() => {});
@@ -568,11 +573,7 @@ export class Archiver {
         node.subtree = id;
         // a directory that could not be read is saved empty but is not counted (it was not backed up)
         if (sub.unreadable) return node;
-        const status = !pnode || pnode.type !== 'dir' ? 'new' : pnode.subtree === id ? 'unchanged' : 'modified';
-        if (status === 'new') this.s.dirs_new++;
-        else if (status === 'unchanged') this.s.dirs_unmodified++;
-        else this.s.dirs_changed++;
-        if (item) item('dir', status, `${full.toString()}/`, (performance.now() - t0) / 1000, 0, (await sub.added) ?? 0);
+        this.countDir(pnode, id, full.toString(), t0, (await sub.added) ?? 0);
         return node;
       }) };
     }

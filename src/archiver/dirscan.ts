@@ -10,7 +10,7 @@
  * were most of the 2.3 s of garbage collection in a 6.7 s profile.
  */
 import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
-import { nativeScanDir } from '../native/native.js';
+import { hasXattr, nativeScanDir } from '../native/native.js';
 
 /** numbers per entry in `st` (the order native/dirscan.c writes them) */
 const F = 16;
@@ -81,10 +81,11 @@ export class DirScan {
 
   /**
    * Read `dir` (a Buffer path). `xattrs`: probe each entry's xattr list (restic reads them for
-   * every node but symlinks; an entry with none can then be compared without reading them).
+   * every node but symlinks; an entry with none can then be compared without reading them); by
+   * default whenever attributes can be read at all.
    * Throws what readdir throws when the directory cannot be listed.
    */
-  static read(dir: Buffer, xattrs: boolean): DirScan {
+  static read(dir: Buffer, xattrs: boolean = hasXattr): DirScan {
     if (nativeScanDir) {
       let r: { names: Buffer; st: Float64Array } | undefined;
       try {

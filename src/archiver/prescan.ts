@@ -25,7 +25,7 @@ export class Prescan {
   /** resolves when the walk has finished or stopped */
   readonly finished: Promise<void>;
 
-  constructor(targets: string[], private excludes: Matcher | null | undefined, private oneFileSystem: boolean, private maxEntries = 120_000, private xattrs = false) {
+  constructor(targets: string[], private excludes: Matcher | null | undefined, private oneFileSystem: boolean, private maxEntries = 120_000) {
     // targets in reverse so that the first is walked first (a stack)
     for (const t of [...new Set(targets.map((x) => path.resolve(x)))].sort().reverse()) this.stack.push(Buffer.from(t));
     this.finished = new Promise((resolve) => {
@@ -68,7 +68,7 @@ export class Prescan {
       const st = lstatSync(dir, { bigint: true });
       if (!st.isDirectory()) return;
       this.rootDev ??= Number(st.dev);
-      scan = DirScan.read(dir, this.xattrs);
+      scan = DirScan.read(dir);
     } catch {
       return; // the archiver reports it
     }

@@ -12,7 +12,6 @@ import { scan } from '../archiver/scanner.js';
 import type { Lock } from '../repo/lock.js';
 import type { Repository } from '../repo/repository.js';
 import { lockAndLoadIndex, unlockRepository, type LockOptions } from './lock.js';
-import { hasXattr } from '../native/native.js';
 
 export type { ArchiveSummary as BackupSummary } from '../archiver/archiver.js';
 
@@ -60,7 +59,7 @@ export async function backup(repo: Repository | (() => Promise<Repository>), o: 
   const iexcludes = o.iexcludes ?? [];
   const matcher = makeMatcher(excludes, iexcludes);
   // read the targets' directories while the key is derived and the lock settles (main thread idle)
-  const prescan = new Prescan(targets, matcher, !!o.oneFileSystem, undefined, hasXattr);
+  const prescan = new Prescan(targets, matcher, !!o.oneFileSystem);
   const stopScan = { stop: false };
   let r: Repository;
   try {
