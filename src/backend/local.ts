@@ -12,14 +12,17 @@ import {
 } from './backend.js';
 import { ID_HEX, ID_RE } from '../util/ids.js';
 
+/** the error of a range read that got fewer bytes than the index promised (load and loadSmall) */
+const shortRead = (h: Handle, length: number, offset: number, got: number) =>
+  new Error(`short read of ${layoutPath(h)}: wanted ${length} bytes at ${offset}, got ${got}`);
+/** ranges up to this size are read synchronously (see loadSmall) */
+const SYNC_READ_MAX = 256 * 1024;
 
 /**
  * A repository in a local directory, laid out exactly as restic's local backend does.
  * Writes go to `<name>-tmp-<random>`, are fsynced, renamed into place, the directory fsynced,
  * and the file made read-only (0400), as restic 0.14 does.
  */
-/** ranges up to this size are read synchronously (see loadSmall) */
-const SYNC_READ_MAX = 256 * 1024;
 const STAGE_SIZE = 1024 * 1024;
 /**
  * temp files of save (`<name>-tmp-<tag>`) and of streamed packs (`pack-tmp-<tag>`); the tag is
@@ -183,7 +186,7 @@ export class LocalBackend implements Backend {
         if (bytesRead === 0) break;
         got += bytesRead;
       }
-      if (got < length) throw new Error(`short read of ${layoutPath(h)}: wanted ${length} bytes at ${offset}, got ${got}`);
+      if (got < length) throw shortRead(h, length, offset, got);
       return buf;
     } finally {
       await fh.close();
@@ -212,7 +215,7 @@ export class LocalBackend implements Backend {
         if (n === 0) break;
         got += n;
       }
-      if (got < length) throw new Error(`short read of ${layoutPath(h)}: wanted ${length} bytes at ${offset}, got ${got}`);
+      if (got < length) throw shortRead(h, length, offset, got);
       return buf;
     } finally {
       closeSync(fd);

@@ -212,12 +212,15 @@ function getId(v: JVal, field: string): string {
   return s;
 }
 
+/** standard padded base64 (both decoders check xattr values with it) */
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+
 function getBase64(v: JVal | undefined, field: string): Buffer | null | undefined {
   if (v === undefined) return undefined;
   if (v.k === 'lit' && v.v === null) return null;
   if (v.k !== 'str') typeErr(field, 'base64');
   const s = v.b.toString('latin1').replace(/[\r\n]/g, '');
-  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) typeErr(field, 'standard padded base64');
+  if (s.length % 4 !== 0 || !BASE64_RE.test(s)) typeErr(field, 'standard padded base64');
   return Buffer.from(s, 'base64');
 }
 
@@ -324,11 +327,9 @@ export function decodeTree(bytes: Uint8Array, id?: string): Node[] {
  * third of all trees)
  */
 const FAST_KEYS = new Set(['name', 'type', 'mode', 'mtime', 'atime', 'ctime', 'uid', 'gid', 'user', 'group', 'inode', 'device_id', 'size', 'links', 'linktarget', 'extended_attributes', 'device', 'content', 'subtree']);
-const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 /** a quoted name body that needs unquoting (else it is its own bytes, as most names are) */
 const NEEDS_UNQUOTE = /[\\"\x00-\x1f\x7f]/;
 const U32 = 0xffffffff;
-
 
 /**
  * The common case through the native JSON.parse: exact lower-case keys from FAST_KEYS only, no
@@ -383,7 +384,7 @@ function fTime(v: unknown): string | typeof FAIL {
   return t;
 }
 
-function fId(v: unknown): string | undefined | typeof FAIL {
+function fId(v: unknown): string | typeof FAIL {
   if (typeof v !== 'string') return FAIL;
   if (ID_RE.test(v)) return v;
   const id = v.toLowerCase();
@@ -457,7 +458,7 @@ function fastNode(o: unknown): Node | null {
     const ids = new Array<string>(content.length);
     for (let i = 0; i < content.length; i++) {
       const id = fId(content[i]);
-      if (id === FAIL || id === undefined) return null;
+      if (id === FAIL) return null;
       ids[i] = id;
     }
     node.content = ids;
@@ -465,7 +466,7 @@ function fastNode(o: unknown): Node | null {
   const sub = r['subtree'];
   if (sub !== undefined && sub !== null) {
     const id = fId(sub);
-    if (id === FAIL || id === undefined) return null;
+    if (id === FAIL) return null;
     node.subtree = id;
   }
   return node;
