@@ -22,6 +22,7 @@ import {
   type SnapshotFilter,
 } from '../../src/maintenance/forget.js';
 import { cleanupTmpDirs, interopDescribe, runRestic, tmpDir } from '../helpers/tools.js';
+import { makePrng } from '../../tools/jotta-emulator/faults.js';
 
 afterAll(cleanupTmpDirs);
 
@@ -225,17 +226,6 @@ describe('applyPolicy (pure)', () => {
 // ---------------------------------------------------------------------------------------------
 // interop: a deterministic history, then restic forget --dry-run --json vs. us
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** offset in minutes of an IANA zone at an instant */
 function zoneOffsetMin(tz: string, ms: number): number {
   const f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
@@ -261,7 +251,7 @@ interface GenSnap {
 }
 
 function generateHistory(): GenSnap[] {
-  const rnd = mulberry32(0x5eed);
+  const rnd = makePrng(0x5eed); // mulberry32, the emulator's fault generator
   const pick = <T>(l: readonly T[]): T => l[Math.floor(rnd() * l.length)]!;
   const out: GenSnap[] = [];
   const tagChoices: (string[] | undefined)[] = [undefined, undefined, undefined, ['daily'], ['daily'], ['manual'], ['daily', 'important'], ['important', 'daily'], ['important']];
