@@ -4,9 +4,9 @@
  * byte-identical to restic's.
  */
 import { readFileSync } from 'node:fs';
-import type { EntryStat } from './dirscan.js';
+import { TIME_A, TIME_C, TIME_M, type EntryStat } from './dirscan.js';
 import { goFileModeFromPosix, nodeTypeFromGoMode } from '../format/gomode.js';
-import { formatTimeFromNs } from '../format/gotime.js';
+import { formatTimeFromNs, formatTimeSec } from '../format/gotime.js';
 import type { ExtendedAttribute, Node } from '../repo/tree.js';
 
 export interface NodeFromStatOptions {
@@ -98,7 +98,8 @@ export function nodeFromStat(name: Buffer, st: EntryStat, linktarget?: Buffer, o
   const mode = goFileModeFromPosix(Number(st.mode));
   const type = nodeTypeFromGoMode(mode);
   const tz = opts.tzOffsetMinutes;
-  const mtime = formatTimeFromNs(st.mtimeNs, tz);
+  // a scan's stat has the times as numbers: no BigInts on the way to the text
+  const mtime = st.seconds ? formatTimeSec(st.seconds(TIME_M), st.nanoseconds!(TIME_M), tz) : formatTimeFromNs(st.mtimeNs, tz);
   const uid = Number(st.uid);
   const gid = Number(st.gid);
   const node: Node = {
@@ -106,8 +107,8 @@ export function nodeFromStat(name: Buffer, st: EntryStat, linktarget?: Buffer, o
     type,
     mode,
     mtime,
-    atime: opts.withAtime ? formatTimeFromNs(st.atimeNs, tz) : mtime,
-    ctime: formatTimeFromNs(st.ctimeNs, tz),
+    atime: !opts.withAtime ? mtime : st.seconds ? formatTimeSec(st.seconds(TIME_A), st.nanoseconds!(TIME_A), tz) : formatTimeFromNs(st.atimeNs, tz),
+    ctime: st.seconds ? formatTimeSec(st.seconds(TIME_C), st.nanoseconds!(TIME_C), tz) : formatTimeFromNs(st.ctimeNs, tz),
     uid,
     gid,
   };

@@ -88,6 +88,9 @@ export function isGoPrint(r: number): boolean {
 /** Body of Go `strconv.Quote(b)`, i.e. without the surrounding double quotes (what restic stores). */
 export function goQuoteBody(b: Uint8Array | string): string {
   const bytes = toBytes(b);
+  // fast path: printable ASCII without '"' or '\\' is its own quote body. Most names are; the
+  // character loop below allocated a string per byte (46 MB on a first backup of 62k real files)
+  if (plainAscii(bytes)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
   let out = '';
   for (let i = 0; i < bytes.length; ) {
     const c = bytes[i]!;
@@ -120,6 +123,14 @@ export function goQuoteBody(b: Uint8Array | string): string {
     i += size;
   }
   return out;
+}
+
+function plainAscii(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
 }
 
 /** Go `strconv.Quote(b)`, including the surrounding double quotes. */

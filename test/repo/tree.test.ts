@@ -75,6 +75,10 @@ describe('Go quoting of names', () => {
   it('escapes controls, DEL, non-printables and invalid UTF-8 like strconv.Quote', () => {
     expect(goQuote(B('\x07\x08\x0c\n\r\t\x0b'))).toBe(String.raw`"\a\b\f\n\r\t\v"`);
     expect(goQuote(B('\x00\x01\x1f\x7f'))).toBe(String.raw`"\x00\x01\x1f\x7f"`);
+    for (let c = 0x20; c < 0x7f; c++) { // printable ASCII (the fast path) but for the two escapes
+      const ch = String.fromCharCode(c);
+      expect(goQuote(B('a' + ch + 'b'))).toBe('"a' + (ch === '"' ? '\\"' : ch === '\\' ? '\\\\' : ch) + 'b"');
+    }
     expect(goQuote(B('a\u00a0b'))).toBe(String.raw`"a\u00a0b"`); // NBSP is not printable in Go
     expect(goQuote(B('\u0085\u200b\u2028\ufeff'))).toBe(String.raw`"\u0085\u200b\u2028\ufeff"`);
     expect(goQuote(B('😀 ü\u0075\u0308 日本'))).toBe('"😀 ü\u0075\u0308 日本"');
