@@ -137,11 +137,26 @@ export interface ArchiveFormat {
 
 /**
  * Walk `root` (and everything below it) into an archive format; names are relative to the dumped
- * dir. A file whose content cannot be read is completed with zeros (the archive stays readable), a
+ * dir (or below `top`). A file whose content cannot be read is completed with zeros (the archive stays readable), a
  * directory whose tree cannot be read is left out below its own entry; each is passed to `onError`
  * (default: the first one throws at the end) and counted. Returns the number of such errors.
  */
-export async function walkArchive(repo: Repository, root: Node, fmt: ArchiveFormat, onError?: (path: string, e: Error) => void): Promise<number> {
+export interface WalkOptions {
+  /** a file whose content cannot be read, a tree that cannot be loaded (default: the first one throws at the end) */
+  onError?: (path: string, e: Error) => void;
+  /** put every member below this directory name (its own entry first); default: relative to `root` */
+  top?: Buffer;
+  /** a file's bytes (default: its blobs one after another through `repo.loadBlob`) */
+  content?: (n: Node) => AsyncIterable<Buffer>;
+}
+
+async function* blobsOf(repo: Repository, n: Node): AsyncGenerator<Buffer> {
+  for (const id of n.content ?? []) yield await repo.loadBlob('data', id);
+}
+
+export async function walkArchive(repo: Repository, root: Node, fmt: ArchiveFormat, o: WalkOptions = {}): Promise<number> {
+  const { onError } = o;
+  const contentOf = o.content ?? ((n: Node) => blobsOf(repo, n));
   const links = new Map<string, Buffer>();
   let errors = 0;
   let first: Error | undefined;
@@ -177,8 +192,7 @@ export async function walkArchive(repo: Repository, root: Node, fmt: ArchiveForm
         await fmt.file(name, n, size, async (w) => {
           let written = 0n;
           try {
-            for (const id of n.content ?? []) {
-              const b = await repo.loadBlob('data', id);
+            for await (const b of contentOf(n)) {
               const room = size > written ? size - written : 0n;
               const take = room < BigInt(b.length) ? Number(room) : b.length;
               if (take) await w(take < b.length ? b.subarray(0, take) : b);
@@ -202,7 +216,7 @@ export async function walkArchive(repo: Repository, root: Node, fmt: ArchiveForm
       default: break;
     }
   };
-  await rec(root, root.type !== 'dir' ? memberPath([], root.name) : []);
+  await rec(root, o.top ? memberPath([], o.top) : root.type !== 'dir' ? memberPath([], root.name) : []);
   await fmt.end();
   if (first && !onError) throw first;
   return errors;
@@ -230,7 +244,7 @@ export function tarFormat(out: Writable): ArchiveFormat {
 
 /** Write `node` (and everything below it) as a tar archive (see walkArchive). */
 export async function dumpTar(repo: Repository, root: Node, out: Writable, onError?: (path: string, e: Error) => void): Promise<number> {
-  return walkArchive(repo, root, tarFormat(out), onError);
+  return walkArchive(repo, root, tarFormat(out), { onError });
 }
 
 /**
@@ -254,6 +268,4 @@ export function zipFormat(out: Writable, nameOf: (member: Buffer) => string): Ar
 }
 
 /** Write `node` (and everything below it) as a zip archive (see walkArchive, zipFormat). */
-export async function dumpZip(repo: Repository, root: Node, out: Writable, nameOf: (member: Buffer) => string, onError?: (path: string, e: Error) => void): Promise<number> {
-  return walkArchive(repo, root, zipFormat(out, nameOf), onError);
-}
+

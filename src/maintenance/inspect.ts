@@ -5,11 +5,13 @@ import type { SnapshotWithId } from '../repo/snapshot.js';
 import { globToRegex } from '../archiver/exclude.js';
 import { plaintextLength } from '../repo/index.js';
 
-export async function* walkSnapshot(repo: Repository, treeId: string, prefix = ''): AsyncGenerator<{ path: string; node: Node }> {
+/** every node below a tree, depth first; `names`: the raw name bytes from the root (the path's exact bytes) */
+export async function* walkSnapshot(repo: Repository, treeId: string, prefix = '', parents: readonly Buffer[] = []): AsyncGenerator<{ path: string; node: Node; names: Buffer[] }> {
   for (const n of decodeTree(await repo.loadBlob('tree', treeId), treeId)) {
     const p = `${prefix}/${n.name.toString()}`;
-    yield { path: p, node: n };
-    if (n.type === 'dir' && n.subtree) yield* walkSnapshot(repo, n.subtree, p);
+    const names = [...parents, n.name];
+    yield { path: p, node: n, names };
+    if (n.type === 'dir' && n.subtree) yield* walkSnapshot(repo, n.subtree, p, names);
   }
 }
 
@@ -32,7 +34,7 @@ export async function lookup(repo: Repository, treeId: string, path: string): Pr
   return node;
 }
 
-export interface FindMatch { snapshot: SnapshotWithId; path: string; node: Node }
+export interface FindMatch { snapshot: SnapshotWithId; path: string; node: Node; /** the path's raw name bytes from the root */ names: Buffer[] }
 
 /** restic's filter.Match split: components, a leading "" (absolute) becomes "/" */
 function splitPath(p: string): string[] {
@@ -97,9 +99,9 @@ function matchParts(pattern: PatternPart[], strs: string[]): boolean {
 export async function find(repo: Repository, snaps: SnapshotWithId[], patterns: string[], ignoreCase: boolean, onMatch: (m: FindMatch) => void): Promise<void> {
   const pats = patterns.map((p) => preparePattern(ignoreCase ? p.toLowerCase() : p));
   for (const s of snaps) {
-    for await (const { path, node } of walkSnapshot(repo, s.tree)) {
+    for await (const { path, node, names } of walkSnapshot(repo, s.tree)) {
       const strs = splitPath(ignoreCase ? path.toLowerCase() : path);
-      if (pats.some((p) => matchParts(p, strs))) onMatch({ snapshot: s, path, node });
+      if (pats.some((p) => matchParts(p, strs))) onMatch({ snapshot: s, path, node, names });
     }
   }
 }

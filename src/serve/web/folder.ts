@@ -1,0 +1,47 @@
+/**
+ * A folder page: breadcrumb, the snapshot it belongs to, the entries (folders first, then by name),
+ * and for folders inside a snapshot the downloads as .tar and .zip.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { WebContext } from '../context.js';
+import type { Entry } from '../vfs.js';
+import { crumbsOf, entryHref, sortEntries } from './common.js';
+import { formatMode, formatSize, formatSnapshotTime, formatTime, html, page, q, sendPage, webHref, type Html } from './html.js';
+import { snapshotHref } from './snapshots.js';
+
+/** the icon and a note for an entry (a symlink says where it points) */
+function kindOf(e: Entry): { icon: string; label: string; note?: string } {
+  const link = e.node?.type === 'symlink' ? e.node.linktarget?.toString() : undefined;
+  if (e.kind === 'dir') return { icon: 'folder', label: 'folder' };
+  if (link !== undefined) return { icon: 'link', label: e.kind === 'file' ? 'link to a file' : 'link', note: `→ ${link}` };
+  if (e.kind === 'other') return { icon: 'file', label: e.node?.type ?? 'special' };
+  return { icon: 'file', label: 'file' };
+}
+
+export function snapshotLine(e: Entry): Html | string {
+  const s = e.snapshot;
+  if (!s) return '';
+  return html`<p class="muted">Snapshot <a class="mono" href="${snapshotHref(s)}" title="${s.id}">${s.id.slice(0, 8)}</a> of <b>${s.hostname ?? ''}</b>
+taken ${formatSnapshotTime(s.time)} · ${s.paths.join(', ')}${(s.tags ?? []).length ? html` · ${(s.tags ?? []).map((t) => html`<span class="chip">${t}</span>`)}` : ''}</p>`;
+}
+
+export async function folderPage(ctx: WebContext, req: IncomingMessage, res: ServerResponse, e: Entry): Promise<void> {
+  const entries = sortEntries(await ctx.vfs.list(e));
+  const inSnapshot = !e.virtual && e.tree !== undefined;
+  const rows = entries.map((c) => {
+    const k = kindOf(c);
+    return html`<tr><td class="name"><img class="icon" src="${webHref(`${k.icon}.svg`)}" alt="${k.label}" title="${k.label}" width="16" height="16"><a href="${entryHref(ctx, c)}">${c.name}${c.kind === 'dir' ? '/' : ''}</a>${k.note ? html` <span class="muted">${k.note}</span>` : ''}</td>
+<td class="num"${c.kind !== 'dir' ? html` title="${c.size.toLocaleString('en')} bytes"` : ''}>${c.kind === 'dir' ? '' : formatSize(c.size)}</td>
+<td class="time">${formatTime(c.mtime)}</td><td class="mono hide-sm">${formatMode(c.node?.mode)}</td></tr>`;
+  });
+  const dirs = entries.filter((c) => c.kind === 'dir').length;
+  const title = e.path.at(-1) ?? 'Snapshots';
+  const actions = inSnapshot ? html`<a class="btn" href="${webHref('tar', e.path)}" download>Download .tar</a>
+<a class="btn" href="${webHref('zip', e.path)}" download>Download .zip</a>
+${e.snapshot ? html`<a class="btn" href="${webHref('find')}${q({ snapshot: e.snapshot.id.slice(0, 8) })}">Find…</a>` : ''}` : '';
+  const body = html`<div class="bar"><h1 class="grow">${title}/ <span class="muted">${dirs} folder${dirs === 1 ? '' : 's'}, ${entries.length - dirs} file${entries.length - dirs === 1 ? '' : 's'}</span></h1>${actions}</div>
+${snapshotLine(e)}
+${entries.length ? html`<div class="box"><table><thead><tr><th>Name</th><th class="num">Size</th><th>Modified</th><th class="hide-sm">Mode</th></tr></thead>
+<tbody>${rows}</tbody></table></div>` : html`<div class="box empty">This folder is empty.</div>`}`;
+  sendPage(res, req.method === 'HEAD', page(title, crumbsOf(ctx, e.path), body));
+}
