@@ -1,0 +1,109 @@
+/**
+ * WebDAV (RFC 4918) class 1, read-only: OPTIONS and PROPFIND (Depth 0 and 1; infinity refused with
+ * the propfind-finite-depth precondition, as §9.1 allows). Properties: displayname, resourcetype,
+ * getcontentlength, getlastmodified (RFC 1123), getetag, getcontenttype, creationdate (RFC 3339; the
+ * snapshot keeps no birth time: the modification time), supportedlock and lockdiscovery (empty: no locks).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Entry, SnapshotFs } from './vfs.js';
+import { contentType } from './mime.js';
+import { hrefOf } from './names.js';
+import { sendError } from './http.js';
+
+/** the methods a read-only server answers */
+export const ALLOW = 'OPTIONS, GET, HEAD, PROPFIND';
+/** methods that would write: 405 with Allow (RFC 9110 §15.5.6), the same on every resource */
+export const WRITE_METHODS = new Set(['PUT', 'DELETE', 'MKCOL', 'COPY', 'MOVE', 'PROPPATCH', 'LOCK', 'UNLOCK', 'POST', 'PATCH']);
+
+const LIVE = ['displayname', 'resourcetype', 'getcontentlength', 'getlastmodified', 'getetag', 'getcontenttype', 'creationdate', 'supportedlock', 'lockdiscovery'] as const;
+const MAX_BODY = 1 << 20;
+
+export function xmlEscape(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+}
+
+export function sendOptions(res: ServerResponse): void {
+  res.writeHead(200, { DAV: '1', Allow: ALLOW, 'MS-Author-Via': 'DAV', 'Content-Length': '0' });
+  res.end();
+}
+
+async function readBody(req: IncomingMessage): Promise<string | null> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of req) {
+    n += (c as Buffer).length;
+    if (n > MAX_BODY) return null;
+    parts.push(c as Buffer);
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+type Want = { kind: 'all' } | { kind: 'names' } | { kind: 'props'; props: { ns: string; local: string }[] };
+
+/** what a PROPFIND body asks for (no body: allprop, §9.1) — a small reader of the one shape clients send */
+export function parsePropfind(body: string): Want | null {
+  if (!body.trim()) return { kind: 'all' };
+  const ns = new Map<string, string>();
+  for (const m of body.matchAll(/xmlns(?::([\w.-]+))?\s*=\s*["']([^"']*)["']/g)) ns.set(m[1] ?? '', m[2]!);
+  const nsOf = (prefix: string | undefined) => ns.get(prefix ?? '') ?? '';
+  const el = /<(?:([\w.-]+):)?([\w.-]+)(?:\s[^>]*)?\/?>/g;
+  const names = [...body.replace(/<\?[^>]*\?>/g, '').matchAll(el)].map((m) => ({ ns: nsOf(m[1]), local: m[2]! }));
+  if (!names.length || names[0]!.local !== 'propfind') return null;
+  if (names.some((x) => x.local === 'propname' && x.ns === 'DAV:')) return { kind: 'names' };
+  if (names.some((x) => x.local === 'allprop' && x.ns === 'DAV:')) return { kind: 'all' };
+  const start = names.findIndex((x) => x.local === 'prop' && x.ns === 'DAV:');
+  if (start < 0) return null;
+  return { kind: 'props', props: names.slice(start + 1).filter((x) => !(x.local === 'prop' && x.ns === 'DAV:')) };
+}
+
+function propValue(e: Entry, name: (typeof LIVE)[number]): string | null {
+  const dir = e.kind === 'dir';
+  switch (name) {
+    case 'displayname': return xmlEscape(e.name);
+    case 'resourcetype': return dir ? '<D:collection/>' : '';
+    case 'getcontentlength': return dir ? null : String(e.size);
+    case 'getlastmodified': return e.mtime.toUTCString();
+    case 'getetag': return xmlEscape(e.etag);
+    case 'getcontenttype': return dir ? 'httpd/unix-directory' : xmlEscape(e.kind === 'file' ? contentType(e.name) : 'application/octet-stream');
+    case 'creationdate': return e.mtime.toISOString();
+    case 'supportedlock': return '';
+    case 'lockdiscovery': return '';
+  }
+}
+
+function response(e: Entry, want: Want): string {
+  const href = `<D:href>${xmlEscape(hrefOf(e.path, e.kind === 'dir'))}</D:href>`;
+  if (want.kind === 'names') {
+    const names = LIVE.filter((p) => propValue(e, p) !== null).map((p) => `<D:${p}/>`).join('');
+    return `<D:response>${href}<D:propstat><D:prop>${names}</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>`;
+  }
+  const found: string[] = [];
+  const missing: string[] = [];
+  const asked = want.kind === 'all' ? LIVE.map((p) => ({ ns: 'DAV:', local: p as string })) : want.props;
+  asked.forEach((p, i) => {
+    const v = p.ns === 'DAV:' && (LIVE as readonly string[]).includes(p.local) ? propValue(e, p.local as (typeof LIVE)[number]) : null;
+    if (v !== null) found.push(v === '' ? `<D:${p.local}/>` : `<D:${p.local}>${v}</D:${p.local}>`);
+    else if (want.kind === 'props') missing.push(p.ns === 'DAV:' ? `<D:${p.local}/>` : `<X${i}:${p.local} xmlns:X${i}="${xmlEscape(p.ns)}"/>`);
+  });
+  let out = `<D:response>${href}`;
+  if (found.length || !missing.length) out += `<D:propstat><D:prop>${found.join('')}</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>`;
+  if (missing.length) out += `<D:propstat><D:prop>${missing.join('')}</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>`;
+  return `${out}</D:response>`;
+}
+
+export async function propfind(vfs: SnapshotFs, req: IncomingMessage, res: ServerResponse, e: Entry): Promise<void> {
+  const depth = String(req.headers.depth ?? 'infinity').trim().toLowerCase();
+  if (depth !== '0' && depth !== '1') {
+    const body = Buffer.from('<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>\n');
+    res.writeHead(403, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': String(body.length) });
+    res.end(body);
+    return;
+  }
+  const body = await readBody(req);
+  const want = body === null ? null : parsePropfind(body);
+  if (!want) { sendError(req, res, 400, 'PROPFIND body is not a DAV:propfind'); return; }
+  const entries = [e, ...(depth === '1' && e.kind === 'dir' ? await vfs.list(e) : [])];
+  const xml = Buffer.from(`<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">${entries.map((x) => response(x, want)).join('\n')}</D:multistatus>\n`);
+  res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': String(xml.length) });
+  res.end(xml);
+}
