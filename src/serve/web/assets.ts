@@ -44,6 +44,8 @@ table { width: 100%; border-collapse: collapse; }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .03em; background: var(--soft); }
 tbody tr:hover { background: var(--hover); }
+tbody tr:last-child td { border-bottom: 0; }
+h1 .count { font-size: 14px; font-weight: 400; margin-left: 6px; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.time { white-space: nowrap; font-variant-numeric: tabular-nums; }
 td.name { word-break: break-all; }

@@ -39,7 +39,7 @@ export async function folderPage(ctx: WebContext, req: IncomingMessage, res: Ser
   const actions = inSnapshot ? html`<a class="btn" href="${webHref('tar', e.path)}" download>Download .tar</a>
 <a class="btn" href="${webHref('zip', e.path)}" download>Download .zip</a>
 ${e.snapshot ? html`<a class="btn" href="${webHref('find')}${q({ snapshot: e.snapshot.id.slice(0, 8) })}">Find…</a>` : ''}` : '';
-  const body = html`<div class="bar"><h1 class="grow">${title}/ <span class="muted">${dirs} folder${dirs === 1 ? '' : 's'}, ${entries.length - dirs} file${entries.length - dirs === 1 ? '' : 's'}</span></h1>${actions}</div>
+  const body = html`<div class="bar"><h1 class="grow">${title} <span class="muted count">${dirs} folder${dirs === 1 ? '' : 's'}, ${entries.length - dirs} file${entries.length - dirs === 1 ? '' : 's'}</span></h1>${actions}</div>
 ${snapshotLine(e)}
 ${entries.length ? html`<div class="box"><table><thead><tr><th>Name</th><th class="num">Size</th><th>Modified</th><th class="hide-sm">Mode</th></tr></thead>
 <tbody>${rows}</tbody></table></div>` : html`<div class="box empty">This folder is empty.</div>`}`;

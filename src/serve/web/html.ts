@@ -74,7 +74,7 @@ export function page(title: string, crumbs: readonly Crumb[], body: Html): strin
 <title>${title} · jbackup</title><link rel="stylesheet" href="${webHref('style.css')}"><link rel="icon" href="${webHref('icon.svg')}"></head>
 <body><header class="top"><a class="brand" href="/"><img src="${webHref('icon.svg')}" alt="" width="20" height="20">jbackup</a>
 <nav class="links"><a href="/">Snapshots</a><a href="${webHref('find')}">Find</a><a href="${webHref('diff')}">Compare</a></nav></header>
-<main><nav class="crumbs" aria-label="Location">${nav}</nav>${body}</main></body></html>`.s}\n`;
+<main>${crumbs.length > 1 ? html`<nav class="crumbs" aria-label="Location">${nav}</nav>` : ''}${body}</main></body></html>`.s}\n`;
 }
 
 /** send a page (HEAD: headers only) */
