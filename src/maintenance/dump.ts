@@ -94,10 +94,10 @@ function checksum(h: Buffer): void {
 /**
  * The member name of `child` below the member `parent` (components, root = []), cleaned as restic
  * does (it joins with path.Join below "/" and makes the result relative): "" and "." components
- * vanish, ".." removes one but never goes above the dumped directory, so no member of the
+ * vanish, ".." removes one but never goes above the dumped directory (nor below `floor` components: the top directory), so no member of the
  * archive starts with "/" or "..", whatever names a tree holds.
  */
-function memberPath(parent: readonly Buffer[], child: Buffer): Buffer[] {
+function memberPath(parent: readonly Buffer[], child: Buffer, floor = 0): Buffer[] {
   const out = [...parent];
   let start = 0;
   for (let i = 0; i <= child.length; i++) {
@@ -105,7 +105,7 @@ function memberPath(parent: readonly Buffer[], child: Buffer): Buffer[] {
     const c = child.subarray(start, i);
     start = i + 1;
     if (c.length === 0 || (c.length === 1 && c[0] === 0x2e)) continue;
-    if (c.length === 2 && c[0] === 0x2e && c[1] === 0x2e) { out.pop(); continue; }
+    if (c.length === 2 && c[0] === 0x2e && c[1] === 0x2e) { if (out.length > floor) out.pop(); continue; }
     out.push(c);
   }
   return out;
@@ -179,7 +179,7 @@ export async function walkArchive(repo: Repository, root: Node, fmt: ArchiveForm
           fail(name, e as Error);
           break;
         }
-        for (const c of children) await rec(c, memberPath(comps, c.name));
+        for (const c of children) await rec(c, memberPath(comps, c.name, floor));
         break;
       }
       case 'file': {
@@ -216,7 +216,10 @@ export async function walkArchive(repo: Repository, root: Node, fmt: ArchiveForm
       default: break;
     }
   };
-  await rec(root, o.top ? memberPath([], o.top) : root.type !== 'dir' ? memberPath([], root.name) : []);
+  const start = o.top ? memberPath([], o.top) : root.type !== 'dir' ? memberPath([], root.name) : [];
+  // ".." in a name never climbs out of `top` either
+  const floor = o.top ? start.length : 0;
+  await rec(root, start);
   await fmt.end();
   if (first && !onError) throw first;
   return errors;

@@ -13,7 +13,12 @@ import { hrefOf, splitUrlPath } from '../../src/serve/names.js';
 import { SnapshotFs } from '../../src/serve/vfs.js';
 import { handleWeb } from '../../src/serve/web/index.js';
 
-export interface Harness { url: string; repo: Repository; logs: string[]; close(): Promise<void> }
+export interface Harness {
+  url: string; repo: Repository; logs: string[];
+  /** resolves once no request is being handled (a handler that never ends keeps it pending) */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
 
 export async function startHarness(repoPath: string, password: string): Promise<Harness> {
   const repo = await openRepository(repoPath, password);
@@ -33,7 +38,10 @@ export async function startHarness(repoPath: string, password: string): Promise<
     hrefOf, contentType,
     log: (m) => { logs.push(m); },
   };
+  let busy = 0;
+  let waiters: (() => void)[] = [];
   const server = http.createServer((req, res) => {
+    busy++;
     void (async () => {
       const segs = splitUrlPath(new URL(req.url ?? '/', 'http://x').pathname);
       if (!segs) { ctx.sendError(req, res, 400, 'bad path'); return; }
@@ -44,12 +52,14 @@ export async function startHarness(repoPath: string, password: string): Promise<
       if (!e) { ctx.sendError(req, res, 404, 'not found'); return; }
       if (e.kind === 'dir') { ctx.sendError(req, res, 406, 'a directory'); return; }
       await ctx.sendFile(req, res, e);
-    })().catch((err: Error) => { logs.push(`error: ${err.stack}`); if (!res.headersSent) res.writeHead(500); res.end(); });
+    })().catch((err: Error) => { logs.push(`error: ${err.stack}`); if (!res.headersSent) res.writeHead(500); res.end(); })
+      .finally(() => { if (--busy === 0) { for (const w of waiters) w(); waiters = []; } });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`, repo, logs,
+    idle: () => (busy === 0 ? Promise.resolve() : new Promise<void>((r) => waiters.push(r))),
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
