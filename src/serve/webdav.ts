@@ -40,20 +40,39 @@ async function readBody(req: IncomingMessage): Promise<string | null> {
 
 type Want = { kind: 'all' } | { kind: 'names' } | { kind: 'props'; props: { ns: string; local: string }[] };
 
-/** what a PROPFIND body asks for (no body: allprop, §9.1) — a small reader of the one shape clients send */
+/** the elements of an XML text in order, each with its namespace resolved (scoped xmlns declarations) */
+function elements(xml: string): { ns: string; local: string; depth: number }[] {
+  const out: { ns: string; local: string; depth: number }[] = [];
+  const scopes: Map<string, string>[] = [new Map([['xml', 'http://www.w3.org/XML/1998/namespace']])];
+  const text = xml.replace(/<\?[\s\S]*?\?>|<!--[\s\S]*?-->/g, '');
+  for (const m of text.matchAll(/<(\/?)([\w.-]+(?::[\w.-]+)?)((?:\s+[\w.:-]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*(\/?)>/g)) {
+    if (m[1]) { if (scopes.length > 1) scopes.pop(); continue; }
+    const scope = new Map(scopes.at(-1)!);
+    for (const a of m[3]!.matchAll(/([\w.:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) {
+      const v = a[2] ?? a[3] ?? '';
+      if (a[1] === 'xmlns') scope.set('', v);
+      else if (a[1]!.startsWith('xmlns:')) scope.set(a[1]!.slice(6), v);
+    }
+    const q = m[2]!;
+    const colon = q.indexOf(':');
+    const prefix = colon < 0 ? '' : q.slice(0, colon);
+    out.push({ ns: scope.get(prefix) ?? '', local: colon < 0 ? q : q.slice(colon + 1), depth: scopes.length - 1 });
+    if (!m[4]) scopes.push(scope);
+  }
+  return out;
+}
+
+/** what a PROPFIND body asks for (no body: allprop, §9.1) */
 export function parsePropfind(body: string): Want | null {
   if (!body.trim()) return { kind: 'all' };
-  const ns = new Map<string, string>();
-  for (const m of body.matchAll(/xmlns(?::([\w.-]+))?\s*=\s*["']([^"']*)["']/g)) ns.set(m[1] ?? '', m[2]!);
-  const nsOf = (prefix: string | undefined) => ns.get(prefix ?? '') ?? '';
-  const el = /<(?:([\w.-]+):)?([\w.-]+)(?:\s[^>]*)?\/?>/g;
-  const names = [...body.replace(/<\?[^>]*\?>/g, '').matchAll(el)].map((m) => ({ ns: nsOf(m[1]), local: m[2]! }));
-  if (!names.length || names[0]!.local !== 'propfind') return null;
-  if (names.some((x) => x.local === 'propname' && x.ns === 'DAV:')) return { kind: 'names' };
-  if (names.some((x) => x.local === 'allprop' && x.ns === 'DAV:')) return { kind: 'all' };
-  const start = names.findIndex((x) => x.local === 'prop' && x.ns === 'DAV:');
-  if (start < 0) return null;
-  return { kind: 'props', props: names.slice(start + 1).filter((x) => !(x.local === 'prop' && x.ns === 'DAV:')) };
+  const els = elements(body);
+  const root = els[0];
+  if (!root || root.local !== 'propfind' || root.ns !== 'DAV:') return null;
+  const top = els.filter((e) => e.depth === 1);
+  if (top.some((e) => e.local === 'propname' && e.ns === 'DAV:')) return { kind: 'names' };
+  if (top.some((e) => e.local === 'allprop' && e.ns === 'DAV:')) return { kind: 'all' };
+  if (!top.some((e) => e.local === 'prop' && e.ns === 'DAV:')) return null;
+  return { kind: 'props', props: els.filter((e) => e.depth === 2).map((e) => ({ ns: e.ns, local: e.local })) };
 }
 
 function propValue(e: Entry, name: (typeof LIVE)[number]): string | null {
