@@ -136,9 +136,9 @@ const sameContent = (x: Node, y: Node) => (x.content ?? []).join() === (y.conten
  * restic 0.14's `diff`: entries added (+), removed (-), with a changed type (T), files whose content
  * changed (M), and with `metadata` anything else that differs (U); paths of directories end in "/".
  * The statistics count the added and removed nodes, and the blobs only one side references (bytes:
- * plaintext sizes from the index, as restic's LookupBlobSize).
+ * plaintext sizes from the index, as restic's LookupBlobSize). `emit` also gets the path's raw name bytes.
  */
-export async function diff(repo: Repository, a: string, b: string, o: DiffOptions, emit: (mode: string, path: string) => void): Promise<DiffStatistics> {
+export async function diff(repo: Repository, a: string, b: string, o: DiffOptions, emit: (mode: string, path: string, names: readonly Buffer[]) => void): Promise<DiffStatistics> {
   const st: DiffStatistics = { changed_files: 0, added: newDiffStat(), removed: newDiffStat() };
   const before = new Set<string>([`tree:${a}`]);
   const after = new Set<string>([`tree:${b}`]);
@@ -152,13 +152,14 @@ export async function diff(repo: Repository, a: string, b: string, o: DiffOption
   const count = (s: DiffStat, n: Node) => { if (n.type === 'file') s.files++; else if (n.type === 'dir') s.dirs++; else s.others++; };
   const join = (prefix: string, name: Buffer) => (prefix.endsWith('/') ? prefix : `${prefix}/`) + name.toString();
   // a whole subtree added or removed: every node is printed and counted
-  const printDir = async (mode: string, s: DiffStat, blobs: Set<string>, prefix: string, id: string): Promise<void> => {
+  const printDir = async (mode: string, s: DiffStat, blobs: Set<string>, prefix: string, raw: readonly Buffer[], id: string): Promise<void> => {
     for (const n of await load(id)) {
       const name = join(prefix, n.name) + (n.type === 'dir' ? '/' : '');
-      emit(mode, name);
+      const names = [...raw, n.name];
+      emit(mode, name, names);
       count(s, n);
       addBlobs(blobs, n);
-      if (n.type === 'dir' && n.subtree) await printDir(mode, s, blobs, name, n.subtree).catch((e: Error) => warn(`error: ${e.message}`));
+      if (n.type === 'dir' && n.subtree) await printDir(mode, s, blobs, name, names, n.subtree).catch((e: Error) => warn(`error: ${e.message}`));
     }
   };
   // an unchanged subtree: its blobs are in both snapshots
@@ -168,7 +169,7 @@ export async function diff(repo: Repository, a: string, b: string, o: DiffOption
       if (n.type === 'dir' && n.subtree) await collectDir(n.subtree).catch((e: Error) => warn(`error: ${e.message}`));
     }
   };
-  const rec = async (ta: string, tb: string, prefix: string): Promise<void> => {
+  const rec = async (ta: string, tb: string, prefix: string, raw: readonly Buffer[]): Promise<void> => {
     const la = await load(ta);
     const lb = await load(tb);
     const ma = new Map(la.map((n) => [n.name.toString('latin1'), n]));
@@ -179,6 +180,7 @@ export async function diff(repo: Repository, a: string, b: string, o: DiffOption
       const y = mb.get(k);
       addBlobs(before, x);
       addBlobs(after, y);
+      const names = [...raw, (y ?? x)!.name];
       if (x && y) {
         let name = join(prefix, y.name);
         let mod = '';
@@ -186,25 +188,25 @@ export async function diff(repo: Repository, a: string, b: string, o: DiffOption
         if (y.type === 'dir') name += '/';
         if (x.type === 'file' && y.type === 'file' && !sameContent(x, y)) { mod += 'M'; st.changed_files++; }
         else if (o.metadata && !nodesEqual(x, y)) mod += 'U';
-        if (mod) emit(mod, name);
+        if (mod) emit(mod, name, names);
         if (x.type === 'dir' && y.type === 'dir' && x.subtree && y.subtree) {
-          const p = x.subtree === y.subtree ? collectDir(x.subtree) : rec(x.subtree, y.subtree, name);
+          const p = x.subtree === y.subtree ? collectDir(x.subtree) : rec(x.subtree, y.subtree, name, names);
           await p.catch((e: Error) => warn(`error: ${e.message}`));
         }
       } else if (x) {
         const name = join(prefix, x.name) + (x.type === 'dir' ? '/' : '');
-        emit('-', name);
+        emit('-', name, names);
         count(st.removed, x);
-        if (x.type === 'dir' && x.subtree) await printDir('-', st.removed, before, name, x.subtree).catch((e: Error) => warn(`error: ${e.message}`));
+        if (x.type === 'dir' && x.subtree) await printDir('-', st.removed, before, name, names, x.subtree).catch((e: Error) => warn(`error: ${e.message}`));
       } else if (y) {
         const name = join(prefix, y.name) + (y.type === 'dir' ? '/' : '');
-        emit('+', name);
+        emit('+', name, names);
         count(st.added, y);
-        if (y.type === 'dir' && y.subtree) await printDir('+', st.added, after, name, y.subtree).catch((e: Error) => warn(`error: ${e.message}`));
+        if (y.type === 'dir' && y.subtree) await printDir('+', st.added, after, name, names, y.subtree).catch((e: Error) => warn(`error: ${e.message}`));
       }
     }
   };
-  await rec(a, b, '/');
+  await rec(a, b, '/', []);
   const tally = (set: Set<string>, other: Set<string>, s: DiffStat) => {
     for (const h of set) {
       if (other.has(h) || common.has(h)) continue;

@@ -125,3 +125,28 @@ describe('web pages over a hostile repository', () => {
     expect((await get('/')).status).toBe(200);
   });
 });
+
+describe('diff page over hostile names', () => {
+  it('links each change by its raw names (a name with "/", one that is not UTF-8)', async () => {
+    const repo = path.join(dir, 'repo-diff');
+    const odd = Buffer.from([0x6f, 0xff, 0x64, 0x64]);
+    const a = await hostileSnapshot(repo, [{ name: 'a/b', type: 'file', content: Buffer.from('one\n') }, { name: 'keep', type: 'file', content: Buffer.from('k\n') }]);
+    const b = await hostileSnapshot(repo, [
+      { name: 'a/b', type: 'file', content: Buffer.from('two\n') },
+      { name: 'keep', type: 'file', content: Buffer.from('k\n') },
+      { name: odd, type: 'dir', children: [{ name: 'in', type: 'file', content: Buffer.from('inside\n') }] },
+    ], false);
+    const h2 = await startHarness(repo, HOSTILE_PW);
+    try {
+      const page = await (await fetch(`${h2.url}/_/diff?a=${a.slice(0, 8)}&b=${b.slice(0, 8)}`)).text();
+      const links = [...page.matchAll(/<td class="mono (mod-[a-z]+)">([^<]*)<\/td><td class="name"><a href="([^"]+)">([^<]*)</g)].map((m) => [m[2], m[3]!.replace(/&amp;/g, '&'), m[4]]);
+      expect(links.map((l) => [l[0], l[2]])).toEqual([['M', '/a/b'], ['+', '/o\ufffddd/'], ['+', '/o\ufffddd/in']]);
+      const bodies = await Promise.all(links.map(async (l) => (await fetch(h2.url + l[1]!, { headers: { accept: 'text/html' } })).text()));
+      expect(bodies[0]).toContain('two');
+      expect(bodies[1]).toContain('>in<');
+      expect(bodies[2]).toContain('inside');
+    } finally {
+      await h2.close();
+    }
+  });
+});

@@ -87,6 +87,7 @@ async function preview(ctx: WebContext, e: Entry, raw: string): Promise<Html> {
   if (e.kind === 'file' && e.size > 0 && MEDIA.test(type)) {
     return type.startsWith('audio/') ? html`<audio controls preload="metadata" src="${raw}"></audio>` : html`<video controls preload="metadata" src="${raw}"></video>`;
   }
+  if (e.kind === 'other') return html`<div class="box empty">A ${e.node?.type ?? 'special file'}: no content to show.</div>`;
   if (e.size === 0) return html`<div class="box empty">This file is empty.</div>`;
   let b: Buffer;
   try {

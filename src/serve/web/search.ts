@@ -98,17 +98,17 @@ export async function diffPage(ctx: WebContext, req: IncomingMessage, res: Serve
     const sa = pick(all, a);
     const sb = pick(all, b);
     if (typeof sa === 'string' || typeof sb === 'string') { badRequest(req, res, 'Unknown snapshot', typeof sa === 'string' ? sa : sb as string, 404); return; }
-    const changes: [string, string][] = [];
+    const changes: [string, string, readonly Buffer[]][] = [];
     let total = 0;
     const warnings: string[] = [];
-    const st = await diff(ctx.repo, sa.tree, sb.tree, { metadata, warn: (m) => warnings.push(m) }, (mod, p) => {
+    const st = await diff(ctx.repo, sa.tree, sb.tree, { metadata, warn: (m) => warnings.push(m) }, (mod, p, names) => {
       total++;
-      if (changes.length < DIFF_LIMIT) changes.push([mod, p]);
+      if (changes.length < DIFF_LIMIT) changes.push([mod, p, names]);
     });
-    const rows = changes.map(([mod, p]) => {
+    const rows = changes.map(([mod, p, names]) => {
       const s = mod === '-' ? sa : sb;
       const dir = p.endsWith('/');
-      const segs = segmentsIn(s, p.split('/').filter(Boolean));
+      const segs = segmentsIn(s, names);
       const cls = mod === '+' ? 'mod-plus' : mod === '-' ? 'mod-minus' : 'mod-change';
       return html`<tr><td class="mono ${cls}">${mod}</td><td class="name"><a href="${dir ? ctx.hrefOf(segs, true) : webHref('view', segs)}">${p}</a></td></tr>`;
     });
