@@ -44,6 +44,12 @@ function utf8Len(b: Uint8Array, i: number): number {
 
 /** the client-visible name of a node name (bytes) or of a virtual name (text: host, tag) */
 export function escapeName(name: Uint8Array | string): string {
+  if (typeof name !== 'string' && name.length > 2) {
+    // the common case, printable ASCII without "/": the bytes are the text
+    let plainAscii = true;
+    for (let i = 0; i < name.length; i++) { const c = name[i]!; if (c < 0x20 || c > 0x7e || c === 0x2f) { plainAscii = false; break; } }
+    if (plainAscii) return Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString('latin1');
+  }
   const b = typeof name === 'string' ? Buffer.from(name, 'utf8') : Buffer.from(name.buffer, name.byteOffset, name.byteLength);
   if (isUtf8(b)) {
     const s = b.toString('utf8');

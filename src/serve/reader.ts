@@ -9,7 +9,7 @@ import { plaintextLength } from '../repo/index.js';
 import { ByteLru, Inflight } from './cache.js';
 
 export interface ReaderOptions {
-  /** bytes of decoded data blobs kept (default 48 MiB) */
+  /** bytes of decoded data blobs kept (default 40 MiB) */
   blobCacheBytes?: number;
   /** blobs loaded ahead of the one being sent (default 4) */
   readahead?: number;
@@ -55,7 +55,7 @@ export class BlobReader {
   loads = 0;
 
   constructor(readonly repo: Repository, o: ReaderOptions = {}) {
-    this.blobs = new ByteLru<Buffer>(o.blobCacheBytes ?? 48 << 20);
+    this.blobs = new ByteLru<Buffer>(o.blobCacheBytes ?? 40 << 20);
     this.readahead = Math.max(1, o.readahead ?? 4);
   }
 

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Entry, SnapshotFs } from './vfs.js';
 import { contentType } from './mime.js';
-import { hrefOf } from './names.js';
+import { encodeSegment, hrefOf } from './names.js';
 import { sendError } from './http.js';
 
 /** the methods a read-only server answers */
@@ -17,6 +17,8 @@ export const WRITE_METHODS = new Set(['PUT', 'DELETE', 'MKCOL', 'COPY', 'MOVE', 
 
 const LIVE = ['displayname', 'resourcetype', 'getcontentlength', 'getlastmodified', 'getetag', 'getcontenttype', 'creationdate', 'supportedlock', 'lockdiscovery'] as const;
 const MAX_BODY = 1 << 20;
+/** allprop: the live properties with a value (no lock properties: class 1 has no locks) */
+const ALLPROP = LIVE.filter((p) => p !== 'supportedlock' && p !== 'lockdiscovery').map((p) => ({ ns: 'DAV:', local: p as string }));
 
 export function xmlEscape(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
@@ -90,15 +92,17 @@ function propValue(e: Entry, name: (typeof LIVE)[number]): string | null {
   }
 }
 
-function response(e: Entry, want: Want): string {
-  const href = `<D:href>${xmlEscape(hrefOf(e.path, e.kind === 'dir'))}</D:href>`;
+/** `parent`: the escaped href of the entry's directory (ends in "/"), computed once per listing */
+function response(e: Entry, want: Want, parent?: string): string {
+  const own = parent !== undefined ? `${parent}${xmlEscape(encodeSegment(e.name))}${e.kind === 'dir' ? '/' : ''}` : xmlEscape(hrefOf(e.path, e.kind === 'dir'));
+  const href = `<D:href>${own}</D:href>`;
   if (want.kind === 'names') {
     const names = LIVE.filter((p) => propValue(e, p) !== null).map((p) => `<D:${p}/>`).join('');
     return `<D:response>${href}<D:propstat><D:prop>${names}</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>`;
   }
   const found: string[] = [];
   const missing: string[] = [];
-  const asked = want.kind === 'all' ? LIVE.map((p) => ({ ns: 'DAV:', local: p as string })) : want.props;
+  const asked = want.kind === 'all' ? ALLPROP : want.props;
   asked.forEach((p, i) => {
     const v = p.ns === 'DAV:' && (LIVE as readonly string[]).includes(p.local) ? propValue(e, p.local as (typeof LIVE)[number]) : null;
     if (v !== null) found.push(v === '' ? `<D:${p.local}/>` : `<D:${p.local}>${v}</D:${p.local}>`);
@@ -121,8 +125,21 @@ export async function propfind(vfs: SnapshotFs, req: IncomingMessage, res: Serve
   const body = await readBody(req);
   const want = body === null ? null : parsePropfind(body);
   if (!want) { sendError(req, res, 400, 'PROPFIND body is not a DAV:propfind'); return; }
-  const entries = [e, ...(depth === '1' && e.kind === 'dir' ? await vfs.list(e) : [])];
-  const xml = Buffer.from(`<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">${entries.map((x) => response(x, want)).join('\n')}</D:multistatus>\n`);
+  const key = depth === '1' && e.kind === 'dir' ? `${hrefOf(e.path, true)}\0${e.etag}\0${e.snapshot?.tree ?? ''}\0${body}` : null;
+  const hit = key !== null ? vfs.listings.get(key) : undefined;
+  if (hit) {
+    res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': String(hit.length) });
+    res.end(hit);
+    return;
+  }
+  const parts = [`<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">`, response(e, want)];
+  if (depth === '1' && e.kind === 'dir') {
+    const parent = xmlEscape(hrefOf(e.path, true));
+    for (const x of await vfs.list(e)) parts.push(response(x, want, parent));
+  }
+  parts.push('</D:multistatus>\n');
+  const xml = Buffer.from(parts.join('\n'));
+  if (key !== null) vfs.listings.set(key, xml, xml.length + key.length);
   res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': String(xml.length) });
   res.end(xml);
 }
