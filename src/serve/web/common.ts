@@ -1,19 +1,14 @@
-/** What several pages share: breadcrumbs of a path, an entry's links, the not-found page. */
+/** What several pages share: breadcrumbs of a path, the order of entries, the error pages. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { WebContext } from '../context.js';
 import type { Entry } from '../vfs.js';
-import { html, page, sendPage, webHref, type Crumb } from './html.js';
+import { html, page, sendPage, type Crumb } from './html.js';
 
 /** Snapshots › snapshots › 2024-05-17T10:20:30Z_1a2b3c4d › photos › …; each a link but the last */
 export function crumbsOf(ctx: WebContext, segments: readonly string[], lastIsDir = true): Crumb[] {
   const out: Crumb[] = [{ label: 'Snapshots', href: '/' }];
   segments.forEach((s, i) => out.push({ label: s, href: ctx.hrefOf(segments.slice(0, i + 1), i < segments.length - 1 || lastIsDir) }));
   return out;
-}
-
-/** where a click on an entry goes: a folder's page, or a file's page */
-export function entryHref(ctx: WebContext, e: Entry): string {
-  return e.kind === 'dir' ? ctx.hrefOf(e.path, true) : webHref('view', e.path);
 }
 
 export function notFound(ctx: WebContext, req: IncomingMessage, res: ServerResponse, segments: readonly string[]): void {

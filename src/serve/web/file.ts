@@ -18,7 +18,7 @@ import type { WebContext } from '../context.js';
 import type { Entry } from '../vfs.js';
 import { crumbsOf } from './common.js';
 import { snapshotLine } from './folder.js';
-import { formatMode, formatSize, formatTime, html, page, safetyHeaders, sendPage, webHref, type Html } from './html.js';
+import { formatMode, formatSize, formatTime, groupDigits, html, page, safetyHeaders, sendPage, webHref, type Html } from './html.js';
 
 const PREVIEW_BYTES = 64 << 10;
 const HEX_BYTES = 512;
@@ -115,7 +115,7 @@ export async function filePage(ctx: WebContext, req: IncomingMessage, res: Serve
   const owner = n ? `${n.user || n.uid}${n.user ? ` (${n.uid})` : ''} / ${n.group || n.gid}${n.group ? ` (${n.gid})` : ''}` : '';
   const target = n?.type === 'symlink' ? n.linktarget?.toString() : undefined;
   const meta = html`<dl class="meta">
-<dt>Size</dt><dd>${formatSize(e.size)} <span class="muted">(${e.size.toLocaleString('en')} bytes)</span></dd>
+<dt>Size</dt><dd>${formatSize(e.size)} <span class="muted">(${groupDigits(e.size)} bytes)</span></dd>
 <dt>Modified</dt><dd>${formatTime(e.mtime)}</dd>
 ${n ? html`<dt>Type</dt><dd>${n.type}${target !== undefined ? html` → <span class="mono">${target}</span>${e.kind === 'file' ? ' (shown as the file it points to)' : ' (shown as its target text)'}` : ''}</dd>
 <dt>Mode</dt><dd class="mono">${formatMode(n.mode)}</dd><dt>Owner</dt><dd>${owner}</dd>

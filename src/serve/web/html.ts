@@ -95,10 +95,20 @@ export function formatSize(n: number | bigint): string {
   return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[u]}`;
 }
 
-/** a time as the viewer reads it: "2024-05-17 10:20:30" (UTC, marked) */
+/** 1234567 → "1,234,567" */
+export function groupDigits(n: number | bigint): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+const p2 = (n: number) => (n < 10 ? `0${n}` : String(n));
+
+/** a time as the viewer reads it: "2024-05-17 10:20:30 UTC" */
 export function formatTime(d: Date): string {
-  if (Number.isNaN(d.getTime()) || d.getTime() === 0) return '—';
-  return `${d.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+  const t = d.getTime();
+  if (Number.isNaN(t) || t === 0) return '—';
+  const y = d.getUTCFullYear();
+  if (y < 1000 || y > 9999) return `${d.toISOString().slice(0, -5).replace('T', ' ')} UTC`;
+  return `${y}-${p2(d.getUTCMonth() + 1)}-${p2(d.getUTCDate())} ${p2(d.getUTCHours())}:${p2(d.getUTCMinutes())}:${p2(d.getUTCSeconds())} UTC`;
 }
 
 /** a snapshot time as recorded (its own offset), without fractions: "2024-05-17 12:20:30 +02:00" */
