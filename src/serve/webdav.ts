@@ -17,8 +17,6 @@ export const WRITE_METHODS = new Set(['PUT', 'DELETE', 'MKCOL', 'COPY', 'MOVE', 
 
 const LIVE = ['displayname', 'resourcetype', 'getcontentlength', 'getlastmodified', 'getetag', 'getcontenttype', 'creationdate', 'supportedlock', 'lockdiscovery'] as const;
 const MAX_BODY = 1 << 20;
-/** allprop: the live properties with a value (no lock properties: class 1 has no locks) */
-const ALLPROP = LIVE.filter((p) => p !== 'supportedlock' && p !== 'lockdiscovery').map((p) => ({ ns: 'DAV:', local: p as string }));
 
 export function xmlEscape(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
@@ -92,21 +90,36 @@ function propValue(e: Entry, name: (typeof LIVE)[number]): string | null {
   }
 }
 
+const OK = '<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>';
+const esc = (s: string) => (/[&<>"']/.test(s) ? xmlEscape(s) : s);
+
+/** allprop, written out: the common request (rclone, davfs2 ask for a subset; cadaver, Finder for all) */
+function allprop(e: Entry, href: string): string {
+  const mod = e.mtime.toUTCString();
+  const created = e.mtime.toISOString();
+  if (e.kind === 'dir') {
+    return `<D:response>${href}<D:propstat><D:prop><D:displayname>${esc(e.name)}</D:displayname><D:resourcetype><D:collection/></D:resourcetype><D:getlastmodified>${mod}</D:getlastmodified><D:getetag>${esc(e.etag)}</D:getetag><D:getcontenttype>httpd/unix-directory</D:getcontenttype><D:creationdate>${created}</D:creationdate></D:prop>${OK}`;
+  }
+  const type = e.kind === 'file' ? contentType(e.name) : 'application/octet-stream';
+  return `<D:response>${href}<D:propstat><D:prop><D:displayname>${esc(e.name)}</D:displayname><D:resourcetype/><D:getcontentlength>${e.size}</D:getcontentlength><D:getlastmodified>${mod}</D:getlastmodified><D:getetag>${esc(e.etag)}</D:getetag><D:getcontenttype>${esc(type)}</D:getcontenttype><D:creationdate>${created}</D:creationdate></D:prop>${OK}`;
+}
+
 /** `parent`: the escaped href of the entry's directory (ends in "/"), computed once per listing */
 function response(e: Entry, want: Want, parent?: string): string {
   const own = parent !== undefined ? `${parent}${xmlEscape(encodeSegment(e.name))}${e.kind === 'dir' ? '/' : ''}` : xmlEscape(hrefOf(e.path, e.kind === 'dir'));
   const href = `<D:href>${own}</D:href>`;
+  if (want.kind === 'all') return allprop(e, href);
   if (want.kind === 'names') {
     const names = LIVE.filter((p) => propValue(e, p) !== null).map((p) => `<D:${p}/>`).join('');
     return `<D:response>${href}<D:propstat><D:prop>${names}</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>`;
   }
   const found: string[] = [];
   const missing: string[] = [];
-  const asked = want.kind === 'all' ? ALLPROP : want.props;
+  const asked = want.props;
   asked.forEach((p, i) => {
     const v = p.ns === 'DAV:' && (LIVE as readonly string[]).includes(p.local) ? propValue(e, p.local as (typeof LIVE)[number]) : null;
     if (v !== null) found.push(v === '' ? `<D:${p.local}/>` : `<D:${p.local}>${v}</D:${p.local}>`);
-    else if (want.kind === 'props') missing.push(p.ns === 'DAV:' ? `<D:${p.local}/>` : `<X${i}:${p.local} xmlns:X${i}="${xmlEscape(p.ns)}"/>`);
+    else missing.push(p.ns === 'DAV:' ? `<D:${p.local}/>` : `<X${i}:${p.local} xmlns:X${i}="${xmlEscape(p.ns)}"/>`);
   });
   let out = `<D:response>${href}`;
   if (found.length || !missing.length) out += `<D:propstat><D:prop>${found.join('')}</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>`;
