@@ -145,6 +145,11 @@ describe('diff page over hostile names', () => {
       expect(bodies[0]).toContain('two');
       expect(bodies[1]).toContain('>in<');
       expect(bodies[2]).toContain('inside');
+      // the newer snapshot's root page links its changes since the previous one of the same host and paths
+      const root = await (await fetch(`${h2.url}/ids/${b.slice(0, 8)}/`, { headers: { accept: 'text/html' } })).text();
+      expect(root).toContain(`href="/_/diff?a=${a.slice(0, 8)}&amp;b=${b.slice(0, 8)}"`);
+      const older = await (await fetch(`${h2.url}/ids/${a.slice(0, 8)}/`, { headers: { accept: 'text/html' } })).text();
+      expect(older).not.toContain('/_/diff?');
     } finally {
       await h2.close();
     }
