@@ -38,6 +38,7 @@ beforeAll(async () => {
       { name: 'up', type: 'symlink', target: '../../../../etc/passwd' },
     ] },
     { name: 'big', type: 'dir', children: [{ name: 'big.bin', type: 'file', content: BIG }] },
+    { name: 'many', type: 'dir', children: Array.from({ length: 10_001 }, (_, i) => ({ name: `f${String(i).padStart(5, '0')}`, type: 'file' as const })) },
   ]);
   // a snapshot as restic ≥ 0.17 writes it, with its summary
   const r = await Repository.open(new LocalBackend(repo), Buffer.from(HOSTILE_PW));
@@ -63,7 +64,7 @@ describe('web pages over a hostile repository', () => {
     expect(page).toContain('>％FF％FEA<');
     expect(page.match(/>dup</g)).toHaveLength(1);
     const links = [...page.matchAll(/<td class="name">.*?<a href="([^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&'));
-    expect(links.length).toBe(7);
+    expect(links.length).toBe(8);
     for (const l of links) {
       expect(l, l).toMatch(/^\/(_\/view\/)?hosts\/hostile\/latest\//);
       const r = await get(l);
@@ -105,6 +106,19 @@ describe('web pages over a hostile repository', () => {
     }
     // names that are not UTF-8 are escaped as the listing shows them
     expect(names.some((n) => n.endsWith('/％FF％FEA'))).toBe(true);
+  });
+
+  it('a folder of more than 10,000 entries is paged', async () => {
+    const one = await (await get('/hosts/hostile/latest/many/')).text();
+    expect(one.match(/<tr><td class="name">/g)).toHaveLength(10_000);
+    expect(one).toContain('1–10,000 of 10,001');
+    expect(one).toContain('href="?page=2"');
+    const two = await (await get('/hosts/hostile/latest/many/?page=2')).text();
+    expect(two.match(/<tr><td class="name">/g)).toHaveLength(1);
+    expect(two).toContain('>f10000<');
+    const rev = await (await get('/hosts/hostile/latest/many/?order=desc&page=2')).text();
+    expect(rev).toContain('>f00000<');
+    expect(rev).toContain('href="?order=desc&amp;page=1"');
   });
 
   it('shows restic ≥ 0.17\'s summary size without computing', async () => {

@@ -79,6 +79,13 @@ describe('web pages', () => {
     const photos = await text(`${second()}photos/`);
     expect(photos.indexOf('2024/')).toBeLessThan(photos.indexOf('9 first.txt'));
     expect(photos.indexOf('9 first.txt')).toBeLessThan(photos.indexOf('10 later.txt'));
+    // sorted by size (largest first), by time, and back
+    const bySize = await text(`${second()}photos/2024/?sort=size`);
+    expect(bySize.indexOf('big.bin')).toBeLessThan(bySize.indexOf('red.png'));
+    expect(bySize.indexOf('red.png')).toBeLessThan(bySize.indexOf('empty.dat'));
+    expect(bySize).toContain('aria-sort="descending"><a href="?sort=size&amp;order=asc">Size ↓</a>');
+    const asc = await text(`${second()}photos/2024/?sort=size&order=asc`);
+    expect(asc.indexOf('empty.dat')).toBeLessThan(asc.indexOf('big.bin'));
     // layout folders render too
     expect(await text('/snapshots/')).toContain('latest/');
     expect(await text('/hosts/')).toContain('laptop/');

@@ -42,6 +42,8 @@ input, select { font: inherit; color: var(--fg); background: var(--bg); border: 
 form.inline { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; }
 table { width: 100%; border-collapse: collapse; }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th a { color: inherit; }
+.pager { margin: 10px 0; justify-content: flex-end; }
 th { font-weight: 600; color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .03em; background: var(--soft); }
 tbody tr:hover { background: var(--hover); }
 tbody tr:last-child td { border-bottom: 0; }

@@ -23,8 +23,20 @@ export function badRequest(req: IncomingMessage, res: ServerResponse, title: str
 
 const collator = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
 
-/** folders first, then by name as people sort (numbers by value, case ignored), ties by code points */
-export function sortEntries(l: Entry[]): Entry[] {
-  return l.sort((a, b) => (a.kind === 'dir') !== (b.kind === 'dir') ? (a.kind === 'dir' ? -1 : 1)
-    : collator.compare(a.name, b.name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+export type SortKey = 'name' | 'size' | 'mtime';
+
+const byName = (a: Entry, b: Entry) => collator.compare(a.name, b.name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+const KEYS: Record<SortKey, (a: Entry, b: Entry) => number> = {
+  name: byName,
+  size: (a, b) => a.size - b.size || byName(a, b),
+  mtime: (a, b) => a.mtime.getTime() - b.mtime.getTime() || byName(a, b),
+};
+
+/**
+ * Folders first, then by name as people sort (numbers by value, case ignored; ties by code points), or
+ * by size or modification time (ties by name); `desc` reverses the order within folders and files.
+ */
+export function sortEntries(l: Entry[], key: SortKey = 'name', desc = false): Entry[] {
+  const k = KEYS[key];
+  return l.sort((a, b) => (a.kind === 'dir') !== (b.kind === 'dir') ? (a.kind === 'dir' ? -1 : 1) : desc ? k(b, a) : k(a, b));
 }

@@ -5,7 +5,8 @@
  *
  * Routes (segments after `/_/` are the file system's escaped names, percent-encoded in URLs):
  *   /                        the snapshots table (filters: ?host=, ?tag=)
- *   /<dir>/                  a folder page (any directory of the served layout)
+ *   /<dir>/                  a folder page (any directory of the served layout; ?sort=name|size|mtime,
+ *                            ?order=asc|desc, ?page=N past 10,000 entries)
  *   /_/view/<file>           a file page: metadata, preview (text, images, audio/video), download
  *   /_/raw/<file>            the bytes for a preview: inline only for raster images, audio, video and
  *                            text (as text/plain); anything else (HTML, SVG, PDF, …) as an attachment;
@@ -34,7 +35,7 @@ export async function handleWeb(ctx: WebContext, req: IncomingMessage, res: Serv
     if (segments.length === 0) { await snapshotsPage(ctx, req, res, url); return true; }
     const e = await ctx.vfs.stat(segments);
     if (!e || e.kind !== 'dir') return false;
-    await folderPage(ctx, req, res, e);
+    await folderPage(ctx, req, res, e, url);
     return true;
   }
   const [route = '', ...rest] = segments.slice(1);
