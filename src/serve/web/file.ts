@@ -18,7 +18,7 @@ import type { WebContext } from '../context.js';
 import type { Entry } from '../vfs.js';
 import { crumbsOf } from './common.js';
 import { snapshotLine } from './folder.js';
-import { formatMode, formatSize, formatTime, groupDigits, html, page, safetyHeaders, sendPage, webHref, type Html } from './html.js';
+import { formatMode, formatSize, formatTime, groupDigits, html, page, safetyHeaders, sendPage, webHref, zoneLabel, type Html } from './html.js';
 
 const PREVIEW_BYTES = 64 << 10;
 const HEX_BYTES = 512;
@@ -116,14 +116,14 @@ export async function filePage(ctx: WebContext, req: IncomingMessage, res: Serve
   const target = n?.type === 'symlink' ? n.linktarget?.toString() : undefined;
   const meta = html`<dl class="meta">
 <dt>Size</dt><dd>${formatSize(e.size)} <span class="muted">(${groupDigits(e.size)} bytes)</span></dd>
-<dt>Modified</dt><dd>${formatTime(e.mtime)}</dd>
+<dt>Modified</dt><dd>${formatTime(e.mtime)} <span class="muted">${zoneLabel(e.mtime)} · ${Number.isNaN(e.mtime.getTime()) ? '' : e.mtime.toISOString()}</span></dd>
 ${n ? html`<dt>Type</dt><dd>${n.type}${target !== undefined ? html` → <span class="mono">${target}</span>${e.kind === 'file' ? ' (shown as the file it points to)' : ' (shown as its target text)'}` : ''}</dd>
 <dt>Mode</dt><dd class="mono">${formatMode(n.mode)}</dd><dt>Owner</dt><dd>${owner}</dd>
 ${n.links !== undefined && n.links > 1n ? html`<dt>Links</dt><dd>${n.links}</dd>` : ''}` : ''}
 ${e.content ? html`<dt>Blobs</dt><dd>${(e.content.content ?? []).length}</dd>` : ''}
 </dl>`;
   const body = html`<div class="bar"><h1 class="grow">${e.name}</h1>
-<a class="btn primary" href="${webHref('download', e.path)}" download>Download</a><a class="btn" href="${raw}">Open raw</a></div>
+<a class="btn primary" href="${webHref('download', e.path)}" download>Download</a>${rawDisposition(ctx.contentType(e.name)).inline ? html`<a class="btn" href="${raw}">Open raw</a>` : ''}</div>
 ${snapshotLine(e)}${meta}${await preview(ctx, e, raw)}`;
   sendPage(res, req.method === 'HEAD', page(e.name, crumbsOf(ctx, e.path, false), body));
 }

@@ -8,7 +8,7 @@ import type { SnapshotWithId } from '../../repo/snapshot.js';
 import type { Entry } from '../vfs.js';
 import { crumbsOf, sortEntries, type SortKey } from './common.js';
 import { encodeSegment } from '../names.js';
-import { esc, formatMode, formatSize, formatSnapshotTime, formatTime, groupDigits, html, Html, page, q, sendPage, webHref } from './html.js';
+import { esc, formatMode, formatSize, formatSnapshotTime, groupDigits, html, Html, page, q, sendPage, timeCell, webHref, zoneLabel } from './html.js';
 import { snapshotHref } from './snapshots.js';
 
 /** the icon and a note for an entry (a symlink says where it points) */
@@ -40,11 +40,11 @@ taken ${formatSnapshotTime(s.time)} · ${s.paths.join(', ')}${(s.tags ?? []).len
 export const PAGE_ROWS = 10_000;
 
 /** a column header that sorts by it (again: the other way) */
-function sortHeader(label: string, key: SortKey, cur: SortKey, desc: boolean, cls = ''): Html {
+function sortHeader(label: string, key: SortKey, cur: SortKey, desc: boolean, cls = '', title = ''): Html {
   const on = key === cur;
   const next = on ? !desc : key !== 'name';
   const href = q({ sort: key === 'name' ? undefined : key, order: next === (key !== 'name') ? undefined : next ? 'desc' : 'asc' });
-  return html`<th${cls ? html` class="${cls}"` : ''}${on ? html` aria-sort="${desc ? 'descending' : 'ascending'}"` : ''}><a href="${href || '?'}">${label}${on ? (desc ? ' ↓' : ' ↑') : ''}</a></th>`;
+  return html`<th${cls ? html` class="${cls}"` : ''}${title ? html` title="${title}"` : ''}${on ? html` aria-sort="${desc ? 'descending' : 'ascending'}"` : ''}><a href="${href || '?'}">${label}${on ? (desc ? ' ↓' : ' ↑') : ''}</a></th>`;
 }
 
 export async function folderPage(ctx: WebContext, req: IncomingMessage, res: ServerResponse, e: Entry, url: URL): Promise<void> {
@@ -69,7 +69,7 @@ export async function folderPage(ctx: WebContext, req: IncomingMessage, res: Ser
     const href = c.kind === 'dir' ? `${base.dir}${seg}/` : base.view + seg;
     const size = c.kind === 'dir' ? '<td class="num"></td>' : `<td class="num" title="${groupDigits(c.size)} bytes">${formatSize(c.size)}</td>`;
     return `<tr><td class="name"><img class="icon" src="${icons[k.icon]}" alt="${k.label}" title="${k.label}" width="16" height="16"><a href="${esc(href)}">${esc(c.name)}${c.kind === 'dir' ? '/' : ''}</a>${k.note ? ` <span class="muted">${esc(k.note)}</span>` : ''}</td>
-${size}<td class="time">${formatTime(c.mtime)}</td><td class="mono hide-sm">${formatMode(c.node?.mode)}</td></tr>`;
+${size}${timeCell(c.mtime)}<td class="mono hide-sm">${formatMode(c.node?.mode)}</td></tr>`;
   }).join(''));
   const dirs = all.filter((c) => c.kind === 'dir').length;
   const keep = { sort: sp.get('sort') ?? undefined, order: sp.get('order') ?? undefined };
@@ -83,7 +83,7 @@ ${before ? html`<a class="btn" href="${webHref('diff')}${q({ a: before.id.slice(
   const files = all.length - dirs;
   const body = html`<div class="bar"><h1 class="grow">${title} <span class="muted count">${groupDigits(dirs)} folder${dirs === 1 ? '' : 's'}, ${groupDigits(files)} file${files === 1 ? '' : 's'}</span></h1>${actions}</div>
 ${snapshotLine(e)}${pager}
-${entries.length ? html`<div class="box"><table><thead><tr>${sortHeader('Name', 'name', key, desc)}${sortHeader('Size', 'size', key, desc, 'num')}${sortHeader('Modified', 'mtime', key, desc)}<th class="hide-sm">Mode</th></tr></thead>
+${entries.length ? html`<div class="box"><table><thead><tr>${sortHeader('Name', 'name', key, desc)}${sortHeader('Size', 'size', key, desc, 'num')}${sortHeader('Modified', 'mtime', key, desc, '', `times in ${zoneLabel()}, the server's time zone`)}<th class="hide-sm">Mode</th></tr></thead>
 <tbody>${rows}</tbody></table></div>` : html`<div class="box empty">This folder is empty.</div>`}${pager}`;
   sendPage(res, req.method === 'HEAD', page(title, crumbsOf(ctx, e.path), body));
 }

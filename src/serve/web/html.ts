@@ -102,13 +102,29 @@ export function groupDigits(n: number | bigint): string {
 
 const p2 = (n: number) => (n < 10 ? `0${n}` : String(n));
 
-/** a time as the viewer reads it: "2024-05-17 10:20:30 UTC" */
+/**
+ * A time as the viewer reads it, in the server's time zone (serve runs on the user's own machine; the
+ * pages have no script to ask the browser): "2024-05-17 12:20:30". `timeCell` adds the exact UTC
+ * instant as a tooltip, `zoneLabel` names the zone in column headers.
+ */
 export function formatTime(d: Date): string {
   const t = d.getTime();
   if (Number.isNaN(t) || t === 0) return '—';
-  const y = d.getUTCFullYear();
+  const y = d.getFullYear();
   if (y < 1000 || y > 9999) return `${d.toISOString().slice(0, -5).replace('T', ' ')} UTC`;
-  return `${y}-${p2(d.getUTCMonth() + 1)}-${p2(d.getUTCDate())} ${p2(d.getUTCHours())}:${p2(d.getUTCMinutes())}:${p2(d.getUTCSeconds())} UTC`;
+  return `${y}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`;
+}
+
+/** a table cell with the local time, the UTC instant in its tooltip */
+export function timeCell(d: Date): string {
+  const t = d.getTime();
+  return Number.isNaN(t) || t === 0 ? '<td class="time">—</td>' : `<td class="time" title="${d.toISOString()}">${formatTime(d)}</td>`;
+}
+
+/** "UTC+01:00" for the server's zone now (the rows' offsets may differ by daylight saving time) */
+export function zoneLabel(d = new Date()): string {
+  const off = -d.getTimezoneOffset();
+  return off === 0 ? 'UTC' : `UTC${off > 0 ? '+' : '-'}${p2(Math.floor(Math.abs(off) / 60))}:${p2(Math.abs(off) % 60)}`;
 }
 
 /** a snapshot time as recorded (its own offset), without fractions: "2024-05-17 12:20:30 +02:00" */

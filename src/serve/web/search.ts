@@ -12,7 +12,7 @@ import type { WebContext } from '../context.js';
 import { escapeName } from '../names.js';
 import { snapshotDirName } from '../vfs.js';
 import { badRequest } from './common.js';
-import { formatSize, formatSnapshotTime, formatTime, html, Html, page, sendPage, webHref } from './html.js';
+import { formatSize, formatSnapshotTime, html, Html, page, sendPage, timeCell, webHref } from './html.js';
 import { snapshotHref } from './snapshots.js';
 
 export const FIND_LIMIT = 1000;
@@ -70,7 +70,7 @@ export async function findPage(ctx: WebContext, req: IncomingMessage, res: Serve
       const dir = m.node.type === 'dir';
       return html`<tr><td class="time"><a href="${snapshotHref(m.snapshot)}">${formatSnapshotTime(m.snapshot.time)}</a> <span class="muted mono">${m.snapshot.id.slice(0, 8)}</span></td>
 <td class="name"><a href="${dir ? ctx.hrefOf(segs, true) : webHref('view', segs)}">${m.path}${dir ? '/' : ''}</a></td>
-<td class="num">${m.node.type === 'file' ? formatSize(m.node.size ?? 0n) : ''}</td><td class="time">${formatTime(new Date(Date.parse(m.node.mtime)))}</td></tr>`;
+<td class="num">${m.node.type === 'file' ? formatSize(m.node.size ?? 0n) : ''}</td>${new Html(timeCell(new Date(Date.parse(m.node.mtime))))}</tr>`;
     });
     results = found.length
       ? html`<p class="muted">${found.length >= FIND_LIMIT ? `The first ${FIND_LIMIT} matches` : `${found.length} match${found.length === 1 ? '' : 'es'}`} in ${snaps.length} snapshot${snaps.length === 1 ? '' : 's'}.</p>
