@@ -63,7 +63,9 @@ export class Access {
       const clean = new URL(url);
       clean.searchParams.delete('token');
       const attrs = ['HttpOnly', 'SameSite=Strict', 'Path=/', ...(this.secure ? ['Secure'] : [])];
-      return { ok: 'login', cookie: `${COOKIE}=${this.session}; ${attrs.join('; ')}`, location: `${clean.pathname}${clean.search}` };
+      // the request's own path (not the URL parser's: "/.//host" would become "//host", another site)
+      const rawPath = (req.url ?? '/').split('?')[0]!;
+      return { ok: 'login', cookie: `${COOKIE}=${this.session}; ${attrs.join('; ')}`, location: `${rawPath.startsWith('/') && !rawPath.startsWith('//') ? rawPath : '/'}${clean.search}` };
     }
     return { ok: false };
   }

@@ -314,7 +314,12 @@ export class SnapshotFs {
       case 'snapshots': return this.snapshotDirs(dir, all);
       case 'hosts': case 'tags': {
         const groups = new Map<string, SnapshotWithId[]>();
-        for (const s of all) for (const k of v.v === 'hosts' ? [s.hostname ?? ''] : s.tags ?? []) groups.set(k, [...(groups.get(k) ?? []), s]);
+        for (const s of all) {
+          for (const k of v.v === 'hosts' ? [s.hostname ?? ''] : s.tags ?? []) {
+            const l = groups.get(k);
+            if (l) l.push(s); else groups.set(k, [s]);
+          }
+        }
         return [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, l]) => {
           const name = escapeName(k);
           return this.layoutDir(name, [...dir.path, name], v.v === 'hosts' ? { v: 'host', host: k } : { v: 'tag', tag: k }, newest(l));

@@ -25,13 +25,13 @@ afterAll(async () => { await s?.close(); await cleanupTmpDirs(); });
 const go = (rel: string, init: RequestInit = {}) => fetch(s.url(rel), { ...init, headers: { Authorization: s.auth, ...(init.headers as Record<string, string> ?? {}) }, redirect: 'manual' });
 
 /** a raw request (paths fetch would normalise: "..", "%2e%2e") */
-function raw(method: string, p: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function raw(method: string, p: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; location?: string }> {
   const u = new URL(s.h.url);
   return new Promise((resolve, reject) => {
     const r = request({ host: u.hostname, port: u.port, method, path: p, headers: { Authorization: s.auth, ...headers } }, (res) => {
       let b = '';
       res.on('data', (d: Buffer) => { b += d.toString(); });
-      res.on('end', () => resolve({ status: res.statusCode!, body: b }));
+      res.on('end', () => resolve({ status: res.statusCode!, body: b, ...(res.headers.location ? { location: res.headers.location } : {}) }));
     });
     r.on('error', reject);
     r.end();
@@ -60,6 +60,10 @@ describe('access', () => {
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Strict/);
     expect(cookie).not.toContain(s.h.password);
+    // never a redirect to another site
+    const odd = await raw('GET', `/.//evil.example/?token=${encodeURIComponent(s.h.password)}`, { Authorization: '' });
+    expect(odd.status).toBe(303);
+    expect(odd.location).toBe('/.//evil.example/'); // path-absolute: this host
     const again = await fetch(s.url(`${base}/a.txt`), { headers: { Cookie: cookie.split(';')[0]! } });
     expect(again.status).toBe(200);
     expect(await again.text()).toBe('alpha\n');
