@@ -48,6 +48,9 @@ export interface RunningServer {
 const COMMON = { 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' } as const;
 const FILE_CSP = 'sandbox; default-src \'none\'; img-src \'self\' data:; media-src \'self\'; style-src \'unsafe-inline\'';
 
+/** content types a browser executes or renders with script */
+const ACTIVE = /^(text\/html|application\/xhtml\+xml|image\/svg\+xml|text\/xml|application\/xml|text\/javascript|application\/javascript)\b/i;
+
 const wantsHtml = (req: IncomingMessage) => /\btext\/html\b/.test(String(req.headers.accept ?? ''));
 
 /** the listing a directory gets when the web layer does not answer (non-browsers, or no web layer) */
@@ -67,7 +70,14 @@ export async function startServer(repo: Repository, vfs: SnapshotFs, o: ServerOp
   const ctx: WebContext = {
     vfs, repo,
     get baseUrl() { return baseUrl; },
-    sendFile: (req, res, e, so) => { res.setHeader('Content-Security-Policy', FILE_CSP); return sendFile(vfs, req, res, e, so); },
+    sendFile: (req, res, e, so) => {
+      // the web layer may have set its own policy (and disposition): kept
+      if (!res.hasHeader('Content-Security-Policy')) res.setHeader('Content-Security-Policy', FILE_CSP);
+      // types a browser would run (HTML, SVG, XML, script) are never shown inline from a raw path
+      const type = so?.contentType ?? (e.kind === 'file' ? contentType(e.name) : '');
+      if (ACTIVE.test(type) && !res.hasHeader('Content-Disposition') && so?.download === undefined) res.setHeader('Content-Disposition', 'attachment');
+      return sendFile(vfs, req, res, e, so);
+    },
     sendError: (req, res, status, message) => sendError(req, res, status, message),
     hrefOf, contentType, log,
   };

@@ -61,6 +61,7 @@ export async function makeSource(root: string): Promise<Record<string, Buffer>> 
   const files: Record<string, Buffer> = {
     'a.txt': Buffer.from('alpha\n'),
     'empty': Buffer.alloc(0),
+    'page.html': Buffer.from('<script>fetch("/snapshots/")</script>\n'),
     'docs/readme.md': Buffer.from('# read me\n'),
     'docs/ünïcödé – ✓.txt': Buffer.from('unicode name\n'),
     'docs/with space & more#?.txt': Buffer.from('odd characters\n'),
