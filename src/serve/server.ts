@@ -7,6 +7,7 @@ import { createServer as createHttp, type IncomingMessage, type Server, type Ser
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Repository } from '../repo/repository.js';
+import { UserError } from '../repo/errors.js';
 import { Access, USERNAME } from './auth.js';
 import { RESERVED_SEGMENT, type WebContext } from './context.js';
 import { sendError, sendFile } from './http.js';
@@ -131,7 +132,12 @@ export async function startServer(repo: Repository, vfs: SnapshotFs, o: ServerOp
       else res.destroy();
     });
   };
-  const server: Server = o.tls ? createHttps({ cert: o.tls.cert, key: o.tls.key }, onRequest) : createHttp(onRequest);
+  let server: Server;
+  try {
+    server = o.tls ? createHttps({ cert: o.tls.cert, key: o.tls.key }, onRequest) : createHttp(onRequest);
+  } catch (e) {
+    throw new UserError(`the TLS certificate and key cannot be used: ${(e as Error).message}`);
+  }
   // a client that keeps a connection open must not keep the process from ending
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
