@@ -7,6 +7,7 @@ import { createServer as createHttp, type IncomingMessage, type Server, type Ser
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Repository } from '../repo/repository.js';
+import { UserError } from '../repo/errors.js';
 import { Access, USERNAME } from './auth.js';
 import { RESERVED_SEGMENT, type WebContext } from './context.js';
 import { sendError, sendFile } from './http.js';
@@ -48,6 +49,9 @@ export interface RunningServer {
 const COMMON = { 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' } as const;
 const FILE_CSP = 'sandbox; default-src \'none\'; img-src \'self\' data:; media-src \'self\'; style-src \'unsafe-inline\'';
 
+/** content types a browser executes or renders with script */
+const ACTIVE = /^(text\/html|application\/xhtml\+xml|image\/svg\+xml|text\/xml|application\/xml|text\/javascript|application\/javascript)\b/i;
+
 const wantsHtml = (req: IncomingMessage) => /\btext\/html\b/.test(String(req.headers.accept ?? ''));
 
 /** the listing a directory gets when the web layer does not answer (non-browsers, or no web layer) */
@@ -67,7 +71,14 @@ export async function startServer(repo: Repository, vfs: SnapshotFs, o: ServerOp
   const ctx: WebContext = {
     vfs, repo,
     get baseUrl() { return baseUrl; },
-    sendFile: (req, res, e, so) => { res.setHeader('Content-Security-Policy', FILE_CSP); return sendFile(vfs, req, res, e, so); },
+    sendFile: (req, res, e, so) => {
+      // the web layer may have set its own policy (and disposition): kept
+      if (!res.hasHeader('Content-Security-Policy')) res.setHeader('Content-Security-Policy', FILE_CSP);
+      // types a browser would run (HTML, SVG, XML, script) are never shown inline from a raw path
+      const type = so?.contentType ?? (e.kind === 'file' ? contentType(e.name) : '');
+      if (ACTIVE.test(type) && !res.hasHeader('Content-Disposition') && so?.download === undefined) res.setHeader('Content-Disposition', 'attachment');
+      return sendFile(vfs, req, res, e, so);
+    },
     sendError: (req, res, status, message) => sendError(req, res, status, message),
     hrefOf, contentType, log,
   };
@@ -121,7 +132,12 @@ export async function startServer(repo: Repository, vfs: SnapshotFs, o: ServerOp
       else res.destroy();
     });
   };
-  const server: Server = o.tls ? createHttps({ cert: o.tls.cert, key: o.tls.key }, onRequest) : createHttp(onRequest);
+  let server: Server;
+  try {
+    server = o.tls ? createHttps({ cert: o.tls.cert, key: o.tls.key }, onRequest) : createHttp(onRequest);
+  } catch (e) {
+    throw new UserError(`the TLS certificate and key cannot be used: ${(e as Error).message}`);
+  }
   // a client that keeps a connection open must not keep the process from ending
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {

@@ -109,7 +109,7 @@ withTools(['mount.davfs', 'diff'], 'jbackup mount (davfs2)', () => {
   it('mounts the served repository: diff -r against the source, unmounted on Ctrl-C', async () => {
     const mnt = path.join(dir, 'mnt');
     await fsp.mkdir(mnt);
-    const s = await start(['mount', mnt]);
+    const s = await start(['mount', '--foreground', mnt]);
     let unmounted = false;
     try {
       expect(s.first).toBe(`mounted at ${mnt} with davfs2 (${s.first.split('(')[1]!.split(')')[0]})`);
@@ -122,5 +122,24 @@ withTools(['mount.davfs', 'diff'], 'jbackup mount (davfs2)', () => {
     }
     expect(unmounted).toBe(true);
     expect((await fsp.readFile('/proc/mounts', 'utf8')).includes(mnt)).toBe(false);
+  });
+
+  it('without --foreground returns once mounted; umount stops the background server and its lock', async () => {
+    const mnt = path.join(dir, 'mnt-bg');
+    await fsp.mkdir(mnt);
+    const r = await runJbackup(['-r', repoDir, '--json', 'mount', mnt], { env });
+    try {
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect((JSON.parse(r.stdout) as { mountpoint: string }).mountpoint).toBe(mnt);
+      expect(await fsp.readFile(path.join(mnt, 'snapshots', 'latest', servedPath(src), 'a.txt'), 'utf8')).toBe('alpha\n');
+      expect(await locks()).toBe(1);
+    } finally {
+      // whatever failed: the unmount also ends the background server
+      expect((await runTool('umount', [mnt])).code).toBe(0);
+    }
+    // the server looks every 2 s; wait for it to notice (bounded, no timing asserted)
+    for (let i = 0; i < 600 && (await locks()) > 0; i++) await new Promise((res) => setTimeout(res, 100));
+    expect(await locks()).toBe(0);
   });
 }, hasFuseMount);

@@ -114,4 +114,17 @@ describe('SnapshotFs', () => {
     expect(await readAll(fs, b, 5, 5)).toEqual(Buffer.alloc(0));
     await repo.backend.close();
   });
+
+  it('shows snapshots written while it serves, with their new blobs (the index is refreshed)', async () => {
+    const repoDir = path.join(await tmpDir('serve-vfs-new'), 'repo');
+    await hostileSnapshot(repoDir, [{ name: 'one', type: 'file', content: Buffer.from('first') }]);
+    const repo = await Repository.open(new LocalBackend(repoDir), Buffer.from(HOSTILE_PW));
+    await repo.loadIndex();
+    const fs = new SnapshotFs(repo, { snapshotTtlMs: 0 });
+    expect(await fs.list((await fs.stat(['ids']))!)).toHaveLength(1);
+    const id2 = await hostileSnapshot(repoDir, [{ name: 'two', type: 'file', content: Buffer.from('second, new blob') }], false);
+    expect((await fs.list((await fs.stat(['ids']))!)).map((e) => e.name)).toContain(id2.slice(0, 8));
+    expect((await readAll(fs, (await fs.stat(['ids', id2.slice(0, 8), 'two']))!)).toString()).toBe('second, new blob');
+    await repo.backend.close();
+  });
 });

@@ -146,6 +146,12 @@ describe('GET and HEAD', () => {
     expect(h.headers.get('content-type')).toBe('text/markdown; charset=utf-8');
     expect(h.headers.get('last-modified')).toBe('Mon, 06 May 2024 07:08:09 GMT');
     expect(h.headers.get('content-security-policy')).toMatch(/^sandbox/);
+    expect(h.headers.get('content-disposition')).toBeNull();
+    // a backed-up page never runs on the server's origin: sandboxed, and a download
+    const page = await go(`${base}/page.html`, { method: 'HEAD' });
+    expect(page.headers.get('content-security-policy')).toMatch(/^sandbox/);
+    expect(page.headers.get('content-disposition')).toBe('attachment');
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
   it('serves one range (206), suffix and open ranges, 416 past the end', async () => {
