@@ -20,6 +20,10 @@ export { dump, find, diff, stats, STATS_MODES, type DumpOptions, type FindOption
 export { repair, type RepairOptions, type RepairResult } from './ops/repair.js';
 export { tag, type TagOptions } from './ops/tag.js';
 export { selectSnapshots, type SnapshotSelection } from './ops/select.js';
+export { serve, parseListen, type ServeOptions, type ServeHandle } from './ops/serve.js';
+export { mountWebdav, davUrl, type MountOptions, type Mounted } from './ops/mount.js';
+export { SnapshotFs, type Entry as ServedEntry, type EntryKind as ServedEntryKind, type VfsOptions } from './serve/vfs.js';
+export { escapeName, unescapeName } from './serve/names.js';
 export { lockRepository, lockAndLoadIndex, unlockRepository, type LockOptions, type LockRegistry } from './ops/lock.js';
 export { EXIT, exitCodeOf, ExitCodeError, InterruptedError } from './ops/exit.js';
 export { resolvePassword, PasswordSourceError, type PasswordSource, type ResolveOptions } from './util/password.js';

@@ -70,7 +70,7 @@ function commandPath(c: Command): string {
  * forget --dry-run, restore, snapshots, stats, tag; ls takes no lock at all); the others, which write,
  * lock anyway, as restic's do.
  */
-const NO_LOCK_COMMANDS = new Set(['cat', 'check', 'copy', 'diff', 'dump', 'find', 'forget', 'restore', 'snapshots', 'stats', 'tag']);
+const NO_LOCK_COMMANDS = new Set(['cat', 'check', 'copy', 'diff', 'dump', 'find', 'forget', 'restore', 'snapshots', 'stats', 'tag', 'serve', 'mount']);
 function skipLock(g: GlobalOpts): boolean {
   if (g.lock !== false || !NO_LOCK_COMMANDS.has(actionName)) return false;
   if (actionName === 'forget' && !actionOpts['dryRun']) throw new UserError('--no-lock is only applicable in combination with --dry-run for forget command');

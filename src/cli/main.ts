@@ -42,6 +42,9 @@ async function lazyCommands(argv: string[]): Promise<CommandModule[]> {
   if (all || words.has('profile')) out.push(await import('./cmd_profile.js'));
   if (all || words.has('run')) out.push(await import('./cmd_run.js'));
   if (all || words.has('schedule')) out.push(await import('./cmd_schedule.js'));
+  // the HTTP server and its modules, only for the commands that serve
+  if (all || words.has('serve')) out.push(await import('./cmd_serve.js'));
+  if (all || words.has('mount')) out.push(await import('./cmd_mount.js'));
   return out;
 }
 

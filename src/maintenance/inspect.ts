@@ -5,11 +5,13 @@ import type { SnapshotWithId } from '../repo/snapshot.js';
 import { globToRegex } from '../archiver/exclude.js';
 import { plaintextLength } from '../repo/index.js';
 
-export async function* walkSnapshot(repo: Repository, treeId: string, prefix = ''): AsyncGenerator<{ path: string; node: Node }> {
+/** every node below a tree, depth first; `names`: the raw name bytes from the root (the path's exact bytes) */
+export async function* walkSnapshot(repo: Repository, treeId: string, prefix = '', parents: readonly Buffer[] = []): AsyncGenerator<{ path: string; node: Node; names: Buffer[] }> {
   for (const n of decodeTree(await repo.loadBlob('tree', treeId), treeId)) {
     const p = `${prefix}/${n.name.toString()}`;
-    yield { path: p, node: n };
-    if (n.type === 'dir' && n.subtree) yield* walkSnapshot(repo, n.subtree, p);
+    const names = [...parents, n.name];
+    yield { path: p, node: n, names };
+    if (n.type === 'dir' && n.subtree) yield* walkSnapshot(repo, n.subtree, p, names);
   }
 }
 
@@ -32,7 +34,7 @@ export async function lookup(repo: Repository, treeId: string, path: string): Pr
   return node;
 }
 
-export interface FindMatch { snapshot: SnapshotWithId; path: string; node: Node }
+export interface FindMatch { snapshot: SnapshotWithId; path: string; node: Node; /** the path's raw name bytes from the root */ names: Buffer[] }
 
 /** restic's filter.Match split: components, a leading "" (absolute) becomes "/" */
 function splitPath(p: string): string[] {
@@ -97,9 +99,9 @@ function matchParts(pattern: PatternPart[], strs: string[]): boolean {
 export async function find(repo: Repository, snaps: SnapshotWithId[], patterns: string[], ignoreCase: boolean, onMatch: (m: FindMatch) => void): Promise<void> {
   const pats = patterns.map((p) => preparePattern(ignoreCase ? p.toLowerCase() : p));
   for (const s of snaps) {
-    for await (const { path, node } of walkSnapshot(repo, s.tree)) {
+    for await (const { path, node, names } of walkSnapshot(repo, s.tree)) {
       const strs = splitPath(ignoreCase ? path.toLowerCase() : path);
-      if (pats.some((p) => matchParts(p, strs))) onMatch({ snapshot: s, path, node });
+      if (pats.some((p) => matchParts(p, strs))) onMatch({ snapshot: s, path, node, names });
     }
   }
 }
@@ -134,9 +136,9 @@ const sameContent = (x: Node, y: Node) => (x.content ?? []).join() === (y.conten
  * restic 0.14's `diff`: entries added (+), removed (-), with a changed type (T), files whose content
  * changed (M), and with `metadata` anything else that differs (U); paths of directories end in "/".
  * The statistics count the added and removed nodes, and the blobs only one side references (bytes:
- * plaintext sizes from the index, as restic's LookupBlobSize).
+ * plaintext sizes from the index, as restic's LookupBlobSize). `emit` also gets the path's raw name bytes.
  */
-export async function diff(repo: Repository, a: string, b: string, o: DiffOptions, emit: (mode: string, path: string) => void): Promise<DiffStatistics> {
+export async function diff(repo: Repository, a: string, b: string, o: DiffOptions, emit: (mode: string, path: string, names: readonly Buffer[]) => void): Promise<DiffStatistics> {
   const st: DiffStatistics = { changed_files: 0, added: newDiffStat(), removed: newDiffStat() };
   const before = new Set<string>([`tree:${a}`]);
   const after = new Set<string>([`tree:${b}`]);
@@ -150,13 +152,14 @@ export async function diff(repo: Repository, a: string, b: string, o: DiffOption
   const count = (s: DiffStat, n: Node) => { if (n.type === 'file') s.files++; else if (n.type === 'dir') s.dirs++; else s.others++; };
   const join = (prefix: string, name: Buffer) => (prefix.endsWith('/') ? prefix : `${prefix}/`) + name.toString();
   // a whole subtree added or removed: every node is printed and counted
-  const printDir = async (mode: string, s: DiffStat, blobs: Set<string>, prefix: string, id: string): Promise<void> => {
+  const printDir = async (mode: string, s: DiffStat, blobs: Set<string>, prefix: string, raw: readonly Buffer[], id: string): Promise<void> => {
     for (const n of await load(id)) {
       const name = join(prefix, n.name) + (n.type === 'dir' ? '/' : '');
-      emit(mode, name);
+      const names = [...raw, n.name];
+      emit(mode, name, names);
       count(s, n);
       addBlobs(blobs, n);
-      if (n.type === 'dir' && n.subtree) await printDir(mode, s, blobs, name, n.subtree).catch((e: Error) => warn(`error: ${e.message}`));
+      if (n.type === 'dir' && n.subtree) await printDir(mode, s, blobs, name, names, n.subtree).catch((e: Error) => warn(`error: ${e.message}`));
     }
   };
   // an unchanged subtree: its blobs are in both snapshots
@@ -166,7 +169,7 @@ export async function diff(repo: Repository, a: string, b: string, o: DiffOption
       if (n.type === 'dir' && n.subtree) await collectDir(n.subtree).catch((e: Error) => warn(`error: ${e.message}`));
     }
   };
-  const rec = async (ta: string, tb: string, prefix: string): Promise<void> => {
+  const rec = async (ta: string, tb: string, prefix: string, raw: readonly Buffer[]): Promise<void> => {
     const la = await load(ta);
     const lb = await load(tb);
     const ma = new Map(la.map((n) => [n.name.toString('latin1'), n]));
@@ -177,6 +180,7 @@ export async function diff(repo: Repository, a: string, b: string, o: DiffOption
       const y = mb.get(k);
       addBlobs(before, x);
       addBlobs(after, y);
+      const names = [...raw, (y ?? x)!.name];
       if (x && y) {
         let name = join(prefix, y.name);
         let mod = '';
@@ -184,25 +188,25 @@ export async function diff(repo: Repository, a: string, b: string, o: DiffOption
         if (y.type === 'dir') name += '/';
         if (x.type === 'file' && y.type === 'file' && !sameContent(x, y)) { mod += 'M'; st.changed_files++; }
         else if (o.metadata && !nodesEqual(x, y)) mod += 'U';
-        if (mod) emit(mod, name);
+        if (mod) emit(mod, name, names);
         if (x.type === 'dir' && y.type === 'dir' && x.subtree && y.subtree) {
-          const p = x.subtree === y.subtree ? collectDir(x.subtree) : rec(x.subtree, y.subtree, name);
+          const p = x.subtree === y.subtree ? collectDir(x.subtree) : rec(x.subtree, y.subtree, name, names);
           await p.catch((e: Error) => warn(`error: ${e.message}`));
         }
       } else if (x) {
         const name = join(prefix, x.name) + (x.type === 'dir' ? '/' : '');
-        emit('-', name);
+        emit('-', name, names);
         count(st.removed, x);
-        if (x.type === 'dir' && x.subtree) await printDir('-', st.removed, before, name, x.subtree).catch((e: Error) => warn(`error: ${e.message}`));
+        if (x.type === 'dir' && x.subtree) await printDir('-', st.removed, before, name, names, x.subtree).catch((e: Error) => warn(`error: ${e.message}`));
       } else if (y) {
         const name = join(prefix, y.name) + (y.type === 'dir' ? '/' : '');
-        emit('+', name);
+        emit('+', name, names);
         count(st.added, y);
-        if (y.type === 'dir' && y.subtree) await printDir('+', st.added, after, name, y.subtree).catch((e: Error) => warn(`error: ${e.message}`));
+        if (y.type === 'dir' && y.subtree) await printDir('+', st.added, after, name, names, y.subtree).catch((e: Error) => warn(`error: ${e.message}`));
       }
     }
   };
-  await rec(a, b, '/');
+  await rec(a, b, '/', []);
   const tally = (set: Set<string>, other: Set<string>, s: DiffStat) => {
     for (const h of set) {
       if (other.has(h) || common.has(h)) continue;
