@@ -1,6 +1,6 @@
 /**
  * WebDAV clients nobody here wrote against `jbackup serve`: rclone's webdav backend (copy, cat with
- * offset/count, lsjson) and curl (PROPFIND, GET, Range, refused writes, 401).
+ * offset/count, lsjson), curl (PROPFIND, GET, Range, refused writes, 401) and cadaver.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { promises as fsp } from 'node:fs';
@@ -94,5 +94,19 @@ withTools(['curl'], 'curl', () => {
     expect(anon.stdout).toBe('401');
     const traversal = await curl(['--path-as-is', '-o', '/dev/null', '-w', '%{http_code}', `${s.h.url}${base}/../../../../../etc/passwd`]);
     expect(traversal.stdout).toBe('400');
+  });
+});
+
+withTools(['cadaver'], 'cadaver', () => {
+  it('lists, reads, and is refused a write (credentials from ~/.netrc)', async () => {
+    const home = path.join(dir, 'cadaver-home');
+    await fsp.mkdir(home, { recursive: true });
+    await fsp.writeFile(path.join(home, '.netrc'), `machine 127.0.0.1\nlogin ${s.h.username}\npassword ${s.h.password}\n`, { mode: 0o600 });
+    const script = [`ls ${base}/docs`, `cat ${base}/a.txt`, `put ${path.join(src, 'a.txt')} uploaded.txt`, 'quit', ''].join('\n');
+    const r = await runTool('cadaver', [s.h.url], { env: { ...process.env, HOME: home }, input: script });
+    expect(r.stdout).toMatch(/Listing collection `\/[^']*\/docs\/': succeeded\./);
+    expect(r.stdout).toMatch(/readme\.md\s+10 /);
+    expect(r.stdout).toContain('alpha');
+    expect(r.stdout).toMatch(/failed:\s*\n?405 Method Not Allowed/);
   });
 });
