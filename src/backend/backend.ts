@@ -161,3 +161,14 @@ export function totalLength(parts: readonly Uint8Array[]): number {
   for (const p of parts) n += p.length;
   return n;
 }
+
+/**
+ * The storage refused to delete a file: a REST server in append-only mode (rest-server and
+ * `rclone serve restic --append-only`) answers 403 to every DELETE but of a lock.
+ */
+export class DeleteRefusedError extends Error {
+  override name = 'DeleteRefusedError';
+  constructor(readonly handle: Handle, readonly status: number, message?: string) {
+    super(message ?? `repository is append-only: the server refused to delete ${layoutPath(handle)} (HTTP ${status})`);
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The backend conformance suite over restic's REST protocol against a real server (Debian's
+ * `rclone serve restic`): rest: over HTTP, over HTTPS with a test CA (--cacert and
+ * NODE_EXTRA_CA_CERTS), with Basic auth from the URL; rclone: over a child's stdio (HTTP/2).
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import * as path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { backendConformance } from '../backend/conformance.js';
+import { openBackend } from '../../src/backend/location.js';
+import { cleanupTmpDirs, interopDescribe, tmpDir } from '../helpers/tools.js';
+import { makeTestCa, startRestServer, type RestServer } from '../helpers/restserver.js';
+import { LimitedBackend, makeLimiters } from '../../src/backend/decorators/limits.js';
+import { NotFoundError } from '../../src/backend/backend.js';
+
+interopDescribe('rclone', 'rest: and rclone: backends against rclone serve restic', () => {
+  let plain: RestServer;
+  let secure: RestServer;
+  let authed: RestServer;
+  let ca: Awaited<ReturnType<typeof makeTestCa>>;
+  let root: string;
+  let n = 0;
+  const fresh = () => `repo${++n}/`;
+
+  beforeAll(async () => {
+    root = await tmpDir('rest-conf');
+    ca = await makeTestCa();
+    plain = await startRestServer(path.join(root, 'plain'));
+    secure = await startRestServer(path.join(root, 'tls'), { tls: { cert: ca.cert, key: ca.key } });
+    authed = await startRestServer(path.join(root, 'auth'), { user: 'laptop', pass: 'p@ss:w/rd' });
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([plain?.stop(), secure?.stop(), authed?.stop()]);
+    await cleanupTmpDirs();
+  });
+
+  backendConformance('rest: over HTTP', async () => openBackend(`rest:${plain.url}${fresh()}`));
+  backendConformance('rest: over HTTPS (--cacert)', async () => openBackend(`rest:${secure.url}${fresh()}`, { rest: { ca: [readFileSync(ca.ca, 'utf8')] } }));
+  backendConformance('rest: with Basic auth from the URL', async () => {
+    const u = new URL(authed.url);
+    return openBackend(`rest:http://laptop:${encodeURIComponent('p@ss:w/rd')}@${u.host}/${fresh()}`);
+  });
+  backendConformance('rest: with limits and retries', async () => openBackend(`rest:${plain.url}${fresh()}`, { limits: { upload: 512 << 20, download: 512 << 20, connections: 2 } }));
+  backendConformance('rclone: (stdio, HTTP/2)', async () => openBackend(`rclone::local:${path.join(root, 'rclone', fresh())}`));
+
+  it('HTTPS with NODE_EXTRA_CA_CERTS, and without any trust a one-line TLS error', async () => {
+    const loc = `rest:${secure.url}${fresh()}`;
+    const untrusted = openBackend(loc, { retry: { maxAttempts: 1 } });
+    await expect(untrusted.create()).rejects.toThrow(/TLS certificate of the REST server 127\.0\.0\.1:\d+ is not trusted/);
+    await untrusted.close();
+    const old = process.env['NODE_EXTRA_CA_CERTS'];
+    process.env['NODE_EXTRA_CA_CERTS'] = ca.ca;
+    try {
+      const be = openBackend(loc);
+      await be.create();
+      expect(await be.list('keys')).toEqual([]);
+      await be.close();
+    } finally {
+      if (old === undefined) delete process.env['NODE_EXTRA_CA_CERTS'];
+      else process.env['NODE_EXTRA_CA_CERTS'] = old;
+    }
+  });
+
+  it('credentials never appear in the location; a wrong password is one line naming HTTP 401', async () => {
+    const u = new URL(authed.url);
+    const be = openBackend(`rest:http://laptop:wrong-secret@${u.host}/x/`, { retry: { maxAttempts: 1 } });
+    expect(be.location).toBe(`rest:http://laptop:***@${u.host}/x/`);
+    const err = await be.list('snapshots').catch((e: Error) => e);
+    expect(String(err)).toMatch(/HTTP 401/);
+    expect(String(err)).not.toMatch(/wrong-secret/);
+    await be.close();
+  });
+
+  it('the server maps data/<id> to data/<id[0:2]>/<id> (restic\'s layout on disk)', async () => {
+    const name = fresh();
+    const be = openBackend(`rest:${plain.url}${name}`);
+    await be.create();
+    const id = 'ab'.repeat(32);
+    await be.save({ type: 'data', name: id }, Buffer.from('x'));
+    expect(readFileSync(path.join(root, 'plain', name, 'data', 'ab', id), 'utf8')).toBe('x');
+    await expect(be.load({ type: 'data', name: 'cd'.repeat(32) })).rejects.toBeInstanceOf(NotFoundError);
+    await be.close();
+  });
+
+  it('a connection limit below the backend\'s is what the repository sees', async () => {
+    const be = openBackend(`rest:${plain.url}${fresh()}`, { rest: { connections: 3 }, limits: { connections: 2 } });
+    expect(be.properties.connections).toBe(2);
+    expect(new LimitedBackend(openBackend(`rest:${plain.url}${fresh()}`, { rest: { connections: 3 } }), makeLimiters({ connections: 8 })).properties.connections).toBe(3);
+    await be.close();
+  });
+});
