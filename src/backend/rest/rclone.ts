@@ -111,10 +111,15 @@ export class RcloneTransport implements RestTransport {
     return this.child?.pid;
   }
 
-  /** what rclone last wrote to stderr, for error messages */
+  /** what rclone last wrote to stderr, for error messages: its last line, on the same line (the CLI prints one) */
   private tail(): string {
-    const lines = this.stderrTail.filter((l) => l.trim());
-    return lines.length ? `; rclone said:\n  ${lines.slice(-5).join('\n  ')}` : '';
+    const lines = this.stderrTail.map((l) => l.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /, '').trim()).filter((l) => l && !/^NOTICE: Config file .* not found/.test(l));
+    return lines.length ? `; rclone said: ${lines.at(-1)}` : '';
+  }
+
+  /** the last lines rclone wrote to stderr (all kept lines, as written) */
+  get stderrLines(): readonly string[] {
+    return this.stderrTail;
   }
 
   private onStderr(chunk: Buffer): void {
@@ -230,7 +235,10 @@ export class RcloneTransport implements RestTransport {
         if (!spilled) { chunks.push(Buffer.from(into!.subarray(0, pos))); spilled = true; }
         chunks.push(c);
       });
-      stream.on('end', () => resolve({ status, headers: resHeaders, body: spilled ? Buffer.concat(chunks) : into!.subarray(0, pos) }));
+      stream.on('end', () => {
+        if (!status) reject(new Error('the connection closed before an answer'));
+        else resolve({ status, headers: resHeaders, body: spilled ? Buffer.concat(chunks) : into!.subarray(0, pos) });
+      });
       stream.on('error', reject);
       stream.on('close', () => {
         if (stream.rstCode && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) reject(new Error(`stream reset (code ${stream.rstCode})`));
