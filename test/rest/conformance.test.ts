@@ -7,6 +7,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { backendConformance } from '../backend/conformance.js';
+
+/** the REST backends read a stored file back in one streamed GET (verifySaved) */
+const REST_CAPS = { verifySaved: true };
 import { openBackend } from '../../src/backend/location.js';
 import { cleanupTmpDirs, interopDescribe, tmpDir } from '../helpers/tools.js';
 import { makeTestCa, startRestServer, type RestServer } from '../helpers/restserver.js';
@@ -34,14 +37,14 @@ interopDescribe('rclone', 'rest: and rclone: backends against rclone serve resti
     await cleanupTmpDirs();
   });
 
-  backendConformance('rest: over HTTP', async () => openBackend(`rest:${plain.url}${fresh()}`));
-  backendConformance('rest: over HTTPS (--cacert)', async () => openBackend(`rest:${secure.url}${fresh()}`, { rest: { ca: [readFileSync(ca.ca, 'utf8')] } }));
+  backendConformance('rest: over HTTP', async () => openBackend(`rest:${plain.url}${fresh()}`), REST_CAPS);
+  backendConformance('rest: over HTTPS (--cacert)', async () => openBackend(`rest:${secure.url}${fresh()}`, { rest: { ca: [readFileSync(ca.ca, 'utf8')] } }), REST_CAPS);
   backendConformance('rest: with Basic auth from the URL', async () => {
     const u = new URL(authed.url);
     return openBackend(`rest:http://laptop:${encodeURIComponent('p@ss:w/rd')}@${u.host}/${fresh()}`);
-  });
-  backendConformance('rest: with limits and retries', async () => openBackend(`rest:${plain.url}${fresh()}`, { limits: { upload: 512 << 20, download: 512 << 20, connections: 2 } }));
-  backendConformance('rclone: (stdio, HTTP/2)', async () => openBackend(`rclone::local:${path.join(root, 'rclone', fresh())}`));
+  }, REST_CAPS);
+  backendConformance('rest: with limits and retries', async () => openBackend(`rest:${plain.url}${fresh()}`, { limits: { upload: 512 << 20, download: 512 << 20, connections: 2 } }), REST_CAPS);
+  backendConformance('rclone: (stdio, HTTP/2)', async () => openBackend(`rclone::local:${path.join(root, 'rclone', fresh())}`), REST_CAPS);
 
   it('HTTPS with NODE_EXTRA_CA_CERTS, and without any trust a one-line TLS error', async () => {
     const loc = `rest:${secure.url}${fresh()}`;

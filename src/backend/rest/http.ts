@@ -122,6 +122,16 @@ export class HttpTransport implements RestTransport {
     let pos = 0;
     let chunks: Buffer[] | null = into ? null : [];
     try {
+      if (req.onData) {
+        // stop early when the consumer has seen enough (its answer is known): the connection is dropped
+        for await (const c of res.body) {
+          if (!req.onData(c as Buffer)) {
+            res.body.destroy();
+            break;
+          }
+        }
+        return { status: res.statusCode, headers: res.headers as RestResponse['headers'], body: Buffer.alloc(0) };
+      }
       for await (const c of res.body) {
         const b = c as Buffer;
         if (chunks === null && pos + b.length <= into!.length) {

@@ -13,7 +13,7 @@
  */
 import {
   AlreadyExistsError, type Backend, type BackendProperties, DeleteRefusedError, type FileInfo, type FileType, type Handle,
-  listConfig, NotFoundError, partsOf, totalLength,
+  listConfig, NotFoundError, PartsComparer, partsOf, totalLength,
 } from '../backend.js';
 import { TransientError } from '../decorators/retry.js';
 import { parseRetryAfter, RETRY_STATUSES } from '../net.js';
@@ -33,6 +33,11 @@ export interface RestRequest {
   body?: readonly Uint8Array[];
   /** read the response body into this buffer while it fits */
   into?: Buffer;
+  /**
+   * take the response body chunk by chunk instead (the response's body is then empty); returning
+   * false stops reading (the request is abandoned)
+   */
+  onData?: (chunk: Buffer) => boolean;
 }
 
 export interface RestResponse {
@@ -194,6 +199,29 @@ export class RestBackend implements Backend {
       out.push(await this.stat({ type, name: n }));
     }
     return out;
+  }
+
+  /**
+   * The stored file equals `parts`: one GET whose body is compared with them as it arrives (nothing
+   * is allocated for it; a difference stops the download). The repository calls this after each
+   * pack upload (SPEC "REST backends": verification of uploads).
+   */
+  async verifySaved(h: Handle, parts: readonly Uint8Array[], size: number): Promise<boolean> {
+    const cmp = new PartsComparer(parts);
+    let got = 0;
+    let same = true;
+    const r = await this.send({
+      method: 'GET', path: restPath(h),
+      onData: (c) => {
+        got += c.length;
+        same = got <= size && cmp.feed(c);
+        return same;
+      },
+    });
+    // (the body went to the comparer whatever the status: an error page compares unequal and stops the read)
+    if (r.status === 404) return false;
+    if (r.status !== 200) throw this.failure(`verify ${restPath(h)}`, r);
+    return same && got === size;
   }
 
   async remove(h: Handle): Promise<void> {

@@ -226,7 +226,21 @@ export class RcloneTransport implements RestTransport {
         status = Number(h[':status']);
         resHeaders = h as RestResponse['headers'];
       });
+      const onData = req.onData;
+      let stopped = false;
       stream.on('data', (c: Buffer) => {
+        if (onData) {
+          // (the 'response' event may come after the first chunks: the status is not known here)
+          if (!stopped && !onData(c)) {
+            stopped = true;
+            // the headers arrived before this data: their event, if not yet emitted, is next
+            const done = () => resolve({ status, headers: resHeaders, body: Buffer.alloc(0) });
+            if (status) done();
+            else stream.once('response', () => done());
+            stream.close(http2.constants.NGHTTP2_CANCEL);
+          }
+          return;
+        }
         if (!spilled && pos + c.length <= into!.length) {
           c.copy(into!, pos);
           pos += c.length;
@@ -237,10 +251,11 @@ export class RcloneTransport implements RestTransport {
       });
       stream.on('end', () => {
         if (!status) reject(new Error('the connection closed before an answer'));
-        else resolve({ status, headers: resHeaders, body: spilled ? Buffer.concat(chunks) : into!.subarray(0, pos) });
+        else resolve({ status, headers: resHeaders, body: onData ? Buffer.alloc(0) : spilled ? Buffer.concat(chunks) : into!.subarray(0, pos) });
       });
       stream.on('error', reject);
       stream.on('close', () => {
+        if (stopped) return;
         if (stream.rstCode && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) reject(new Error(`stream reset (code ${stream.rstCode})`));
         else if (!status) reject(new Error('the connection closed before an answer'));
       });
