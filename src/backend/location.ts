@@ -6,7 +6,7 @@ import { isJottaLocation } from './jottacloud/spec.js';
 import { hasLimits, LimitedBackend, makeLimiters, type Limits } from './decorators/limits.js';
 import { RetryBackend, type RetryOptions } from './decorators/retry.js';
 import { isRestLocation, openRestBackend, parseRestLocation, redactUrlText, type RestHttpOptions } from './rest/http.js';
-import { isRcloneLocation, openRcloneBackend, type RcloneOptions } from './rest/rclone.js';
+import { isRcloneLocation, openRcloneBackend, redactRcloneRemote, type RcloneOptions } from './rest/rclone.js';
 
 export interface BackendOptions {
   /** bandwidth (bytes/s) and connection limits, for every kind of backend */
@@ -21,8 +21,9 @@ export interface BackendOptions {
   retry?: RetryOptions;
 }
 
-/** a location as it may be shown: a rest: URL's password replaced by *** */
+/** a location as it may be shown: a rest: URL's password, an rclone: remote's secret parameters replaced by *** */
 export function redactLocation(location: string): string {
+  if (isRcloneLocation(location)) return redactRcloneRemote(location);
   if (!isRestLocation(location)) return location;
   try {
     return parseRestLocation(location).redacted;

@@ -11,6 +11,7 @@ import { backendConformance } from '../backend/conformance.js';
 /** the REST backends read a stored file back in one streamed GET (verifySaved) */
 const REST_CAPS = { verifySaved: true };
 import { openBackend } from '../../src/backend/location.js';
+import { openRestBackend } from '../../src/backend/rest/http.js';
 import { cleanupTmpDirs, interopDescribe, tmpDir } from '../helpers/tools.js';
 import { makeTestCa, startRestServer, type RestServer } from '../helpers/restserver.js';
 import { LimitedBackend, makeLimiters } from '../../src/backend/decorators/limits.js';
@@ -82,6 +83,26 @@ interopDescribe('rclone', 'rest: and rclone: backends against rclone serve resti
     await be.save({ type: 'data', name: id }, Buffer.from('x'));
     expect(readFileSync(path.join(root, 'plain', name, 'data', 'ab', id), 'utf8')).toBe('x');
     await expect(be.load({ type: 'data', name: 'cd'.repeat(32) })).rejects.toBeInstanceOf(NotFoundError);
+    await be.close();
+  });
+
+  it('small reads of a pack (tree blobs) are served from one 1 MiB window read once; remove drops it', async () => {
+    const be = openRestBackend(`rest:${plain.url}${fresh()}`);
+    await be.create();
+    const { randomBytes, createHash } = await import('node:crypto');
+    const pack = randomBytes(1_500_000);
+    const h = { type: 'data' as const, name: createHash('sha256').update(pack).digest('hex') };
+    await be.save(h, pack);
+    const before = be.stats.requests;
+    for (let off = 0; off < 1_000_000; off += 10_000) expect((await be.load(h, off, 1300)).equals(pack.subarray(off, off + 1300))).toBe(true);
+    expect(be.stats.requests - before).toBe(1);
+    // the second window (read once, then short at the end of the file), and a read across the boundary (read directly)
+    expect((await be.load(h, 1_400_000, 1000)).equals(pack.subarray(1_400_000, 1_401_000))).toBe(true);
+    expect((await be.load(h, 1_048_000, 1000)).equals(pack.subarray(1_048_000, 1_049_000))).toBe(true);
+    await expect(be.load(h, 1_499_990, 100)).rejects.toThrow(/short read/);
+    expect(be.stats.requests - before).toBe(3);
+    await be.remove(h);
+    await expect(be.load(h, 0, 100)).rejects.toBeInstanceOf(NotFoundError);
     await be.close();
   });
 

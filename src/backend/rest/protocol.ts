@@ -76,13 +76,29 @@ function statusText(status: number): string {
 export interface RestBackendOptions {
   /** concurrent requests (restic's rest.connections / rclone.connections, default 5) */
   connections?: number;
+  /** bytes of pack windows kept for small reads (default 32 MiB; 0: none) */
+  windowCacheBytes?: number;
 }
+
+/**
+ * Small reads of pack files (a tree blob: ~1 KiB; walking a parent snapshot reads hundreds, one after
+ * the other, each a round trip) are served from 1 MiB windows of the pack, read once: measured on
+ * loopback under load, a re-run of 2,000 files in 100 directories made ~100 GETs of ~1.3 KiB at 1–40 ms
+ * each. Packs are immutable (named by their hash), so a window is never stale; remove() drops a
+ * pack's windows. Bounded by windowCacheBytes (oldest window out first).
+ */
+const WINDOW = 1024 * 1024;
+const SMALL_READ = 64 * 1024;
 
 export class RestBackend implements Backend {
   readonly properties: BackendProperties;
   private readonly sem: Semaphore;
   /** counters for tests and -v summaries */
-  readonly stats = { requests: 0 };
+  readonly stats = { requests: 0, windowHits: 0 };
+  /** pack windows for small reads: key `<path>@<start>`, in insertion order (the oldest is evicted first) */
+  private readonly windows = new Map<string, { p: Promise<Buffer>; size: number }>();
+  private windowBytes = 0;
+  private readonly windowMax: number;
 
   /** `location`: what the user sees (credentials redacted) */
   constructor(readonly location: string, private readonly transport: RestTransport, opts: RestBackendOptions = {}) {
@@ -91,6 +107,44 @@ export class RestBackend implements Backend {
     // a REST server's save is not atomic for us (rclone's local remote writes the final name
     // directly) and proves nothing about the stored bytes: packs are read back (SPEC "REST")
     this.properties = { connections: conns, atomicWrites: false };
+    this.windowMax = opts.windowCacheBytes ?? 32 * 1024 * 1024;
+  }
+
+  /** the window of a pack starting at `start` (shorter at the end of the file), read once */
+  private window(h: Handle, start: number): Promise<Buffer> {
+    const p = restPath(h);
+    const key = `${p}@${start}`;
+    const have = this.windows.get(key);
+    if (have) {
+      this.stats.windowHits++;
+      return have.p;
+    }
+    const entry: { p: Promise<Buffer>; size: number } = { p: Promise.resolve(Buffer.alloc(0) as Buffer), size: WINDOW };
+    entry.p = (async () => {
+      const r = await this.send({ method: 'GET', path: p, headers: { range: `bytes=${start}-${start + WINDOW - 1}` } });
+      if (r.status === 404) throw new NotFoundError(h);
+      if (r.status === 416) throw new Error(`load ${p}: short read (offset ${start} is beyond the end of the file)`);
+      if (r.status !== 200 && r.status !== 206) throw this.failure(`load ${p}`, r);
+      return r.status === 200 ? r.body.subarray(start, start + WINDOW) : r.body;
+    })();
+    entry.p.catch(() => {
+      if (this.windows.get(key) === entry) { this.windows.delete(key); this.windowBytes -= entry.size; }
+    });
+    this.windows.set(key, entry);
+    this.windowBytes += entry.size;
+    for (const [k, e] of this.windows) {
+      if (this.windowBytes <= this.windowMax || k === key) break;
+      this.windows.delete(k);
+      this.windowBytes -= e.size;
+    }
+    return entry.p;
+  }
+
+  private dropWindows(h: Handle): void {
+    const prefix = `${restPath(h)}@`;
+    for (const [k, e] of this.windows) {
+      if (k.startsWith(prefix)) { this.windows.delete(k); this.windowBytes -= e.size; }
+    }
   }
 
   private async send(req: RestRequest): Promise<RestResponse> {
@@ -143,6 +197,15 @@ export class RestBackend implements Backend {
   async load(h: Handle, offset = 0, length?: number, into?: Buffer): Promise<Buffer> {
     const p = restPath(h);
     if (length === 0) return Buffer.alloc(0);
+    const start = Math.floor(offset / WINDOW) * WINDOW;
+    if (h.type === 'data' && length !== undefined && length <= SMALL_READ && this.windowMax > 0 && offset + length <= start + WINDOW) {
+      const w = await this.window(h, start);
+      const from = offset - start;
+      if (from + length > w.length) throw new Error(`load ${p}: short read (${Math.max(0, w.length - from)} of ${length} bytes at offset ${offset})`);
+      const out = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+      w.copy(out, 0, from, from + length);
+      return out;
+    }
     const headers: Record<string, string> = {};
     // a whole file is asked for without a Range (Go's file server answers 416 to "bytes=0-" of an empty file)
     if (offset > 0 || length !== undefined) headers['range'] = length === undefined ? `bytes=${offset}-` : `bytes=${offset}-${offset + length - 1}`;
@@ -226,6 +289,7 @@ export class RestBackend implements Backend {
 
   async remove(h: Handle): Promise<void> {
     const p = restPath(h);
+    if (h.type === 'data') this.dropWindows(h);
     const r = await this.send({ method: 'DELETE', path: p });
     if (r.status === 404) throw new NotFoundError(h);
     if (r.status === 403) throw new DeleteRefusedError(h, 403);

@@ -38,6 +38,14 @@ export function isRcloneLocation(location: string): boolean {
   return location.startsWith('rclone:');
 }
 
+/**
+ * A remote with the values of secret-looking connection-string parameters replaced by *** (an
+ * on-the-fly remote may carry them: `:s3,access_key_id=…,secret_access_key=…:bucket`).
+ */
+export function redactRcloneRemote(s: string): string {
+  return s.replace(/([A-Za-z0-9_-]+)=("[^"]*"|'[^']*'|[^,:\s]*)/g, (m, k: string) => (/pass|secret|key|token|cred|auth/i.test(k) ? `${k}=***` : m));
+}
+
 /** The rclone child failed (could not start, exited, broke the connection): not retried. */
 export class RcloneError extends Error {
   override name = 'RcloneError';
@@ -114,7 +122,7 @@ export class RcloneTransport implements RestTransport {
   /** what rclone last wrote to stderr, for error messages: its last line, on the same line (the CLI prints one) */
   private tail(): string {
     const lines = this.stderrTail.map((l) => l.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /, '').trim()).filter((l) => l && !/^NOTICE: Config file .* not found/.test(l));
-    return lines.length ? `; rclone said: ${lines.at(-1)}` : '';
+    return lines.length ? `; rclone said: ${redactRcloneRemote(lines.at(-1)!)}` : '';
   }
 
   /** the last lines rclone wrote to stderr (all kept lines, as written) */
@@ -130,7 +138,7 @@ export class RcloneTransport implements RestTransport {
       const line = l.replace(/\r$/, '');
       this.stderrTail.push(line);
       if (this.stderrTail.length > STDERR_LINES) this.stderrTail.shift();
-      this.opts.logger?.(`rclone: ${line}`);
+      this.opts.logger?.(`rclone: ${redactRcloneRemote(line)}`);
     }
   }
 
@@ -335,6 +343,6 @@ export function openRcloneBackend(location: string, opts: RcloneOptions = {}): R
   const remote = location.slice('rclone:'.length);
   if (!remote) throw new RcloneError('invalid rclone: location: expected rclone:<remote>:<path>');
   const t = new RcloneTransport(remote, opts);
-  const be = new RestBackend(location, t, { connections: opts.connections ?? 5 });
+  const be = new RestBackend(`rclone:${redactRcloneRemote(remote)}`, t, { connections: opts.connections ?? 5 });
   return Object.assign(be, { rclone: t });
 }
