@@ -12,6 +12,7 @@ import { backendConformance } from '../backend/conformance.js';
 const REST_CAPS = { verifySaved: true };
 import { openBackend } from '../../src/backend/location.js';
 import { openRestBackend } from '../../src/backend/rest/http.js';
+import { openRcloneBackend } from '../../src/backend/rest/rclone.js';
 import { cleanupTmpDirs, interopDescribe, tmpDir } from '../helpers/tools.js';
 import { makeTestCa, startRestServer, type RestServer } from '../helpers/restserver.js';
 import { LimitedBackend, makeLimiters } from '../../src/backend/decorators/limits.js';
@@ -104,6 +105,18 @@ interopDescribe('rclone', 'rest: and rclone: backends against rclone serve resti
     await be.remove(h);
     await expect(be.load(h, 0, 100)).rejects.toBeInstanceOf(NotFoundError);
     await be.close();
+  });
+
+  it('rclone: the child starts on the first request and is gone once the backend is closed', async () => {
+    const be = openRcloneBackend(`rclone:${path.join(root, 'rclone-close')}`);
+    expect(be.rclone.pid).toBeUndefined();
+    await be.create();
+    const pid = be.rclone.pid!;
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, 0); // running
+    await be.close();
+    expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+    await expect(be.list('keys')).rejects.toThrow(/closed/);
   });
 
   it('a connection limit below the backend\'s is what the repository sees', async () => {
