@@ -287,8 +287,32 @@ export class RcloneTransport implements RestTransport {
     stream.end();
   }
 
+  /**
+   * While no request is in flight the child, its pipes and the HTTP/2 session do not keep the process
+   * alive: a command that ends without closing its repository exits at once (the `exit` hook stops the
+   * child) instead of waiting for the CLI's 2 s safety net.
+   */
+  private inflight = 0;
+  private setRef(on: boolean): void {
+    const c = this.child;
+    if (!c) return;
+    for (const st of [c.stdin, c.stdout, c.stderr] as (NodeJS.EventEmitter & { ref?: () => void; unref?: () => void } | null)[]) {
+      if (on) st?.ref?.(); else st?.unref?.();
+    }
+    if (on) { c.ref(); this.session?.ref(); } else { c.unref(); this.session?.unref(); }
+  }
+
   async send(req: RestRequest): Promise<RestResponse> {
     if (this.closing) throw new RcloneError('rclone: the backend is closed');
+    if (this.inflight++ === 0) this.setRef(true);
+    try {
+      return await this.sendNow(req);
+    } finally {
+      if (--this.inflight === 0 && !this.closing) this.setRef(false);
+    }
+  }
+
+  private async sendNow(req: RestRequest): Promise<RestResponse> {
     const session = await this.start();
     if (this.exited) throw new RcloneError(`rclone: ${this.exitText()}${this.tail()}`);
     try {
@@ -314,6 +338,7 @@ export class RcloneTransport implements RestTransport {
     this.closing = true;
     const c = this.child;
     if (!c) return;
+    this.setRef(true);
     await this.started?.catch(() => {});
     if (!this.exited) {
       // end the HTTP/2 session and stdin: `serve restic --stdio` exits at EOF
