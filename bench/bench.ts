@@ -14,6 +14,9 @@
  *   jotta      snapshot of the photos to Jottacloud (the loopback emulator, TLS): jbackup natively,
  *              restic through `rclone serve restic` (rclone's jottacloud backend)
  *   jotta-restore  restore of that snapshot from the emulator
+ *   rest, rest-rerun, rest-restore  backup, re-run and restore of the whole dataset to a REST server:
+ *              `rclone serve restic` on loopback (its storage in /dev/shm when there is room), the
+ *              same server for both tools (`-r rest:http://127.0.0.1:<port>/<tool>/`)
  *
  * --dataset real: the same backup, rerun and restore cases on real files backed up in place (read
  * only; bench/datasets.ts lists the directories), restored into a temp dir.
@@ -21,9 +24,9 @@
  * fixed seeds; backup, rerun, restore and touch1 (a re-run after appending a byte to every 100th file).
  * The real and scale datasets skip backup2, prune, check and the Jottacloud cases.
  *
- * Usage: npm run bench -- [--dataset generated|real|scale] [--scale-files N] [--photos-mib N] [--small-files N] [--only case,case] [--no-jotta]
+ * Usage: npm run bench -- [--dataset generated|real|scale] [--scale-files N] [--photos-mib N] [--small-files N] [--only case,case] [--no-jotta] [--no-rest]
  *                         [--repeat N] [--dir DIR] [--emulator-dir DIR] [--keep]
- * --repeat N (default 3): backup, rerun, restore, jotta and jotta-restore run N times per tool, in
+ * --repeat N (default 3): backup, rerun, restore, jotta, jotta-restore and the rest cases run N times per tool, in
  * alternating order (jbackup first, then restic first, …); each tool's row is its median run by time
  * (its RSS: the median of its runs' RSS), with the range of the runs in the JSON. On a shared VM a
  * single run moves ±20 %; the other cases change the repository and run once.
@@ -50,10 +53,10 @@ const PASSWORD = 'bench-password';
 
 type DatasetKind = 'generated' | 'real' | 'scale';
 
-interface Opts { dataset: DatasetKind; scaleFiles: number; photosMiB: number; smallFiles: number; only: Set<string> | null; jotta: boolean; dir: string | null; keep: boolean; repeat: number; emulatorDir: string | null }
+interface Opts { dataset: DatasetKind; scaleFiles: number; photosMiB: number; smallFiles: number; only: Set<string> | null; jotta: boolean; rest: boolean; dir: string | null; keep: boolean; repeat: number; emulatorDir: string | null }
 
 function parseArgs(argv: string[]): Opts {
-  const o: Opts = { dataset: 'generated', scaleFiles: 250_000, photosMiB: 480, smallFiles: 10_000, only: null, jotta: true, dir: null, keep: false, repeat: 3, emulatorDir: null };
+  const o: Opts = { dataset: 'generated', scaleFiles: 250_000, photosMiB: 480, smallFiles: 10_000, only: null, jotta: true, rest: true, dir: null, keep: false, repeat: 3, emulatorDir: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = (): string => {
@@ -70,6 +73,7 @@ function parseArgs(argv: string[]): Opts {
     else if (a === '--small-files') o.smallFiles = Number(val());
     else if (a === '--only') o.only = new Set(val().split(','));
     else if (a === '--no-jotta') o.jotta = false;
+    else if (a === '--no-rest') o.rest = false;
     else if (a === '--dir') o.dir = val();
     else if (a === '--keep') o.keep = true;
     else if (a === '--emulator-dir') o.emulatorDir = val();
@@ -78,7 +82,7 @@ function parseArgs(argv: string[]): Opts {
       if (!Number.isInteger(o.repeat) || o.repeat < 1) throw new Error('--repeat needs a whole number ≥ 1');
     }
     else if (a === '-h' || a === '--help') {
-      process.stdout.write('usage: npm run bench -- [--dataset generated|real|scale] [--scale-files N] [--photos-mib N] [--small-files N] [--only backup,rerun,restore,touch1,backup2,prune,check,jotta,jotta-restore] [--no-jotta] [--repeat N] [--dir DIR] [--emulator-dir DIR] [--keep]\n');
+      process.stdout.write('usage: npm run bench -- [--dataset generated|real|scale] [--scale-files N] [--photos-mib N] [--small-files N] [--only backup,rerun,restore,touch1,backup2,prune,check,jotta,jotta-restore,rest,rest-rerun,rest-restore] [--no-jotta] [--no-rest] [--repeat N] [--dir DIR] [--emulator-dir DIR] [--keep]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -473,6 +477,48 @@ async function main(): Promise<void> {
     }
   }
 
+  // REST: both tools to one `rclone serve restic` on loopback (the generated dataset only)
+  if (generated && o.rest && (want('rest') || want('rest-rerun') || want('rest-restore'))) {
+    if (!rcloneBin) log('rclone missing: no rest: cases');
+    else {
+      const store = await emulatorStateDir(base, null, 'rest-store');
+      const server = await startRcloneServe(rcloneBin, store);
+      try {
+        const restRepo = (t: Tool, i: number): string => `rest:${server.url}${t.name}-${i}/`;
+        const serverCpu = (c0: number | null): string => {
+          const c1 = procCpuSeconds(server.pid);
+          return c0 !== null && c1 !== null ? `server CPU ${(c1 - c0).toFixed(2)} s` : '';
+        };
+        const restSnap = async (t: Tool, i: number): Promise<{ m: Measured; note?: string }> => {
+          const c0 = procCpuSeconds(server.pid);
+          const m = await run({ ...t.cmd(['backup', '-q', ...ds.paths], restRepo(t, i)), cwd: ds.root }, true);
+          return { m, note: serverCpu(c0) };
+        };
+        // each backup run into a new repository on the server; the re-runs and restores use the last
+        await repeated('rest', tools, ds.bytes, async (t, i) => {
+          await run(t.cmd(['init'], restRepo(t, i)));
+          return restSnap(t, i);
+        });
+        if (want('rest-rerun')) await repeated('rest-rerun', tools, ds.bytes, async (t) => restSnap(t, o.repeat - 1));
+        if (want('rest-restore')) {
+          const targets: string[] = [];
+          await repeated('rest-restore', tools, ds.bytes, async (t, i) => {
+            const target = path.join(base, `rest-restore-${t.name}-${i}`);
+            await removeSettled(target);
+            targets.push(target);
+            const c0 = procCpuSeconds(server.pid);
+            const m = await run(t.cmd(['restore', 'latest', '--target', target], restRepo(t, o.repeat - 1)), true);
+            return { m, note: serverCpu(c0) };
+          });
+          for (const t of targets) await removeSettled(t);
+        }
+      } finally {
+        await server.stop();
+        if (!store.startsWith(`${base}${path.sep}`)) await fsp.rm(store, { recursive: true, force: true });
+      }
+    }
+  }
+
   // table
   const cases = [...new Set(rows.map((r) => r.case))];
   const lines: string[] = [];
@@ -494,7 +540,7 @@ async function main(): Promise<void> {
   const rclone = rcloneBin ? spawnSync(rcloneBin, ['version']).stdout.toString().split('\n')[0]!.trim() : null;
   const header = `dataset: ${(ds.bytes / MiB).toFixed(0)} MiB in ${ds.files} files (${ds.describe}); load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; ` +
     `${os.cpus().length} cores, node ${process.version}${restic ? `, ${restic}` : ''}${rclone ? `, ${rclone}` : ''}`;
-  process.stdout.write(`\n${header}\n\n${lines.join('\n')}\n\n(time restic/jbackup > 1: jbackup is faster; RSS is the peak resident set of the command${o.repeat > 1 ? `; backup, rerun, restore, touch1, jotta and jotta-restore: each tool's median of ${o.repeat} runs` : ''})\n`);
+  process.stdout.write(`\n${header}\n\n${lines.join('\n')}\n\n(time restic/jbackup > 1: jbackup is faster; RSS is the peak resident set of the command${o.repeat > 1 ? `; backup, rerun, restore, touch1, jotta, jotta-restore and the rest cases: each tool's median of ${o.repeat} runs` : ''})\n`);
   const outDir = path.join(ROOT, 'bench', 'results');
   await fsp.mkdir(outDir, { recursive: true });
   await fsp.writeFile(path.join(outDir, o.dataset === 'generated' ? 'latest.json' : `latest-${o.dataset}.json`), `${JSON.stringify({
@@ -506,19 +552,34 @@ async function main(): Promise<void> {
   else log(`kept ${base}`);
 }
 
-/** where the emulator keeps its state: --emulator-dir, else /dev/shm with ≥ 4 GiB free, else under base */
-async function emulatorStateDir(base: string, chosen: string | null): Promise<string> {
+/** where the emulator (or the REST server) keeps its state: --emulator-dir, else /dev/shm with ≥ 4 GiB free, else under base */
+async function emulatorStateDir(base: string, chosen: string | null, name = 'emulator'): Promise<string> {
   const dir = chosen ? path.resolve(chosen) : await (async () => {
     try {
       const st = await fsp.statfs('/dev/shm');
-      if (st.bavail * st.bsize >= 4 * 2 ** 30) return await fsp.mkdtemp('/dev/shm/jbackup-bench-emulator-');
+      if (st.bavail * st.bsize >= 4 * 2 ** 30) return await fsp.mkdtemp(`/dev/shm/jbackup-bench-${name}-`);
     } catch {
       // no /dev/shm
     }
-    return path.join(base, 'emulator');
+    return path.join(base, name);
   })();
   await fsp.rm(dir, { recursive: true, force: true });
   return dir;
+}
+
+/** `rclone serve restic` on a port the OS chooses (read from its "Serving restic REST API on …" line) */
+async function startRcloneServe(bin: string, dir: string): Promise<{ url: string; pid: number | undefined; stop(): Promise<void> }> {
+  const child = spawn(bin, ['serve', 'restic', '--addr', '127.0.0.1:0', '--config', '/dev/null', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stderr });
+    rl.on('line', (l) => {
+      const m = /Serving restic REST API on \[?(http:\/\/[^\s\]]+?)\/?\]?$/.exec(l);
+      if (m) resolve(`${m[1]}/`);
+    });
+    void exited.then(() => reject(new Error('rclone serve restic exited before serving')));
+  });
+  return { url, pid: child.pid, stop: async () => { child.kill('SIGTERM'); await exited; } };
 }
 
 /** delete a tree and let the kernel finish the deletion before anything is timed */

@@ -35,8 +35,12 @@ export { LockError, RepoNotFoundError, UserError, WrongPasswordError } from './r
 
 // backends and their options
 export type { Backend, BackendProperties, FileInfo, FileType, Handle, SaveOptions } from './backend/backend.js';
-export { NotFoundError, AlreadyExistsError } from './backend/backend.js';
-export { openBackend, type BackendOptions } from './backend/location.js';
+export { NotFoundError, AlreadyExistsError, DeleteRefusedError } from './backend/backend.js';
+export { openBackend, redactLocation, type BackendOptions } from './backend/location.js';
+export { RetryBackend, RetriesExhaustedError, TransientError, type RetryOptions } from './backend/decorators/retry.js';
+export { RestBackend, type RestBackendOptions } from './backend/rest/protocol.js';
+export { openRestBackend, type RestHttpOptions } from './backend/rest/http.js';
+export { openRcloneBackend, RcloneError, type RcloneOptions } from './backend/rest/rclone.js';
 export { LocalBackend } from './backend/local.js';
 export { MemoryBackend } from './backend/memory.js';
 export { JottaBackend, type JottaBackendOptions } from './backend/jottacloud/backend.js';

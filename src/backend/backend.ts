@@ -161,3 +161,34 @@ export function totalLength(parts: readonly Uint8Array[]): number {
   for (const p of parts) n += p.length;
   return n;
 }
+
+/**
+ * The storage refused to delete a file: a REST server in append-only mode (rest-server and
+ * `rclone serve restic --append-only`) answers 403 to every DELETE but of a lock.
+ */
+export class DeleteRefusedError extends Error {
+  override name = 'DeleteRefusedError';
+  constructor(readonly handle: Handle, readonly status: number, message?: string) {
+    super(message ?? `repository is append-only: the server refused to delete ${layoutPath(handle)} (HTTP ${status})`);
+  }
+}
+
+/** a name no repository file has (all zeros): deleting it answers "not found" wherever deleting is allowed */
+const PROBE: Handle = { type: 'snapshots', name: '0'.repeat(64) };
+
+/**
+ * Fails with DeleteRefusedError when the storage refuses deletions (an append-only REST server
+ * answers 403 to a DELETE before it looks for the file), before an operation whose purpose is to
+ * delete (prune) has written or decided anything. Costs one request that deletes nothing.
+ */
+export async function assertDeletable(be: Pick<Backend, 'remove'>): Promise<void> {
+  try {
+    await be.remove(PROBE);
+  } catch (e) {
+    if (e instanceof NotFoundError) return;
+    if (e instanceof DeleteRefusedError) {
+      throw new DeleteRefusedError(PROBE, e.status, `repository is append-only: the server refuses deletions (HTTP ${e.status} to a DELETE); prune needs a server or credential that may delete`);
+    }
+    throw e;
+  }
+}

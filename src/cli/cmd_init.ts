@@ -1,16 +1,17 @@
 import type { Command } from 'commander';
-import { openBackend } from '../backend/location.js';
+import { openBackend, redactLocation } from '../backend/location.js';
 import { initRepository } from '../ops/repository.js';
 import { backendOptions, getPassword, rememberKdf, repoLocation, repoOptions, type GlobalOpts } from './global.js';
 
 export function register(program: Command, g: () => GlobalOpts): void {
   program.command('init').description('initialize a new repository').action(async () => {
     const opts = g();
-    const loc = repoLocation(opts);
-    const backend = openBackend(loc, backendOptions(opts));
+    const spec = repoLocation(opts);
+    const loc = redactLocation(spec);
+    const backend = openBackend(spec, backendOptions(opts));
     const password = await getPassword(opts, { confirm: true, what: 'new repository' });
     const repo = await initRepository(backend, password, { ...repoOptions(opts), name: loc });
-    rememberKdf(loc, repo);
+    rememberKdf(spec, repo);
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ message_type: 'initialized', id: repo.config.id, repository: loc })}\n`);
     } else if (!opts.quiet) {

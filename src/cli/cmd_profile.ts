@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { UserError } from '../repo/errors.js';
 import { Repository } from '../repo/repository.js';
-import { openBackend } from '../backend/location.js';
+import { openBackend, redactLocation } from '../backend/location.js';
 import { describeSource, readPassword, storeInKeyring } from '../schedule/password.js';
 import { describeProfile, initProfile, KEYRING_SERVICE, loadProfile, parseProfile, readProfilesFile, REMOTE_LOCATION_RE, type Profile } from '../schedule/profile.js';
 import { profilesFile } from '../schedule/paths.js';
@@ -66,7 +66,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
     for (const [name, t] of f.raw) {
       try {
         const p = parseProfile(name, t, path.dirname(f.path));
-        rows.push({ name, repository: p.repository, sources: p.sources, schedule: p.schedule?.calendars ?? null });
+        rows.push({ name, repository: redactLocation(p.repository), sources: p.sources, schedule: p.schedule?.calendars ?? null });
       } catch (e) {
         rows.push({ name, error: (e as Error).message });
       }
@@ -131,7 +131,7 @@ export function register(program: Command, g: () => GlobalOpts): void {
           const bo = backendOptions(g());
           const repo = await Repository.open(openBackend(p.repository, { ...bo, limits: stricterLimits(bo.limits, p.limits) }), password!, {});
           const n = (await repo.backend.list('snapshots')).length;
-          return `${p.repository} opens (${n} snapshot(s))`;
+          return `${redactLocation(p.repository)} opens (${n} snapshot(s))`;
         });
       }
       if (failed) setExitCode(1);

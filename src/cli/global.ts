@@ -1,6 +1,6 @@
 /** Global flags, environment, password sources, repository opening: the only place that knows argv/env/TTY. */
 import { Command, Option } from 'commander';
-import { openBackend, type BackendOptions } from '../backend/location.js';
+import { openBackend, redactLocation, type BackendOptions } from '../backend/location.js';
 import { Repository, type RepoOptions } from '../repo/repository.js';
 import type { Lock } from '../repo/lock.js';
 import { InterruptedError } from '../ops/exit.js';
@@ -10,7 +10,9 @@ import { openRepository } from '../ops/repository.js';
 import { isRemoteSpec, saveKdfHint } from './kdfhint.js';
 import { jottaHardDeleteFromEnv, kdfParamsFromEnv, kdfThreadsFromEnv, lockSettleMsFromEnv } from './envopts.js';
 import type { KdfParams } from '../repo/kdf.js';
-import { isInteractive, jottaRetryPolicy } from './jotta_retry.js';
+import { isInteractive, jottaRetryPolicy, retryPolicy } from './jotta_retry.js';
+import { RCLONE_DEFAULT_ARGS, RCLONE_DEFAULT_PROGRAM } from '../backend/rest/rclone.js';
+import { readFileSync } from 'node:fs';
 import { readPasswordFile, resolvePassword, type PasswordSource } from '../util/password.js';
 import { intFlag, positiveFlag } from './flags.js';
 
@@ -30,6 +32,10 @@ export interface GlobalOpts {
   limitDownload?: string;
   jottaConnections?: string;
   jottaHardDelete?: boolean;
+  restConnections?: string;
+  cacert?: string[];
+  rcloneProgram?: string;
+  rcloneArgs?: string;
 }
 
 export function addGlobalOptions(p: Command): Command {
@@ -48,6 +54,10 @@ export function addGlobalOptions(p: Command): Command {
     .option('--limit-download <KiB/s>', 'limit downloads from the repository to this rate in KiB/s (every backend)')
     .option('--jotta-connections <n>', 'concurrent connections to Jottacloud (default 4)')
     .option('--jotta-hard-delete', 'delete files on Jottacloud permanently instead of moving them to the trash (frees quota at once; env JBACKUP_JOTTA_HARD_DELETE=1)')
+    .option('--rest-connections <n>', 'concurrent requests to a rest: or rclone: repository (default 5, as restic\'s rest.connections)')
+    .option('--cacert <file>', 'file to load an extra trusted root certificate from, for HTTPS (can be given more than once; env JBACKUP_CACERT)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--rclone-program <path>', `program started for rclone: repositories (default "${RCLONE_DEFAULT_PROGRAM}"; env JBACKUP_RCLONE_PROGRAM)`)
+    .option('--rclone-args <args>', `arguments before the remote for rclone: repositories (default "${RCLONE_DEFAULT_ARGS}"; env JBACKUP_RCLONE_ARGS)`)
     .hook('preAction', (_p, action) => {
       actionName = commandPath(action);
       actionOpts = action.opts();
@@ -85,6 +95,19 @@ export function backendOptions(g: GlobalOpts, command: string | undefined = acti
   const conns = intFlag('--jotta-connections', g.jottaConnections, 1);
   const up = positiveFlag('--limit-upload', g.limitUpload);
   const down = positiveFlag('--limit-download', g.limitDownload);
+  const restConns = intFlag('--rest-connections', g.restConnections, 1, 128);
+  const caFiles = g.cacert ?? (process.env['JBACKUP_CACERT'] ? [process.env['JBACKUP_CACERT']] : []);
+  const ca = caFiles.map((f) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch (e) {
+      throw new UserError(`cannot read --cacert file ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  });
+  const verbose = (g.verbose ?? 0) >= 1;
+  const logger = (m: string) => { process.stderr.write(`${m}\n`); };
+  const restUser = process.env['JBACKUP_REST_USERNAME'];
+  const restPass = process.env['JBACKUP_REST_PASSWORD'];
   return {
     limits: {
       ...(up !== undefined ? { upload: up * 1024 } : {}),
@@ -95,6 +118,23 @@ export function backendOptions(g: GlobalOpts, command: string | undefined = acti
       ...(g.jottaHardDelete || jottaHardDeleteFromEnv() ? { hardDelete: true } : {}),
       ...((g.verbose ?? 0) >= 1 ? { logger: (m: string) => { process.stderr.write(`${m}\n`); } } : {}),
       ...jottaRetryPolicy(isInteractive(command), !!g.quiet || !!g.json),
+      ...(ca.length ? { ca } : {}),
+    },
+    rest: {
+      ...(restConns !== undefined ? { connections: restConns } : {}),
+      ...(ca.length ? { ca } : {}),
+      ...(restUser !== undefined ? { username: restUser } : {}),
+      ...(restPass !== undefined ? { password: restPass } : {}),
+    },
+    rclone: {
+      ...(restConns !== undefined ? { connections: restConns } : {}),
+      ...(g.rcloneProgram ?? process.env['JBACKUP_RCLONE_PROGRAM'] ? { program: g.rcloneProgram ?? process.env['JBACKUP_RCLONE_PROGRAM'] } : {}),
+      ...(g.rcloneArgs ?? process.env['JBACKUP_RCLONE_ARGS'] ? { args: g.rcloneArgs ?? process.env['JBACKUP_RCLONE_ARGS'] } : {}),
+      ...(verbose ? { logger } : {}),
+    },
+    retry: {
+      ...(verbose ? { logger } : {}),
+      ...retryPolicy(isInteractive(command), !!g.quiet || !!g.json),
     },
   };
 }
@@ -172,7 +212,7 @@ export async function openRepo(g: GlobalOpts, extra: RepoOptions = {}): Promise<
   const spec = repoLocation(g);
   const backend = openBackend(spec, backendOptions(g));
   const password = await getPassword(g);
-  const repo = await openRepository(backend, password, { ...repoOptions(g), ...extra, keyHint: g.keyHint ?? process.env['JBACKUP_KEY_HINT'], name: spec });
+  const repo = await openRepository(backend, password, { ...repoOptions(g), ...extra, keyHint: g.keyHint ?? process.env['JBACKUP_KEY_HINT'], name: redactLocation(spec) });
   rememberKdf(spec, repo);
   repo.warn = (m) => { process.stderr.write(`${m}\n`); };
   return repo;

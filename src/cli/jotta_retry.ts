@@ -5,14 +5,15 @@
  * a longer outage silently (its -v log still names each retry).
  */
 import type { HttpOptions, RetryNotice } from '../backend/jottacloud/http.js';
+import type { RetryPolicy } from '../backend/net.js';
 
 /** A retry shown to a person: one line, starting at column 0 (over a live progress line). */
-export function retryLine(r: RetryNotice): string {
-  return `jotta: ${r.label}: ${r.reason}; retry ${r.retry}/${r.maxRetries} in ${(r.waitMs / 1000).toFixed(1)}s`;
+export function retryLine(r: RetryNotice, prefix = 'jotta'): string {
+  return `${prefix}: ${r.label}: ${r.reason}; retry ${r.retry}/${r.maxRetries} in ${(r.waitMs / 1000).toFixed(1)}s`;
 }
 
-export function renderRetry(r: RetryNotice): void {
-  process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}${retryLine(r)}\n`);
+export function renderRetry(r: RetryNotice, prefix = 'jotta'): void {
+  process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}${retryLine(r, prefix)}\n`);
 }
 
 /** stdin and stderr on a terminal, and not the scheduler's `run`. */
@@ -23,5 +24,11 @@ export function isInteractive(command: string | undefined): boolean {
 /** Retry budget of one operation: ~4 attempts within 20 s when interactive, else the library's default (10 attempts). */
 export function jottaRetryPolicy(interactive: boolean, quiet = false): Pick<HttpOptions, 'maxAttempts' | 'maxElapsedMs' | 'onRetry'> {
   if (!interactive) return {};
-  return { maxAttempts: 4, maxElapsedMs: 20_000, ...(quiet ? {} : { onRetry: renderRetry }) };
+  return { maxAttempts: 4, maxElapsedMs: 20_000, ...(quiet ? {} : { onRetry: (r: RetryNotice) => renderRetry(r) }) };
+}
+
+/** The same budget for the rest: and rclone: backends' retry decorator (src/backend/decorators/retry.ts). */
+export function retryPolicy(interactive: boolean, quiet = false): RetryPolicy {
+  if (!interactive) return {};
+  return { maxAttempts: 4, maxElapsedMs: 20_000, ...(quiet ? {} : { onRetry: (r: RetryNotice) => renderRetry(r, 'backend') }) };
 }

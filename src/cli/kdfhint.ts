@@ -19,7 +19,7 @@ export type { KdfHint };
 
 /** the repository's key files are remote (`jotta:<path>`, `jotta@<account>:<path>`) */
 export function isRemoteSpec(spec: string): boolean {
-  return isJottaLocation(spec);
+  return isJottaLocation(spec) || spec.startsWith('rest:') || spec.startsWith('rclone:');
 }
 
 function hintFile(spec: string): string {

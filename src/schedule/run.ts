@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseExcludeFile } from '../archiver/exclude.js';
-import { openBackend, type BackendOptions } from '../backend/location.js';
+import { openBackend, redactLocation, type BackendOptions } from '../backend/location.js';
 import { backup } from '../ops/backup.js';
 import { check } from '../ops/check.js';
 import { EXIT, ExitCodeError, exitCodeOf } from '../ops/exit.js';
@@ -129,8 +129,8 @@ export async function runProfile(name: string, o: RunOptions = {}): Promise<RunO
   try {
     profile = loadProfile(name);
     const p = profile;
-    rec.repository = p.repository;
-    log(`profile ${name}: ${p.sources.join(', ')} → ${p.repository}`);
+    rec.repository = redactLocation(p.repository);
+    log(`profile ${name}: ${p.sources.join(', ')} → ${rec.repository}`);
     await hook('before', p.hooks.before);
 
     const password = p.password ? await readPassword(p.password)

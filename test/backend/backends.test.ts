@@ -8,6 +8,7 @@ import { MemoryBackend } from '../../src/backend/memory.js';
 import { backendConformance, LOCAL_CAPS } from './conformance.js';
 import { ForwardingBackend } from '../../src/backend/decorators/forwarding.js';
 import { LimitedBackend, makeLimiters } from '../../src/backend/decorators/limits.js';
+import { RetryBackend } from '../../src/backend/decorators/retry.js';
 import { afterAll } from 'vitest';
 import { cleanupTmpDirs, tmpDir } from '../helpers/tools.js';
 
@@ -31,6 +32,7 @@ const decorators: [string, (b: Backend) => Backend][] = [
   ['limits', (b) => new LimitedBackend(b, limits())],
   ['limits without pacing', (b) => new LimitedBackend(b, limits(), { pace: false })],
   ['limits over limits', (b) => new LimitedBackend(new LimitedBackend(b, limits()), makeLimiters({ connections: 1 }))],
+  ['retry over limits', (b) => new RetryBackend(new LimitedBackend(b, limits()), { maxAttempts: 3 })],
 ];
 for (const [name, wrap] of decorators) {
   backendConformance(`${name} over memory`, async () => wrap(new MemoryBackend()));

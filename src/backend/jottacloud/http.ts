@@ -4,63 +4,39 @@
  * src/util/limiter.ts, given by openBackend), and retries with exponential
  * backoff + full jitter on 429/5xx/connection errors, honouring Retry-After.
  */
-import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import * as tls from 'node:tls';
 import type { Agent } from 'undici';
-
-// undici costs ~100 ms to load: loaded on the first request, so local-repository commands never pay it
-let undiciModule: Promise<typeof import('undici')> | null = null;
-const loadUndici = (): Promise<typeof import('undici')> => (undiciModule ??= import('undici'));
 import type { IncomingHttpHeaders } from 'undici/types/header.js';
 import { VERSION } from '../../version.js';
 import { JottaError, JottaHttpError } from './errors.js';
 import { RateLimiter, Semaphore } from '../../util/limiter.js';
+import {
+  backoffDelay, caList as netCaList, isNetworkError, loadUndici, makeAgent as netMakeAgent, RETRY_STATUSES, type RetryNotice, sleep,
+  tlsHint as netTlsHint,
+} from '../net.js';
+
+// shared with every HTTP backend (src/backend/net.ts); re-exported for this backend's modules and tests
+export { isNetworkError, parseRetryAfter, RETRY_STATUSES, sleep, type RetryNotice } from '../net.js';
 
 export type Logger = (message: string) => void;
 
 export const USER_AGENT = `jbackup/${VERSION}`;
 
-/** HTTP statuses worth retrying (rclone's list for this backend). */
-export const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504, 509]);
-
-const TLS_ERROR_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED',
-  'ERR_SSL_WRONG_VERSION_NUMBER', 'EPROTO',
-]);
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Trust store: the system roots plus NODE_EXTRA_CA_CERTS (undici does not always read it) plus `extra`. */
+/** Trust store: the system roots plus NODE_EXTRA_CA_CERTS plus `extra` (a read failure is a JottaError). */
 export function caList(extra?: string | string[]): string[] | undefined {
-  const add: string[] = [];
-  const envFile = process.env['NODE_EXTRA_CA_CERTS'];
-  if (envFile) {
-    try {
-      add.push(readFileSync(envFile, 'utf8'));
-    } catch (e) {
-      throw new JottaError(`cannot read NODE_EXTRA_CA_CERTS file ${envFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
+  try {
+    return netCaList(extra);
+  } catch (e) {
+    throw new JottaError((e as Error).message);
   }
-  if (extra) add.push(...(Array.isArray(extra) ? extra : [extra]));
-  return add.length ? [...tls.rootCertificates, ...add] : undefined;
 }
 
 export async function makeAgent(extraCa?: string | string[], connectTimeoutMs = 30_000): Promise<Agent> {
-  const ca = caList(extraCa);
-  const { Agent } = await loadUndici();
-  // one secure context for every connection (building one from ~150 roots per connection cost
-  // ~50 ms of CPU each)
-  const secureContext = ca ? tls.createSecureContext({ ca }) : undefined;
-  return new Agent({
-    connect: { ...(secureContext ? { secureContext } : {}), timeout: connectTimeoutMs },
-    keepAliveTimeout: 20_000,
-    headersTimeout: 120_000,
-    bodyTimeout: 120_000,
-  });
+  try {
+    return await netMakeAgent({ ca: extraCa, connectTimeoutMs });
+  } catch (e) {
+    throw new JottaError((e as Error).message); // an unreadable NODE_EXTRA_CA_CERTS
+  }
 }
 
 export interface HttpOptions {
@@ -92,17 +68,6 @@ export interface HttpOptions {
    * caller can show one line per retry to a person.
    */
   onRetry?: (r: RetryNotice) => void;
-}
-
-export interface RetryNotice {
-  /** what is being retried, e.g. "allocate data/ab/ab12…" */
-  label: string;
-  /** the retry about to happen (1 = first retry) and the most there will be */
-  retry: number;
-  maxRetries: number;
-  waitMs: number;
-  /** why the last attempt failed (one line) */
-  reason: string;
 }
 
 export interface HttpRequest {
@@ -138,32 +103,8 @@ export function header(h: IncomingHttpHeaders, name: string): string | undefined
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** Retry-After as milliseconds (seconds or an HTTP date), capped at 5 minutes. */
-export function parseRetryAfter(v: string | undefined): number | undefined {
-  if (!v) return undefined;
-  const s = v.trim();
-  if (/^\d+(\.\d+)?$/.test(s)) return Math.min(300_000, Math.round(Number(s) * 1000));
-  const t = Date.parse(s);
-  if (!Number.isNaN(t)) return Math.min(300_000, Math.max(0, t - Date.now()));
-  return undefined;
-}
-
-/** Network-level failures (resets, timeouts, closed sockets); TLS trust problems are not retried. */
-export function isNetworkError(e: unknown): boolean {
-  if (!(e instanceof Error)) return false;
-  const code = (e as NodeJS.ErrnoException).code ?? '';
-  if (TLS_ERROR_CODES.has(code)) return false;
-  if (code.startsWith('UND_ERR_') && code !== 'UND_ERR_INVALID_ARG' && code !== 'UND_ERR_NOT_SUPPORTED') return true;
-  if (/^E[A-Z]+$/.test(code)) return true;
-  const cause = (e as { cause?: unknown }).cause;
-  if (cause && cause !== e) return isNetworkError(cause);
-  return /socket hang up|other side closed|terminated|ECONNRESET/i.test(e.message);
-}
-
 export function tlsHint(e: unknown): string | null {
-  const code = (e as NodeJS.ErrnoException)?.code ?? '';
-  if (!TLS_ERROR_CODES.has(code)) return null;
-  return `TLS certificate of the Jottacloud server is not trusted (${code}): set NODE_EXTRA_CA_CERTS to the CA certificate of your server`;
+  return netTlsHint(e, 'the Jottacloud server');
 }
 
 export class Http {
@@ -217,9 +158,7 @@ export class Http {
 
   /** Delay before retry number `attempt` (1-based): full jitter over an exponential window, at least Retry-After. */
   backoff(attempt: number, retryAfterMs?: number): number {
-    const window = Math.min(this.maxDelay, this.baseDelay * 2 ** (attempt - 1));
-    const jittered = window / 2 + Math.random() * (window / 2);
-    return Math.max(retryAfterMs ?? 0, Math.round(jittered));
+    return backoffDelay(attempt, this.baseDelay, this.maxDelay, retryAfterMs);
   }
 
   /**
