@@ -127,3 +127,29 @@ export async function makeAgent(opts: AgentOptions = {}): Promise<Agent> {
     ...(opts.connections ? { connections: opts.connections } : {}),
   });
 }
+
+/**
+ * A response body collected into `into` while it fits (restore's recycled read buffers: no
+ * allocation per read), else into chunks joined at the end. Both HTTP layers read bodies so.
+ */
+export class BodySink {
+  private pos = 0;
+  private chunks: Buffer[] | null;
+  constructor(private readonly into?: Buffer) {
+    this.chunks = into ? null : [];
+  }
+
+  push(b: Buffer): void {
+    if (this.chunks === null && this.pos + b.length <= this.into!.length) {
+      b.copy(this.into!, this.pos);
+      this.pos += b.length;
+    } else {
+      this.chunks ??= [Buffer.from(this.into!.subarray(0, this.pos))];
+      this.chunks.push(b);
+    }
+  }
+
+  result(): Buffer {
+    return this.chunks === null ? this.into!.subarray(0, this.pos) : Buffer.concat(this.chunks);
+  }
+}

@@ -11,7 +11,7 @@ import { VERSION } from '../../version.js';
 import { JottaError, JottaHttpError } from './errors.js';
 import { RateLimiter, Semaphore } from '../../util/limiter.js';
 import {
-  backoffDelay, caList as netCaList, isNetworkError, loadUndici, makeAgent as netMakeAgent, RETRY_STATUSES, type RetryNotice, sleep,
+  backoffDelay, BodySink, caList as netCaList, isNetworkError, loadUndici, makeAgent as netMakeAgent, RETRY_STATUSES, type RetryNotice, sleep,
   tlsHint as netTlsHint,
 } from '../net.js';
 
@@ -195,27 +195,19 @@ export class Http {
         throw e;
       }
       // the body goes into req.into while it fits (restore's recycled read buffers), else into chunks
-      const into = req.into;
-      let pos = 0;
-      let chunks: Buffer[] | null = into ? null : [];
+      const sink = new BodySink(req.into);
       try {
         for await (const c of res.body) {
           const b = c as Buffer;
           if (this.down) await this.down.take(b.length);
-          if (chunks === null && pos + b.length <= into!.length) {
-            b.copy(into!, pos);
-            pos += b.length;
-          } else {
-            chunks ??= [Buffer.from(into!.subarray(0, pos))];
-            chunks.push(b);
-          }
+          sink.push(b);
           this.stats.bytesDown += b.length;
         }
       } catch (e) {
         if (isNetworkError(e)) throw new RetryableError(`connection broke while reading the response: ${(e as Error).message}`, undefined, undefined, e);
         throw e;
       }
-      return { status: res.statusCode, headers: res.headers, body: chunks === null ? into!.subarray(0, pos) : Buffer.concat(chunks) };
+      return { status: res.statusCode, headers: res.headers, body: sink.result() };
     } finally {
       release();
     }

@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import type { Agent } from 'undici';
 import { TransientError } from '../decorators/retry.js';
-import { isNetworkError, loadUndici, makeAgent, tlsHint } from '../net.js';
+import { BodySink, isNetworkError, loadUndici, makeAgent, tlsHint } from '../net.js';
 import { VERSION } from '../../version.js';
 import { RestBackend, type RestRequest, type RestResponse, type RestTransport } from './protocol.js';
 
@@ -118,9 +118,7 @@ export class HttpTransport implements RestTransport {
       if (isNetworkError(e)) throw new TransientError(`${what}: ${oneLine(e)}`);
       throw e;
     }
-    const into = req.into;
-    let pos = 0;
-    let chunks: Buffer[] | null = into ? null : [];
+    const sink = new BodySink(req.into);
     try {
       if (req.onData) {
         // stop early when the consumer has seen enough (its answer is known): the connection is dropped
@@ -132,21 +130,12 @@ export class HttpTransport implements RestTransport {
         }
         return { status: res.statusCode, headers: res.headers as RestResponse['headers'], body: Buffer.alloc(0) };
       }
-      for await (const c of res.body) {
-        const b = c as Buffer;
-        if (chunks === null && pos + b.length <= into!.length) {
-          b.copy(into!, pos);
-          pos += b.length;
-        } else {
-          chunks ??= [Buffer.from(into!.subarray(0, pos))];
-          chunks.push(b);
-        }
-      }
+      for await (const c of res.body) sink.push(c as Buffer);
     } catch (e) {
       if (isNetworkError(e)) throw new TransientError(`${what}: connection broke while reading the answer: ${oneLine(e)}`);
       throw e;
     }
-    return { status: res.statusCode, headers: res.headers as RestResponse['headers'], body: chunks === null ? into!.subarray(0, pos) : Buffer.concat(chunks) };
+    return { status: res.statusCode, headers: res.headers as RestResponse['headers'], body: sink.result() };
   }
 
   async close(): Promise<void> {
