@@ -7,12 +7,16 @@
 import { readFileSync } from 'node:fs';
 import * as tls from 'node:tls';
 import type { Agent } from 'undici';
+import { VERSION } from '../version.js';
 
 // undici costs ~100 ms to load: loaded on the first request, so local-repository commands never pay it
 let undiciModule: Promise<typeof import('undici')> | null = null;
 export const loadUndici = (): Promise<typeof import('undici')> => (undiciModule ??= import('undici'));
 
 /** HTTP statuses worth retrying (rclone's list for its HTTP backends). */
+/** what every HTTP backend says it is */
+export const USER_AGENT = `jbackup/${VERSION}`;
+
 export const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504, 509]);
 
 export const TLS_ERROR_CODES = new Set([

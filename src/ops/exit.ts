@@ -3,7 +3,6 @@
  * profile runs (src/schedule/run.ts).
  */
 import { LockError, RepoNotFoundError, WrongPasswordError } from '../repo/errors.js';
-import { DeleteRefusedError } from '../backend/backend.js';
 
 /** restic's exit codes; pipe: its status when it dies of SIGPIPE (128 + 13), which node ignores */
 export const EXIT = { ok: 0, fatal: 1, partial: 3, noRepo: 10, lock: 11, password: 12, interrupted: 130, pipe: 141 } as const;
@@ -24,7 +23,7 @@ export function exitCodeOf(e: unknown): number {
   if (e instanceof RepoNotFoundError) return EXIT.noRepo;
   if (e instanceof WrongPasswordError) return EXIT.password;
   if (e instanceof LockError) return EXIT.lock;
-  // an append-only server refused a deletion (forget, prune): restic exits 1 there too
-  if (e instanceof DeleteRefusedError) return EXIT.fatal;
+  // everything else is fatal, an append-only server's refused deletion (DeleteRefusedError) included:
+  // restic exits 1 there too
   return EXIT.fatal;
 }

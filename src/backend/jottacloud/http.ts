@@ -7,11 +7,10 @@
 import { Readable } from 'node:stream';
 import type { Agent } from 'undici';
 import type { IncomingHttpHeaders } from 'undici/types/header.js';
-import { VERSION } from '../../version.js';
 import { JottaError, JottaHttpError } from './errors.js';
 import { RateLimiter, Semaphore } from '../../util/limiter.js';
 import {
-  backoffDelay, BodySink, caList as netCaList, isNetworkError, loadUndici, makeAgent as netMakeAgent, RETRY_STATUSES, type RetryNotice, sleep,
+  backoffDelay, BodySink, USER_AGENT, isNetworkError, loadUndici, makeAgent as netMakeAgent, RETRY_STATUSES, type RetryNotice, sleep,
   tlsHint as netTlsHint,
 } from '../net.js';
 
@@ -20,16 +19,6 @@ export { isNetworkError, parseRetryAfter, RETRY_STATUSES, sleep, type RetryNotic
 
 export type Logger = (message: string) => void;
 
-export const USER_AGENT = `jbackup/${VERSION}`;
-
-/** Trust store: the system roots plus NODE_EXTRA_CA_CERTS plus `extra` (a read failure is a JottaError). */
-export function caList(extra?: string | string[]): string[] | undefined {
-  try {
-    return netCaList(extra);
-  } catch (e) {
-    throw new JottaError((e as Error).message);
-  }
-}
 
 export async function makeAgent(extraCa?: string | string[], connectTimeoutMs = 30_000): Promise<Agent> {
   try {

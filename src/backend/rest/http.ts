@@ -6,9 +6,9 @@
  */
 import { Readable } from 'node:stream';
 import type { Agent } from 'undici';
+import { totalLength } from '../backend.js';
 import { TransientError } from '../decorators/retry.js';
-import { BodySink, isNetworkError, loadUndici, makeAgent, tlsHint } from '../net.js';
-import { VERSION } from '../../version.js';
+import { BodySink, isNetworkError, loadUndici, makeAgent, tlsHint, USER_AGENT } from '../net.js';
 import { RestBackend, type RestRequest, type RestResponse, type RestTransport } from './protocol.js';
 
 export interface RestLocation {
@@ -98,13 +98,11 @@ export class HttpTransport implements RestTransport {
 
   async send(req: RestRequest): Promise<RestResponse> {
     const url = `${this.loc.url.origin}${this.loc.url.pathname}${req.path}${req.query ? `?${req.query}` : ''}`;
-    const headers: Record<string, string> = { 'user-agent': `jbackup/${VERSION}`, ...(req.headers ?? {}) };
+    const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...(req.headers ?? {}) };
     if (this.auth) headers['authorization'] = this.auth;
     let body: Uint8Array | Readable | undefined;
     if (req.body) {
-      let len = 0;
-      for (const p of req.body) len += p.length;
-      headers['content-length'] = String(len);
+      headers['content-length'] = String(totalLength(req.body));
       body = req.body.length === 1 ? req.body[0]! : req.body.length === 0 ? Buffer.alloc(0) : Readable.from(coalesced(req.body), { objectMode: false });
     }
     const what = `${req.method} ${req.path || '/'}`;

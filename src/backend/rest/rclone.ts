@@ -17,7 +17,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as http2 from 'node:http2';
 import { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
+import { totalLength } from '../backend.js';
 import { TransientError } from '../decorators/retry.js';
+import { BodySink } from '../net.js';
 import { RestBackend, type RestRequest, type RestResponse, type RestTransport } from './protocol.js';
 
 export const RCLONE_DEFAULT_PROGRAM = 'rclone';
@@ -214,11 +216,7 @@ export class RcloneTransport implements RestTransport {
       const hasBody = req.body !== undefined;
       try {
         const headers: http2.OutgoingHttpHeaders = { ':method': req.method, ':path': `/${req.path}${req.query ? `?${req.query}` : ''}`, ...(req.headers ?? {}) };
-        if (hasBody) {
-          let len = 0;
-          for (const p of req.body!) len += p.length;
-          headers['content-length'] = len;
-        }
+        if (hasBody) headers['content-length'] = totalLength(req.body!);
         stream = session.request(headers, { endStream: !hasBody });
       } catch (e) {
         reject(e);
@@ -226,10 +224,7 @@ export class RcloneTransport implements RestTransport {
       }
       let status = 0;
       let resHeaders: RestResponse['headers'] = {};
-      const chunks: Buffer[] = [];
-      const into = req.into;
-      let pos = 0;
-      let spilled = !into;
+      const sink = new BodySink(req.into);
       stream.on('response', (h) => {
         status = Number(h[':status']);
         resHeaders = h as RestResponse['headers'];
@@ -249,17 +244,11 @@ export class RcloneTransport implements RestTransport {
           }
           return;
         }
-        if (!spilled && pos + c.length <= into!.length) {
-          c.copy(into!, pos);
-          pos += c.length;
-          return;
-        }
-        if (!spilled) { chunks.push(Buffer.from(into!.subarray(0, pos))); spilled = true; }
-        chunks.push(c);
+        sink.push(c);
       });
       stream.on('end', () => {
         if (!status) reject(new Error('the connection closed before an answer'));
-        else resolve({ status, headers: resHeaders, body: onData ? Buffer.alloc(0) : spilled ? Buffer.concat(chunks) : into!.subarray(0, pos) });
+        else resolve({ status, headers: resHeaders, body: onData ? Buffer.alloc(0) : sink.result() });
       });
       stream.on('error', reject);
       stream.on('close', () => {
