@@ -48,6 +48,16 @@ function ipBytes(ip: string): Buffer {
   return b;
 }
 
+/**
+ * A positive DER INTEGER body from random bytes: the top bit cleared (else negative) and the next set
+ * (a leading 0x00 before a byte < 0x80 is not minimal DER, which OpenSSL refuses: "illegal padding").
+ * Clearing the top bit alone made 9 of 1,500 certificates unreadable.
+ */
+export function certificateSerial(random: Buffer): Buffer {
+  random[0] = (random[0]! & 0x7f) | 0x40;
+  return random;
+}
+
 /** a PEM certificate and PKCS#8 key for these host names / IP addresses, valid for `days` */
 export function selfSignedCertificate(hosts: readonly string[], days = 825): { cert: string; key: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -55,8 +65,7 @@ export function selfSignedCertificate(hosts: readonly string[], days = 825): { c
   const name = seq(set(seq(oid('2.5.4.3'), utf8('jbackup serve'))));
   const now = Date.now();
   const sans = [...new Set(hosts)].map((h) => (isIP(h) ? tlv(0x87, ipBytes(h)) : tlv(0x82, Buffer.from(h, 'ascii'))));
-  const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
+  const serial = certificateSerial(randomBytes(16));
   const ext = (id: string, critical: boolean, value: Buffer) => seq(oid(id), ...(critical ? [tlv(0x01, Buffer.from([0xff]))] : []), tlv(0x04, value));
   const tbs = seq(
     tlv(0xa0, tlv(0x02, Buffer.from([2]))),

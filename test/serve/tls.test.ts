@@ -5,7 +5,7 @@ import { statSync } from 'node:fs';
 import { createServer, request } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { ensureCertificate, selfSignedCertificate } from '../../src/serve/tls.js';
+import { certificateSerial, ensureCertificate, selfSignedCertificate } from '../../src/serve/tls.js';
 import { cleanupTmpDirs, tmpDir } from '../helpers/tools.js';
 
 afterAll(cleanupTmpDirs);
@@ -49,4 +49,13 @@ it('is kept while valid for the hosts asked, made anew otherwise; the key is 060
   const c = ensureCertificate(dir, ['localhost', '10.1.2.3']);
   expect(c.created).toBe(true);
   expect(new X509Certificate(c.cert).checkIP('10.1.2.3')).toBe('10.1.2.3');
+});
+
+it('writes serial numbers that are minimal positive DER integers (a leading zero byte is refused by OpenSSL)', () => {
+  for (const first of [0x00, 0x01, 0x7f, 0x80, 0xff]) {
+    const s = certificateSerial(Buffer.from([first, 0x00, 0x12, 0x34]));
+    expect(s[0]! & 0x80).toBe(0);
+    expect(s[0]).not.toBe(0);
+  }
+  for (let i = 0; i < 200; i++) expect(() => new X509Certificate(selfSignedCertificate(['localhost']).cert)).not.toThrow();
 });
