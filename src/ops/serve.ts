@@ -36,7 +36,7 @@ export function parseListen(listen: string): { host: string; port: number } {
 export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
   if (isIP(host) === 4) return host.startsWith('127.');
-  if (isIP(host) === 6) return /^(0*:)*:?0*1$/.test(host) || host === '::1' || /^::ffff:127\./i.test(host);
+  if (isIP(host) === 6) return /^(0*:)*:?0*1$/.test(host) || /^::ffff:127\./i.test(host);
   return false;
 }
 

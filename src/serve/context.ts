@@ -11,8 +11,6 @@ import type { Entry, SnapshotFs } from './vfs.js';
 export const RESERVED_SEGMENT = '_';
 
 export interface SendFileOptions {
-  /** Content-Disposition: attachment with this file name (default: inline, no disposition) */
-  download?: string;
   /** overrides the type guessed from the name */
   contentType?: string;
 }

@@ -67,19 +67,12 @@ export function parseRange(h: string | undefined, size: number): { start: number
   return { start, end: last + 1 };
 }
 
-/** RFC 6266 Content-Disposition for a file name (ASCII fallback plus filename*) */
-function disposition(name: string): string {
-  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
-}
-
 export function fileHeaders(e: Entry, o: SendFileOptions = {}): Record<string, string> {
   return {
     ETag: e.etag,
     'Last-Modified': e.mtime.toUTCString(),
     'Accept-Ranges': 'bytes',
     'Content-Type': o.contentType ?? (e.kind === 'file' ? contentType(e.name) : 'application/octet-stream'),
-    ...(o.download !== undefined ? { 'Content-Disposition': disposition(o.download) } : {}),
   };
 }
 

@@ -127,3 +127,10 @@ export function hrefOf(segments: readonly string[], dir: boolean): string {
   const p = `/${segments.map(encodeSegment).join('/')}`;
   return dir && segments.length ? `${p}/` : p;
 }
+
+const MARKUP: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** text safe in XML and HTML element content and quoted attribute values (WebDAV answers, pages) */
+export function escapeMarkup(s: string): string {
+  return /[&<>"']/.test(s) ? s.replace(/[&<>"']/g, (c) => MARKUP[c]!) : s;
+}

@@ -4,6 +4,7 @@
  * of its pack (`Repository.loadBlob`: `mode=bin` with a Range on Jottacloud), a few loaded ahead of
  * the one being sent, recently used ones kept in a bounded cache.
  */
+import { createHash } from 'node:crypto';
 import type { Repository } from '../repo/repository.js';
 import { plaintextLength } from '../repo/index.js';
 import { ByteLru, Inflight } from './cache.js';
@@ -71,7 +72,9 @@ export class BlobReader {
   }
 
   /** the content of `ids` as a file of `size` bytes (clipped, or padded with zeros, to the node's size) */
-  open(ids: readonly string[], size: number, key: string): ContentSource {
+  open(ids: readonly string[], size: number): ContentSource {
+    // the offsets are cached by content (the same blob list served through any path shares one table)
+    const key = ids.length === 1 ? ids[0]! : createHash('sha256').update(ids.join('\0')).digest('hex');
     let offsets = this.offsets.get(key);
     if (!offsets) {
       offsets = offsetsOf(this.repo, ids);

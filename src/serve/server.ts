@@ -12,9 +12,9 @@ import { Access, USERNAME } from './auth.js';
 import { RESERVED_SEGMENT, type WebContext } from './context.js';
 import { sendError, sendFile } from './http.js';
 import { contentType } from './mime.js';
-import { hrefOf, splitUrlPath } from './names.js';
+import { escapeMarkup, hrefOf, splitUrlPath } from './names.js';
 import type { Entry, SnapshotFs } from './vfs.js';
-import { ALLOW, propfind, sendOptions, WRITE_METHODS, xmlEscape } from './webdav.js';
+import { ALLOW, propfind, sendOptions, WRITE_METHODS } from './webdav.js';
 import { handleWeb } from './web/index.js';
 
 export interface ServerOptions {
@@ -56,8 +56,8 @@ const wantsHtml = (req: IncomingMessage) => /\btext\/html\b/.test(String(req.hea
 
 /** the listing a directory gets when the web layer does not answer (non-browsers, or no web layer) */
 function plainListing(req: IncomingMessage, res: ServerResponse, dir: Entry, entries: Entry[]): void {
-  const rows = entries.map((e) => `<li><a href="${xmlEscape(hrefOf(e.path, e.kind === 'dir'))}">${xmlEscape(e.name)}${e.kind === 'dir' ? '/' : ''}</a></li>`);
-  const title = xmlEscape(hrefOf(dir.path, true));
+  const rows = entries.map((e) => `<li><a href="${escapeMarkup(hrefOf(e.path, e.kind === 'dir'))}">${escapeMarkup(e.name)}${e.kind === 'dir' ? '/' : ''}</a></li>`);
+  const title = escapeMarkup(hrefOf(dir.path, true));
   const body = Buffer.from(`<!doctype html>\n<html><head><meta charset="utf-8"><title>${title}</title></head><body><h1>${title}</h1><ul>\n${rows.join('\n')}\n</ul></body></html>\n`);
   res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': String(body.length), ETag: dir.etag, 'Last-Modified': dir.mtime.toUTCString(), 'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'" });
   res.end(req.method === 'HEAD' ? undefined : body);
@@ -76,7 +76,7 @@ export async function startServer(repo: Repository, vfs: SnapshotFs, o: ServerOp
       if (!res.hasHeader('Content-Security-Policy')) res.setHeader('Content-Security-Policy', FILE_CSP);
       // types a browser would run (HTML, SVG, XML, script) are never shown inline from a raw path
       const type = so?.contentType ?? (e.kind === 'file' ? contentType(e.name) : '');
-      if (ACTIVE.test(type) && !res.hasHeader('Content-Disposition') && so?.download === undefined) res.setHeader('Content-Disposition', 'attachment');
+      if (ACTIVE.test(type) && !res.hasHeader('Content-Disposition')) res.setHeader('Content-Disposition', 'attachment');
       return sendFile(vfs, req, res, e, so);
     },
     sendError: (req, res, status, message) => sendError(req, res, status, message),

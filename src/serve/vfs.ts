@@ -382,6 +382,6 @@ export class SnapshotFs {
       return { size: b.length, async *read(start: number, end: number) { if (start < Math.min(end, b.length)) yield b.subarray(start, Math.min(end, b.length)); } };
     }
     const c = e.content!;
-    return this.reader.open(c.content ?? [], e.size, e.etag);
+    return this.reader.open(c.content ?? [], e.size);
   }
 }

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Entry, SnapshotFs } from './vfs.js';
 import { contentType } from './mime.js';
-import { encodeSegment, hrefOf } from './names.js';
+import { encodeSegment, escapeMarkup, hrefOf } from './names.js';
 import { sendError } from './http.js';
 
 /** the methods a read-only server answers */
@@ -17,10 +17,6 @@ export const WRITE_METHODS = new Set(['PUT', 'DELETE', 'MKCOL', 'COPY', 'MOVE', 
 
 const LIVE = ['displayname', 'resourcetype', 'getcontentlength', 'getlastmodified', 'getetag', 'getcontenttype', 'creationdate', 'supportedlock', 'lockdiscovery'] as const;
 const MAX_BODY = 1 << 20;
-
-export function xmlEscape(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
-}
 
 export function sendOptions(res: ServerResponse): void {
   res.writeHead(200, { DAV: '1', Allow: ALLOW, 'MS-Author-Via': 'DAV', 'Content-Length': '0' });
@@ -78,12 +74,12 @@ export function parsePropfind(body: string): Want | null {
 function propValue(e: Entry, name: (typeof LIVE)[number]): string | null {
   const dir = e.kind === 'dir';
   switch (name) {
-    case 'displayname': return xmlEscape(e.name);
+    case 'displayname': return escapeMarkup(e.name);
     case 'resourcetype': return dir ? '<D:collection/>' : '';
     case 'getcontentlength': return dir ? null : String(e.size);
     case 'getlastmodified': return e.mtime.toUTCString();
-    case 'getetag': return xmlEscape(e.etag);
-    case 'getcontenttype': return dir ? 'httpd/unix-directory' : xmlEscape(e.kind === 'file' ? contentType(e.name) : 'application/octet-stream');
+    case 'getetag': return escapeMarkup(e.etag);
+    case 'getcontenttype': return dir ? 'httpd/unix-directory' : escapeMarkup(e.kind === 'file' ? contentType(e.name) : 'application/octet-stream');
     case 'creationdate': return e.mtime.toISOString();
     case 'supportedlock': return '';
     case 'lockdiscovery': return '';
@@ -91,22 +87,21 @@ function propValue(e: Entry, name: (typeof LIVE)[number]): string | null {
 }
 
 const OK = '<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>';
-const esc = (s: string) => (/[&<>"']/.test(s) ? xmlEscape(s) : s);
 
 /** allprop, written out: the common request (rclone, davfs2 ask for a subset; cadaver, Finder for all) */
 function allprop(e: Entry, href: string): string {
   const mod = e.mtime.toUTCString();
   const created = e.mtime.toISOString();
   if (e.kind === 'dir') {
-    return `<D:response>${href}<D:propstat><D:prop><D:displayname>${esc(e.name)}</D:displayname><D:resourcetype><D:collection/></D:resourcetype><D:getlastmodified>${mod}</D:getlastmodified><D:getetag>${esc(e.etag)}</D:getetag><D:getcontenttype>httpd/unix-directory</D:getcontenttype><D:creationdate>${created}</D:creationdate></D:prop>${OK}`;
+    return `<D:response>${href}<D:propstat><D:prop><D:displayname>${escapeMarkup(e.name)}</D:displayname><D:resourcetype><D:collection/></D:resourcetype><D:getlastmodified>${mod}</D:getlastmodified><D:getetag>${escapeMarkup(e.etag)}</D:getetag><D:getcontenttype>httpd/unix-directory</D:getcontenttype><D:creationdate>${created}</D:creationdate></D:prop>${OK}`;
   }
   const type = e.kind === 'file' ? contentType(e.name) : 'application/octet-stream';
-  return `<D:response>${href}<D:propstat><D:prop><D:displayname>${esc(e.name)}</D:displayname><D:resourcetype/><D:getcontentlength>${e.size}</D:getcontentlength><D:getlastmodified>${mod}</D:getlastmodified><D:getetag>${esc(e.etag)}</D:getetag><D:getcontenttype>${esc(type)}</D:getcontenttype><D:creationdate>${created}</D:creationdate></D:prop>${OK}`;
+  return `<D:response>${href}<D:propstat><D:prop><D:displayname>${escapeMarkup(e.name)}</D:displayname><D:resourcetype/><D:getcontentlength>${e.size}</D:getcontentlength><D:getlastmodified>${mod}</D:getlastmodified><D:getetag>${escapeMarkup(e.etag)}</D:getetag><D:getcontenttype>${escapeMarkup(type)}</D:getcontenttype><D:creationdate>${created}</D:creationdate></D:prop>${OK}`;
 }
 
 /** `parent`: the escaped href of the entry's directory (ends in "/"), computed once per listing */
 function response(e: Entry, want: Want, parent?: string): string {
-  const own = parent !== undefined ? `${parent}${xmlEscape(encodeSegment(e.name))}${e.kind === 'dir' ? '/' : ''}` : xmlEscape(hrefOf(e.path, e.kind === 'dir'));
+  const own = parent !== undefined ? `${parent}${escapeMarkup(encodeSegment(e.name))}${e.kind === 'dir' ? '/' : ''}` : escapeMarkup(hrefOf(e.path, e.kind === 'dir'));
   const href = `<D:href>${own}</D:href>`;
   if (want.kind === 'all') return allprop(e, href);
   if (want.kind === 'names') {
@@ -119,7 +114,7 @@ function response(e: Entry, want: Want, parent?: string): string {
   asked.forEach((p, i) => {
     const v = p.ns === 'DAV:' && (LIVE as readonly string[]).includes(p.local) ? propValue(e, p.local as (typeof LIVE)[number]) : null;
     if (v !== null) found.push(v === '' ? `<D:${p.local}/>` : `<D:${p.local}>${v}</D:${p.local}>`);
-    else missing.push(p.ns === 'DAV:' ? `<D:${p.local}/>` : `<X${i}:${p.local} xmlns:X${i}="${xmlEscape(p.ns)}"/>`);
+    else missing.push(p.ns === 'DAV:' ? `<D:${p.local}/>` : `<X${i}:${p.local} xmlns:X${i}="${escapeMarkup(p.ns)}"/>`);
   });
   let out = `<D:response>${href}`;
   if (found.length || !missing.length) out += `<D:propstat><D:prop>${found.join('')}</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>`;
@@ -147,7 +142,7 @@ export async function propfind(vfs: SnapshotFs, req: IncomingMessage, res: Serve
   }
   const parts = [`<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">`, response(e, want)];
   if (depth === '1' && e.kind === 'dir') {
-    const parent = xmlEscape(hrefOf(e.path, true));
+    const parent = escapeMarkup(hrefOf(e.path, true));
     for (const x of await vfs.list(e)) parts.push(response(x, want, parent));
   }
   parts.push('</D:multistatus>\n');

@@ -12,7 +12,6 @@
  * link entries. Devices and FIFOs: tar only (zip cannot hold them). Hard links: tar links; zip repeats
  * the content.
  */
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ClosedError, tarFormat, walkArchive, zipFormat } from '../../maintenance/dump.js';
 import type { Node } from '../../repo/tree.js';
@@ -24,9 +23,6 @@ import { contentDisposition } from './file.js';
 import { safetyHeaders } from './html.js';
 
 const GO_MODE_DIR = 2 ** 31;
-
-/** the reader's cache key of a content list: the ETag the file system gives the same file */
-const contentKey = (n: Node) => `"c-${createHash('sha256').update((n.content ?? []).join('\0')).digest('hex').slice(0, 32)}"`;
 
 /** a zip member name: each component escaped as the file system shows it */
 export function zipName(member: Buffer): string {
@@ -66,7 +62,7 @@ export async function sendArchive(ctx: WebContext, req: IncomingMessage, res: Se
       top: r.top,
       onError: (p, err) => ctx.log(`${kind} ${file}: ${p}: ${err.message}`),
       // the server's reader: blobs by the index's sizes, read ahead, through the bounded blob cache
-      content: (n) => ctx.vfs.reader.open(n.content ?? [], Number(n.size ?? 0n), contentKey(n)).read(0, Number(n.size ?? 0n)),
+      content: (n) => ctx.vfs.reader.open(n.content ?? [], Number(n.size ?? 0n)).read(0, Number(n.size ?? 0n)),
     });
     if (errors) ctx.log(`${kind} ${file}: ${errors} damaged entr${errors === 1 ? 'y' : 'ies'} (written with zeros or left out)`);
     res.end();

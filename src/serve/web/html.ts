@@ -9,14 +9,13 @@
  */
 import type { ServerResponse } from 'node:http';
 import { goModeString } from '../../format/gomode.js';
-import { encodeSegment } from '../names.js';
+import { resticTimeFormat } from '../../format/gotime.js';
+import { encodeSegment, escapeMarkup } from '../names.js';
 import { RESERVED_SEGMENT } from '../context.js';
-
-const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
 /** text safe in element content and in quoted attribute values */
 export function esc(s: string | number | bigint | undefined | null): string {
-  return String(s ?? '').replace(/[&<>"']/g, (c) => ESC[c]!);
+  return escapeMarkup(String(s ?? ''));
 }
 
 /** raw HTML (already escaped), as opposed to text that `html` escapes */
@@ -112,7 +111,7 @@ export function formatTime(d: Date): string {
   if (Number.isNaN(t) || t === 0) return '—';
   const y = d.getFullYear();
   if (y < 1000 || y > 9999) return `${d.toISOString().slice(0, -5).replace('T', ' ')} UTC`;
-  return `${y}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`;
+  return resticTimeFormat(d);
 }
 
 /** a table cell with the local time, the UTC instant in its tooltip */
