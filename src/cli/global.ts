@@ -10,7 +10,7 @@ import { openRepository } from '../ops/repository.js';
 import { isRemoteSpec, saveKdfHint } from './kdfhint.js';
 import { jottaHardDeleteFromEnv, kdfParamsFromEnv, kdfThreadsFromEnv, lockSettleMsFromEnv } from './envopts.js';
 import type { KdfParams } from '../repo/kdf.js';
-import { isInteractive, jottaRetryPolicy, retryPolicy } from './jotta_retry.js';
+import { isInteractive, retryPolicy } from './jotta_retry.js';
 import { RCLONE_DEFAULT_ARGS, RCLONE_DEFAULT_PROGRAM } from '../backend/rest/rclone.js';
 import { readFileSync } from 'node:fs';
 import { readPasswordFile, resolvePassword, type PasswordSource } from '../util/password.js';
@@ -117,7 +117,7 @@ export function backendOptions(g: GlobalOpts, command: string | undefined = acti
       ...(conns !== undefined ? { connections: conns } : {}),
       ...(g.jottaHardDelete || jottaHardDeleteFromEnv() ? { hardDelete: true } : {}),
       ...((g.verbose ?? 0) >= 1 ? { logger: (m: string) => { process.stderr.write(`${m}\n`); } } : {}),
-      ...jottaRetryPolicy(isInteractive(command), !!g.quiet || !!g.json),
+      ...retryPolicy(isInteractive(command), !!g.quiet || !!g.json, 'jotta'),
       ...(ca.length ? { ca } : {}),
     },
     rest: {

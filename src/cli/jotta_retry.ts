@@ -4,7 +4,7 @@
  * answering, with a line per retry; a scheduled run (`jbackup run`, or no terminal) rides out
  * a longer outage silently (its -v log still names each retry).
  */
-import type { HttpOptions, RetryNotice } from '../backend/jottacloud/http.js';
+import type { RetryNotice } from '../backend/jottacloud/http.js';
 import type { RetryPolicy } from '../backend/net.js';
 
 /** A retry shown to a person: one line, starting at column 0 (over a live progress line). */
@@ -21,14 +21,12 @@ export function isInteractive(command: string | undefined): boolean {
   return !!process.stdin.isTTY && !!process.stderr.isTTY && command !== 'run';
 }
 
-/** Retry budget of one operation: ~4 attempts within 20 s when interactive, else the library's default (10 attempts). */
-export function jottaRetryPolicy(interactive: boolean, quiet = false): Pick<HttpOptions, 'maxAttempts' | 'maxElapsedMs' | 'onRetry'> {
+/**
+ * Retry budget of one operation: ~4 attempts within 20 s when interactive, else the library's default
+ * (10 attempts). For Jottacloud's HTTP layer (prefix `jotta`) and the rest:/rclone: retry decorator
+ * (src/backend/decorators/retry.ts, prefix `backend`).
+ */
+export function retryPolicy(interactive: boolean, quiet = false, prefix = 'backend'): RetryPolicy {
   if (!interactive) return {};
-  return { maxAttempts: 4, maxElapsedMs: 20_000, ...(quiet ? {} : { onRetry: (r: RetryNotice) => renderRetry(r) }) };
-}
-
-/** The same budget for the rest: and rclone: backends' retry decorator (src/backend/decorators/retry.ts). */
-export function retryPolicy(interactive: boolean, quiet = false): RetryPolicy {
-  if (!interactive) return {};
-  return { maxAttempts: 4, maxElapsedMs: 20_000, ...(quiet ? {} : { onRetry: (r: RetryNotice) => renderRetry(r, 'backend') }) };
+  return { maxAttempts: 4, maxElapsedMs: 20_000, ...(quiet ? {} : { onRetry: (r: RetryNotice) => renderRetry(r, prefix) }) };
 }

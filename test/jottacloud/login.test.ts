@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { startEmulator, type RunningEmulator } from '../../tools/jotta-emulator/index.js';
 import { accountFile } from '../../src/backend/jottacloud/index.js';
 import { Http, type RetryNotice } from '../../src/backend/jottacloud/http.js';
-import { isInteractive, jottaRetryPolicy, retryLine } from '../../src/cli/jotta_retry.js';
+import { isInteractive, retryLine, retryPolicy } from '../../src/cli/jotta_retry.js';
 import { cleanupTmpDirs, JBACKUP_BIN, runJbackup, tmpDir, type RunResult } from '../helpers/tools.js';
 
 let base: string;
@@ -142,9 +142,9 @@ describe('retry budget', () => {
       Object.assign(process.stdin, { isTTY: saved[0] });
       Object.assign(process.stderr, { isTTY: saved[1] });
     }
-    expect(jottaRetryPolicy(false)).toEqual({});
-    expect(jottaRetryPolicy(true)).toMatchObject({ maxAttempts: 4, maxElapsedMs: 20_000, onRetry: expect.any(Function) });
-    expect(jottaRetryPolicy(true, true)).toEqual({ maxAttempts: 4, maxElapsedMs: 20_000 });
+    expect(retryPolicy(false, false, 'jotta')).toEqual({});
+    expect(retryPolicy(true, false, 'jotta')).toMatchObject({ maxAttempts: 4, maxElapsedMs: 20_000, onRetry: expect.any(Function) });
+    expect(retryPolicy(true, true, 'jotta')).toEqual({ maxAttempts: 4, maxElapsedMs: 20_000 });
     expect(retryLine({ label: 'GET config', retry: 2, maxRetries: 3, waitMs: 800, reason: 'HTTP 503 busy' })).toBe('jotta: GET config: HTTP 503 busy; retry 2/3 in 0.8s');
   });
 
