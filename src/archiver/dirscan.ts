@@ -10,7 +10,7 @@
  * were most of the 2.3 s of garbage collection in a 6.7 s profile.
  */
 import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
-import { hasXattr, nativeScanDir } from '../native/native.js';
+import { hasXattr, nativeScanDir, splitNs } from '../native/native.js';
 
 /** numbers per entry in `st` (the order native/dirscan.c writes them) */
 const F = 16;
@@ -141,7 +141,7 @@ export class DirScan {
       let big = false;
       for (const [k, v] of vals) { if (v > lim) big = true; st[b + k] = Number(v); }
       st[b + MODE] = Number(s.mode); st[b + UID] = Number(s.uid); st[b + GID] = Number(s.gid);
-      const put = (k: number, ns: bigint) => { const sec = ns / NS; const r = ns - sec * NS; st[b + k] = Number(r < 0n ? sec - 1n : sec); st[b + k + 1] = Number(r < 0n ? r + NS : r); };
+      const put = (k: number, ns: bigint) => { const [sec, nsec] = splitNs(ns); st[b + k] = Number(sec); st[b + k + 1] = nsec; };
       put(ATIME_S, s.atimeNs); put(MTIME_S, s.mtimeNs); put(CTIME_S, s.ctimeNs);
       st[b + XATTR] = -1;
       st[b + ERR] = big ? -1 : 0;

@@ -119,15 +119,12 @@ function formatLocalFast(s: number, nsec: number): string | null {
   put2(b, 17, ss);
   let n = 19;
   if (nsec !== 0) {
-    let digits = 9;
-    while (nsec % 10 === 0) {
-      nsec /= 10;
-      digits--;
-    }
+    const digits = fractionDigits(nsec);
+    let v = nsec / POW10[9 - digits]!;
     b[n++] = 0x2e;
     for (let k = n + digits - 1; k >= n; k--) {
-      b[k] = 0x30 + (nsec % 10);
-      nsec = Math.floor(nsec / 10);
+      b[k] = 0x30 + (v % 10);
+      v = Math.floor(v / 10);
     }
     n += digits;
   }
@@ -158,15 +155,20 @@ function put4(b: Buffer, at: number, v: number): void {
   put2(b, at + 2, v % 100);
 }
 
-/** '.' and the nanoseconds (1..999999999) without trailing zeros, as Go's RFC3339Nano writes them */
-function fraction(nsec: number): string {
+const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+
+/** how many fraction digits Go's RFC3339Nano writes for nanoseconds 1..999999999 (trailing zeros dropped) */
+function fractionDigits(nsec: number): number {
   let digits = 9;
-  while (nsec % 10 === 0) {
-    nsec /= 10;
-    digits--;
-  }
-  const t = String(nsec);
-  return t.length === digits ? '.' + t : '.' + '00000000'.slice(0, digits - t.length) + t;
+  while (nsec % POW10[10 - digits]! === 0) digits--;
+  return digits;
+}
+
+/** '.' and the nanoseconds (1..999999999) without trailing zeros */
+function fraction(nsec: number): string {
+  const digits = fractionDigits(nsec);
+  const t = String(nsec / POW10[9 - digits]!);
+  return '.' + '00000000'.slice(0, digits - t.length) + t;
 }
 
 /** formatTimeNs for any instant, zone and year (restic's FixTime clamping included) */
