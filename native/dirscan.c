@@ -28,9 +28,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
-#if defined(__linux__)
-#include <sys/xattr.h>
-#endif
 
 #include "dirscan.h"
 
@@ -150,16 +147,15 @@ napi_value jb_scan_dir(napi_env env, napi_callback_info info) {
       f[13] = (double)sb.st_ctim.tv_sec; f[14] = (double)sb.st_ctim.tv_nsec;
 #endif
       f[15] = -1;
-#if defined(__linux__)
+      /* the addon's one xattr call (macOS too: without the probe there, every entry stayed
+         unprobed and no parent subtree was ever reused) */
       if (path && !S_ISLNK(sb.st_mode) && plen + l < cap_path) {
         memcpy(path + plen, names[i], l + 1);
-        ssize_t x;
-        do { x = llistxattr(path, NULL, 0); } while (x < 0 && errno == EINTR);
+        ssize_t x = jb_xattr_call(0, -1, path, NULL, NULL, 0);
         if (x >= 0) f[15] = (double)x;
         else if (errno == ENOTSUP || errno == EOPNOTSUPP) f[15] = 0;
         else f[15] = -2;
       }
-#endif
       f[0] = flag ? -1 : 0;
     }
     napi_value keys[2], vals[2] = { jnames, st };

@@ -887,6 +887,10 @@ static ssize_t xattr_call(int which, int fd, const char *path, const char *name,
   return r;
 }
 
+ssize_t jb_xattr_call(int which, int fd, const char *path, const char *name, void *buf, size_t size) {
+  return xattr_call(which, fd, path, name, buf, size);
+}
+
 /* The target argument: a Buffer path (malloc'd copy in *path) or an fd number. */
 static bool xattr_target(napi_env env, napi_value v, int *fd, char **path, size_t *path_len) {
   napi_valuetype t;
